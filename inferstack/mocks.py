@@ -1,0 +1,171 @@
+"""The one table of mocked provider answers: resource outputs and invoke results.
+
+Offline there is no cloud to ask, so whatever a provider would compute (ids, ARNs, endpoints,
+certificate data) comes from here, derived only from the resource's name, inputs and region so
+that two runs give the same graph. An invoke nobody answers here is an error naming its token:
+a silent None would let the program build something the real engine never would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+ACCOUNT = "123456789012"
+GCP_PROJECT_NUMBER = "100000000001"
+
+
+class UnansweredInvoke(Exception):
+    def __init__(self, token: str):
+        self.token = token
+        super().__init__(f"invoke {token} has no offline answer; add one to inferstack/mocks.py")
+
+
+def short_hash(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:12]
+
+
+def _aws_service(token: str) -> str:
+    module = token.split(":")[1].split("/")[0]
+    return {"index": "iam", "ec2": "ec2", "cloudwatch": "logs"}.get(module, module)
+
+
+Outputs = Callable[[str, dict[str, Any], str], dict[str, Any]]
+
+
+def _eks_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    ident = short_hash("eks", name).upper()
+    return {
+        "endpoint": f"https://{ident}.gr7.{region}.eks.amazonaws.com",
+        "certificateAuthority": {"data": "TU9DSy1DQQ=="},
+        "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{ident}"}]}],
+        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{short_hash('csg', name)}"},
+        "platformVersion": "eks.1",
+    }
+
+
+def _rds_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    host = f"{name}.cluster-{short_hash('rds', name)}.{region}.rds.amazonaws.com"
+    return {
+        "endpoint": host,
+        "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
+        "port": 5432,
+        "masterUserSecrets": [
+            {"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!{name}-{short_hash(name)[:6]}"}
+        ],
+    }
+
+
+def _gke_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {
+        "endpoint": f"10.{int(short_hash(name)[:2], 16) % 200}.0.2",
+        "masterAuth": {"clusterCaCertificate": "TU9DSy1DQQ=="},
+        "selfLink": f"https://container.googleapis.com/v1/projects/mock/locations/{region}/clusters/{name}",
+    }
+
+
+RESOURCE_OUTPUTS: dict[str, Outputs] = {
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:rds/cluster:Cluster": _rds_cluster,
+    "aws:rds/clusterInstance:ClusterInstance": lambda n, i, r: {
+        "endpoint": f"{n}.{short_hash('rds', n)}.{r}.rds.amazonaws.com"
+    },
+    "aws:elasticache/replicationGroup:ReplicationGroup": lambda n, i, r: {
+        "primaryEndpointAddress": f"master.{n}.{short_hash(n)[:6]}.{r}.cache.amazonaws.com",
+        "readerEndpointAddress": f"replica.{n}.{short_hash(n)[:6]}.{r}.cache.amazonaws.com",
+        "port": 6379,
+    },
+    "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
+    "aws:globalaccelerator/accelerator:Accelerator": lambda n, i, r: {
+        "dnsName": f"a{short_hash(n)}.awsglobalaccelerator.com",
+        "hostedZoneId": "Z2BJ6XQ5FK7U4H",
+    },
+    "aws:lb/loadBalancer:LoadBalancer": lambda n, i, r: {
+        "dnsName": f"{n}-{short_hash(n)[:8]}.elb.{r}.amazonaws.com",
+        "zoneId": "Z35SXDOTRQ7X7K",
+    },
+    "aws:route53/zone:Zone": lambda n, i, r: {
+        "zoneId": f"Z{short_hash('zone', n).upper()}",
+        "nameServers": ["ns-1.awsdns-00.org", "ns-2.awsdns-00.net"],
+    },
+    "aws:acm/certificate:Certificate": lambda n, i, r: {
+        "domainValidationOptions": [
+            {
+                "domainName": i.get("domainName", n),
+                "resourceRecordName": f"_{short_hash(n)}.{i.get('domainName', n)}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_{short_hash('v', n)}.acm-validations.aws.",
+            }
+        ]
+    },
+    "gcp:container/cluster:Cluster": _gke_cluster,
+    "gcp:compute/globalAddress:GlobalAddress": lambda n, i, r: {"address": "203.0.113.10"},
+    "gcp:sql/databaseInstance:DatabaseInstance": lambda n, i, r: {
+        "privateIpAddress": "10.250.0.3",
+        "connectionName": f"mock:{r}:{n}",
+    },
+    "gcp:redis/instance:Instance": lambda n, i, r: {"host": "10.250.1.4", "port": 6378, "authString": "[secret]"},
+}
+
+
+def resource_outputs(token: str, name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """Inputs echoed back plus what the provider would compute for this type."""
+    state: dict[str, Any] = dict(inputs)
+    state.setdefault("name", name)
+    if token.startswith("aws:"):
+        state.setdefault("arn", f"arn:aws:{_aws_service(token)}:{region}:{ACCOUNT}:{name}")
+    elif token.startswith("gcp:"):
+        state.setdefault("selfLink", f"https://www.googleapis.com/mock/{region}/{token.split(':')[-1]}/{name}")
+    extra = RESOURCE_OUTPUTS.get(token)
+    if extra is not None:
+        state.update(extra(name, inputs, region))
+    return state
+
+
+def resource_id(token: str, name: str) -> str:
+    prefix = token.split(":")[-1].lower()[:8]
+    return f"{prefix}-{short_hash(token, name)}"
+
+
+def _policy_document(args: dict[str, Any], region: str) -> dict[str, Any]:
+    statements = []
+    for st in args.get("statements") or []:
+        out: dict[str, Any] = {"Effect": st.get("effect", "Allow")}
+        for key, name in (("actions", "Action"), ("resources", "Resource")):
+            if st.get(key):
+                out[name] = st[key]
+        for principal in st.get("principals") or []:
+            out.setdefault("Principal", {})[principal["type"]] = principal["identifiers"]
+        statements.append(out)
+    return {"json": json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)}
+
+
+INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
+        "accountId": ACCOUNT,
+        "arn": f"arn:aws:iam::{ACCOUNT}:role/offline",
+        "userId": "AROAOFFLINE",
+        "id": ACCOUNT,
+    },
+    "aws:index/getPartition:getPartition": lambda a, r: {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+        "id": "aws",
+    },
+    "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
+    "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "gcp:organizations/getProject:getProject": lambda a, r: {
+        "number": GCP_PROJECT_NUMBER,
+        "projectId": a.get("projectId", "mock"),
+    },
+}
+
+
+def invoke(token: str, args: dict[str, Any], region: str) -> dict[str, Any]:
+    answer = INVOKES.get(token)
+    if answer is None:
+        raise UnansweredInvoke(token)
+    return answer(args, region)

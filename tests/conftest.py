@@ -1,0 +1,62 @@
+"""Shared fixtures: each shipped stack planned once per test session through the offline engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from inferstack.engine import Graph, Resource, plan_stack
+from inferstack.project import Project, find_project
+
+ROOT = Path(__file__).resolve().parents[1]
+_PLANS: dict[str, Graph] = {}
+
+
+@pytest.fixture(scope="session")
+def project() -> Project:
+    return find_project(ROOT)
+
+
+def planned(stack: str) -> Graph:
+    if stack not in _PLANS:
+        _PLANS[stack] = plan_stack(stack, project=find_project(ROOT))
+    return _PLANS[stack]
+
+
+@pytest.fixture(scope="session")
+def dev() -> Graph:
+    return planned("dev")
+
+
+@pytest.fixture(scope="session")
+def staging() -> Graph:
+    return planned("staging")
+
+
+@pytest.fixture(scope="session")
+def prod() -> Graph:
+    return planned("prod")
+
+
+@pytest.fixture(scope="session")
+def onprem() -> Graph:
+    return planned("onprem")
+
+
+def children_of(graph: Graph, component: Resource) -> list[Resource]:
+    """Every resource under a component, at any depth."""
+    out: list[Resource] = []
+    frontier = [component.urn]
+    while frontier:
+        urn = frontier.pop()
+        kids = [r for r in graph.resources if r.parent == urn]
+        out.extend(kids)
+        frontier.extend(k.urn for k in kids)
+    return out
+
+
+def component(graph: Graph, token: str, name: str) -> Resource:
+    found = [r for r in graph.resources if r.type == token and r.name == name]
+    assert len(found) == 1, f"{token} {name}: {len(found)} found"
+    return found[0]
