@@ -1,0 +1,437 @@
+"""Schema and consistency checks for infra/catalog, plus the model-fit examples."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import re
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from infra.catalog import (
+    PRECISIONS,
+    AwsInstanceType,
+    Catalog,
+    GcpMachineType,
+    build_catalog,
+    catalog,
+    model_fit,
+    tpu_topology_chips,
+)
+
+TABLES = ("regions.yaml", "machines.yaml", "models.yaml", "kubernetes.yaml")
+
+
+def raw(name: str) -> Any:
+    return yaml.safe_load(resources.files("infra.catalog").joinpath(name).read_text())
+
+
+def raw_tables() -> dict[str, Any]:
+    return {name: raw(name) for name in TABLES}
+
+
+def build(tables: dict[str, Any]) -> Catalog:
+    return build_catalog(*(tables[name] for name in TABLES))
+
+
+@pytest.fixture(scope="module")
+def c() -> Catalog:
+    return catalog()
+
+
+def all_machines(c: Catalog) -> list[tuple[str, str, AwsInstanceType | GcpMachineType]]:
+    rows: list[tuple[str, str, AwsInstanceType | GcpMachineType]] = []
+    rows += [("aws", n, m) for n, m in c.aws_instance_types.items()]
+    rows += [("gcp", n, m) for n, m in c.gcp_machine_types.items()]
+    return rows
+
+
+# --- the tables as shipped -------------------------------------------------------------
+
+
+def test_catalog_is_cached() -> None:
+    assert catalog() is catalog()
+
+
+@pytest.mark.parametrize("name", TABLES)
+def test_every_table_is_dated_and_sourced(name: str) -> None:
+    table = raw(name)
+    as_of = dt.date.fromisoformat(str(table["asOf"]))
+    assert dt.date(2026, 1, 1) <= as_of <= dt.date(2027, 12, 31)
+    assert table["sources"] and all(isinstance(s, str) and s.strip() for s in table["sources"])
+
+
+def test_as_of_is_a_date(c: Catalog) -> None:
+    assert type(c.as_of) is dt.date
+    assert c.as_of == dt.date(2026, 11, 28)
+
+
+def test_regions_have_their_own_zones(c: Catalog) -> None:
+    for regions in (c.aws_regions, c.gcp_regions):
+        for region, zones in regions.items():
+            assert zones, region
+            assert len(set(zones)) == len(zones), region
+            for zone in zones:
+                assert re.fullmatch(rf"{re.escape(region)}-?[a-z]", zone), (region, zone)
+
+
+def test_required_regions_present(c: Catalog) -> None:
+    assert {
+        "us-east-1",
+        "us-east-2",
+        "us-west-2",
+        "eu-west-1",
+        "eu-central-1",
+        "ap-northeast-1",
+        "ap-southeast-1",
+    } <= set(c.aws_regions)
+    assert {
+        "us-central1",
+        "us-east1",
+        "us-east4",
+        "us-east5",
+        "us-west1",
+        "us-west4",
+        "europe-west4",
+        "asia-northeast1",
+        "asia-southeast1",
+    } <= set(c.gcp_regions)
+    assert "us-east-1e" not in c.aws_regions["us-east-1"]
+    assert c.gcp_regions["us-central1"] == [
+        "us-central1-a",
+        "us-central1-b",
+        "us-central1-c",
+        "us-central1-f",
+    ]
+
+
+def test_every_machine_accelerator_is_known(c: Catalog) -> None:
+    for cloud, name, m in all_machines(c):
+        if m.accelerator is None:
+            assert m.accelerator_count == 0, (cloud, name)
+        else:
+            assert m.accelerator in c.accelerators, (cloud, name)
+            assert m.accelerator_count >= 1, (cloud, name)
+
+
+def test_every_machine_region_is_in_regions_yaml(c: Catalog) -> None:
+    for cloud, name, m in all_machines(c):
+        known = c.aws_regions if cloud == "aws" else c.gcp_regions
+        if m.accelerator is None:
+            assert m.regions is None, (cloud, name)  # CPU types: everywhere
+        else:
+            assert m.regions, (cloud, name)
+            assert set(m.regions) <= set(known), (cloud, name, set(m.regions) - set(known))
+            assert len(set(m.regions)) == len(m.regions), (cloud, name)
+
+
+def test_gpu_machines_carry_the_gke_accelerator_type(c: Catalog) -> None:
+    gke_types = {
+        "L4": "nvidia-l4",
+        "A100-40GB": "nvidia-tesla-a100",
+        "A100-80GB": "nvidia-a100-80gb",
+        "H200": "nvidia-h200-141gb",
+    }
+    for name, m in c.gcp_machine_types.items():
+        if m.accelerator in gke_types:
+            assert m.gke_accelerator_type == gke_types[m.accelerator], name
+    assert c.gcp_machine_types["a3-highgpu-8g"].gke_accelerator_type == "nvidia-h100-80gb"
+    assert c.gcp_machine_types["a3-megagpu-8g"].gke_accelerator_type == "nvidia-h100-mega-80gb"
+
+
+def test_every_tpu_topology_is_a_whole_number_of_machines(c: Catalog) -> None:
+    tpu_machines = {n: m for n, m in c.gcp_machine_types.items() if m.tpu_topologies}
+    assert set(tpu_machines) == {
+        "ct5lp-hightpu-1t",
+        "ct5lp-hightpu-4t",
+        "ct5lp-hightpu-8t",
+        "ct5p-hightpu-4t",
+        "ct6e-standard-1t",
+        "ct6e-standard-4t",
+        "ct6e-standard-8t",
+    }
+    for name, m in tpu_machines.items():
+        assert m.accelerator is not None and c.accelerators[m.accelerator].vendor == "google"
+        assert len(set(m.tpu_topologies)) == len(m.tpu_topologies), name
+        for topology in m.tpu_topologies:
+            chips = tpu_topology_chips(topology)
+            assert chips >= m.accelerator_count and chips % m.accelerator_count == 0, (
+                name,
+                topology,
+            )
+
+
+def test_tpu_topologies_match_gke_docs(c: Catalog) -> None:
+    t = {n: m.tpu_topologies for n, m in c.gcp_machine_types.items()}
+    assert t["ct5lp-hightpu-1t"] == ["1x1"]
+    assert t["ct5lp-hightpu-8t"] == ["2x4"]
+    assert t["ct5lp-hightpu-4t"] == ["2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"]
+    assert t["ct6e-standard-1t"] == ["1x1"]
+    assert t["ct6e-standard-8t"] == ["2x4"]
+    assert t["ct6e-standard-4t"] == ["2x2", "2x4", "4x4", "4x8", "8x8", "8x16", "16x16"]
+    assert t["ct5p-hightpu-4t"][:5] == ["2x2x1", "2x2x2", "2x2x4", "2x4x4", "4x4x4"]
+
+
+def test_gpu_machines_have_no_tpu_topologies(c: Catalog) -> None:
+    for name, m in c.gcp_machine_types.items():
+        if m.accelerator is None or c.accelerators[m.accelerator].vendor != "google":
+            assert m.tpu_topologies == [], name
+
+
+@pytest.mark.parametrize(
+    ("topology", "chips"),
+    [("1x1", 1), ("2x2", 4), ("2x4", 8), ("16x16", 256), ("2x2x1", 4), ("2x2x4", 16), ("16x16x24", 6144)],
+)
+def test_tpu_topology_chips(topology: str, chips: int) -> None:
+    assert tpu_topology_chips(topology) == chips
+
+
+@pytest.mark.parametrize("bad", ["", "4", "2x", "x2", "2x0", "2*2", "2x2x2x2", "axb", "-2x2"])
+def test_tpu_topology_chips_rejects_malformed(bad: str) -> None:
+    with pytest.raises(ValueError):
+        tpu_topology_chips(bad)
+
+
+def test_machine_lookup(c: Catalog) -> None:
+    p5 = c.machine("aws", "p5.48xlarge")
+    assert isinstance(p5, AwsInstanceType)
+    assert (p5.vcpus, p5.memory_gib, p5.accelerator, p5.accelerator_count) == (192, 2048, "H100", 8)
+    assert p5.local_nvme_gib == 30400
+    g2 = c.machine("gcp", "g2-standard-24")
+    assert isinstance(g2, GcpMachineType)
+    assert (g2.accelerator, g2.accelerator_count) == ("L4", 2)
+    assert c.machine("aws", "g2-standard-24") is None
+    assert c.machine("gcp", "no-such-type") is None
+    with pytest.raises(ValueError):
+        c.machine("azure", "p5.48xlarge")
+
+
+def test_instance_shapes_from_the_brief(c: Catalog) -> None:
+    expect_aws = {
+        "p5.4xlarge": ("H100", 1),
+        "p5e.48xlarge": ("H200", 8),
+        "p5en.48xlarge": ("H200", 8),
+        "p4d.24xlarge": ("A100-40GB", 8),
+        "p4de.24xlarge": ("A100-80GB", 8),
+        "g6e.xlarge": ("L40S", 1),
+        "g6e.12xlarge": ("L40S", 4),
+        "g6e.48xlarge": ("L40S", 8),
+        "g6.xlarge": ("L4", 1),
+        "g6.12xlarge": ("L4", 4),
+        "g6.48xlarge": ("L4", 8),
+        "g5.xlarge": ("A10G", 1),
+        "g5.12xlarge": ("A10G", 4),
+        "g5.48xlarge": ("A10G", 8),
+        "m7i.large": (None, 0),
+        "t3.medium": (None, 0),
+    }
+    for name, shape in expect_aws.items():
+        m = c.aws_instance_types[name]
+        assert (m.accelerator, m.accelerator_count) == shape, name
+    l4_counts = {
+        f"g2-standard-{n}": k
+        for n, k in [(4, 1), (8, 1), (12, 1), (16, 1), (24, 2), (32, 1), (48, 4), (96, 8)]
+    }
+    for name, count in l4_counts.items():
+        assert c.gcp_machine_types[name].accelerator_count == count, name
+
+
+def test_accelerator_memory(c: Catalog) -> None:
+    mem = {k: a.memory_gib for k, a in c.accelerators.items()}
+    assert mem["H100"] == 80 and mem["H200"] == 141
+    assert mem["A100-40GB"] == 40 and mem["A100-80GB"] == 80
+    assert mem["L4"] == 24 and mem["tpu-v6e"] == 32 and mem["tpu-v5p"] == 95
+    for machine in (c.aws_instance_types["p5en.48xlarge"], c.aws_instance_types["p4d.24xlarge"]):
+        assert machine.accelerator is not None
+        total = machine.accelerator_count * mem[machine.accelerator]
+        assert total == {"H200": 1128, "A100-40GB": 320}[machine.accelerator]
+
+
+def test_models_weights_are_positive_and_ordered(c: Catalog) -> None:
+    required = {
+        "DeepSeek-R1-Distill-Qwen-1.5B",
+        "DeepSeek-R1-Distill-Qwen-7B",
+        "DeepSeek-R1-Distill-Qwen-14B",
+        "DeepSeek-R1-Distill-Qwen-32B",
+        "DeepSeek-R1-Distill-Llama-8B",
+        "DeepSeek-R1-Distill-Llama-70B",
+        "DeepSeek-V3",
+        "DeepSeek-R1",
+        "DeepSeek-V2-Lite-Chat",
+    }
+    assert required <= set(c.models)
+    for name, m in c.models.items():
+        w = m.weights_gib
+        assert set(w) == set(PRECISIONS), name
+        assert all(v > 0 for v in w.values()), name
+        assert w["bf16"] > w["fp8"] > w["int4"], name
+        assert m.hf_id.startswith("deepseek-ai/"), name
+        assert 0 < m.kv_headroom <= 1 and m.max_context >= 4096 and m.params_b > 0, name
+
+
+def test_dense_model_weights_follow_the_stated_formula(c: Catalog) -> None:
+    # bf16 = params x 2 bytes; keeps hand-edited numbers honest. V3/R1 ship in fp8 instead.
+    for name, m in c.models.items():
+        if name in ("DeepSeek-V3", "DeepSeek-R1"):
+            continue
+        assert m.weights_gib["bf16"] == pytest.approx(m.params_b * 2e9 / 2**30, abs=0.06), name
+        assert m.weights_gib["fp8"] == pytest.approx(m.params_b * 1e9 / 2**30, abs=0.06), name
+
+
+def test_v3_fp8_is_the_published_checkpoint_size(c: Catalog) -> None:
+    v3 = c.models["DeepSeek-V3"]
+    assert v3.params_b == 671
+    assert 620 <= v3.weights_gib["fp8"] <= 660
+
+
+def test_eks_versions(c: Catalog) -> None:
+    assert {"1.31", "1.32", "1.33", "1.34", "1.35"} <= set(c.eks_versions)
+    for version, end in c.eks_versions.items():
+        assert re.fullmatch(r"1\.\d+", version), version
+        assert type(end) is dt.date
+    ordered = sorted(c.eks_versions, key=lambda v: int(v.split(".")[1]))
+    ends = [c.eks_versions[v] for v in ordered]
+    assert ends == sorted(ends), "later minors must leave standard support later"
+    assert c.eks_versions["1.34"] == dt.date(2026, 12, 2)
+
+
+def test_gke_release_channels(c: Catalog) -> None:
+    assert {"RAPID", "REGULAR", "STABLE"} <= set(c.gke_release_channels)
+    assert all(ch == ch.upper() for ch in c.gke_release_channels)
+
+
+# --- model fit ------------------------------------------------------------------------------
+
+
+def test_small_distill_fits_one_l4() -> None:
+    fit = model_fit("DeepSeek-R1-Distill-Qwen-7B", "bf16", "L4", 1)
+    assert fit.fits
+    assert fit.available_gib == 24
+    assert fit.weights_gib == catalog().models["DeepSeek-R1-Distill-Qwen-7B"].weights_gib["bf16"]
+    assert fit.needed_gib == pytest.approx(fit.weights_gib * 1.2)
+
+
+def test_v3_fp8_does_not_fit_p4d(c: Catalog) -> None:
+    p4d = c.aws_instance_types["p4d.24xlarge"]
+    assert p4d.accelerator is not None
+    fit = model_fit("DeepSeek-V3", "fp8", p4d.accelerator, p4d.accelerator_count)
+    assert fit.available_gib == 320
+    assert not fit.fits
+
+
+def test_v3_fp8_fits_p5en(c: Catalog) -> None:
+    p5en = c.aws_instance_types["p5en.48xlarge"]
+    assert p5en.accelerator is not None
+    fit = model_fit("DeepSeek-V3", "fp8", p5en.accelerator, p5en.accelerator_count)
+    assert fit.available_gib == 1128
+    assert fit.fits
+
+
+def test_fit_is_monotonic_in_gpus() -> None:
+    fits = [model_fit("DeepSeek-R1-Distill-Llama-70B", "bf16", "H100", n).fits for n in range(1, 9)]
+    assert fits[0] is False and fits[-1] is True
+    assert fits == sorted(fits)  # once it fits, more GPUs keep it fitting
+
+
+def test_fit_boundary_is_inclusive() -> None:
+    fit = model_fit("DeepSeek-R1-Distill-Qwen-7B", "bf16", "L4", 1)
+    assert fit.fits == (fit.needed_gib <= fit.available_gib)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("No-Such-Model", "bf16", "L4", 1),
+        ("DeepSeek-V3", "fp4", "H200", 8),
+        ("DeepSeek-V3", "fp8", "B300", 8),
+        ("DeepSeek-V3", "fp8", "H200", 0),
+    ],
+)
+def test_fit_rejects_bad_arguments(args: tuple[str, str, str, int]) -> None:
+    with pytest.raises(ValueError):
+        model_fit(*args)
+
+
+# --- the loader rejects broken data ----------------------------------------------------------
+
+
+def test_shipped_tables_build() -> None:
+    assert build(raw_tables()) == catalog()
+
+
+def _break_machine_accelerator(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["aws"]["g6.xlarge"]["accelerator"] = "L5"
+
+
+def _break_machine_region(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["gcp"]["g2-standard-4"]["regions"].append("mars-north1")
+
+
+def _break_tpu_topology(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["gcp"]["ct5lp-hightpu-8t"]["tpuTopologies"] = ["2x2"]
+
+
+def _drop_tpu_topologies(t: dict[str, Any]) -> None:
+    del t["machines.yaml"]["gcp"]["ct6e-standard-4t"]["tpuTopologies"]
+
+
+def _break_weight_order(t: dict[str, Any]) -> None:
+    t["models.yaml"]["models"]["DeepSeek-V3"]["weightsGiB"]["int4"] = 700.0
+
+
+def _drop_precision(t: dict[str, Any]) -> None:
+    del t["models.yaml"]["models"]["DeepSeek-R1"]["weightsGiB"]["int4"]
+
+
+def _extra_field(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["H100"]["memoryGb"] = 80
+
+
+def _count_without_accelerator(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["aws"]["m7i.large"]["acceleratorCount"] = 1
+
+
+def _gpu_without_gke_type(t: dict[str, Any]) -> None:
+    del t["machines.yaml"]["gcp"]["a3-highgpu-8g"]["gkeAcceleratorType"]
+
+
+def _bad_date(t: dict[str, Any]) -> None:
+    t["kubernetes.yaml"]["asOf"] = "late 2026"
+
+
+def _no_sources(t: dict[str, Any]) -> None:
+    t["regions.yaml"]["sources"] = []
+
+
+def _unquoted_version(t: dict[str, Any]) -> None:
+    # YAML would read an unquoted 1.30 as the float 1.3; that must not load as a version.
+    t["kubernetes.yaml"]["eks"][1.3] = t["kubernetes.yaml"]["eks"].pop("1.31")
+
+
+@pytest.mark.parametrize(
+    "breakage",
+    [
+        _break_machine_accelerator,
+        _break_machine_region,
+        _break_tpu_topology,
+        _drop_tpu_topologies,
+        _break_weight_order,
+        _drop_precision,
+        _extra_field,
+        _count_without_accelerator,
+        _gpu_without_gke_type,
+        _bad_date,
+        _no_sources,
+        _unquoted_version,
+    ],
+)
+def test_loader_rejects(breakage: Callable[[dict[str, Any]], None]) -> None:
+    tables = copy.deepcopy(raw_tables())
+    breakage(tables)
+    with pytest.raises(ValidationError):
+        build(tables)
