@@ -41,7 +41,11 @@ def _plan(stack: str, config_file: Path | None) -> Graph:
     except ProgramError as error:
         if not error.bad_input and os.environ.get("INFERSTACK_DEBUG") and error.__cause__:
             traceback.print_exception(error.__cause__)
-        hint = "" if error.bad_input or os.environ.get("INFERSTACK_DEBUG") else " (INFERSTACK_DEBUG=1 shows the traceback)"
+        hint = (
+            ""
+            if error.bad_input or os.environ.get("INFERSTACK_DEBUG")
+            else " (INFERSTACK_DEBUG=1 shows the traceback)"
+        )
         raise _fail(f"{error}{hint}") from None
 
 
@@ -74,10 +78,13 @@ def _print_summary(graph: Graph, data: dict[str, Any]) -> None:
 def plan(
     stack: Annotated[str, typer.Argument(help="Stack name: plans stacks/Pulumi.STACK.yaml")],
     config_file: Annotated[
-        Path | None, typer.Option("--config-file", help="Plan this stack file instead (as pulumi --config-file)")
+        Path | None,
+        typer.Option("--config-file", help="Plan this stack file instead (as pulumi --config-file)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object")] = False,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Also write the plan JSON to this file")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the plan JSON to this file")
+    ] = None,
 ) -> None:
     """Run the program offline, apply the policy pack and price the result."""
     graph = _plan(stack, config_file)

@@ -233,13 +233,15 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
                 callbacks=None,
             )
         )
+
+        def program() -> None:
+            runpy.run_path(str(project.main), run_name="__main__")
+
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
         try:
-            loop.run_until_complete(
-                run_in_stack(lambda: runpy.run_path(str(project.main), run_name="__main__"))
-            )
+            loop.run_until_complete(run_in_stack(program))
         finally:
             loop.close()
             asyncio.set_event_loop(None)
@@ -255,10 +257,14 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
             raise ProgramError(str(error), bad_input=True) from None
         except mocks.UnansweredInvoke as error:
             raise ProgramError(str(error), bad_input=False) from None
-        except Exception as error:  # noqa: BLE001 - reported as one line by the CLI
+        except Exception as error:
             if monitor.unanswered:
-                raise ProgramError(str(mocks.UnansweredInvoke(monitor.unanswered[0])), bad_input=False) from None
-            raise ProgramError(f"the program failed: {type(error).__name__}: {error}", bad_input=False) from error
+                raise ProgramError(
+                    str(mocks.UnansweredInvoke(monitor.unanswered[0])), bad_input=False
+                ) from None
+            raise ProgramError(
+                f"the program failed: {type(error).__name__}: {error}", bad_input=False
+            ) from error
         finally:
             sys.argv = argv
             if environ_source is None:

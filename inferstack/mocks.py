@@ -41,7 +41,10 @@ def _eks_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
         "endpoint": f"https://{ident}.gr7.{region}.eks.amazonaws.com",
         "certificateAuthority": {"data": "TU9DSy1DQQ=="},
         "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{ident}"}]}],
-        "vpcConfig": {**(inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{short_hash('csg', name)}"},
+        "vpcConfig": {
+            **(inputs.get("vpcConfig") or {}),
+            "clusterSecurityGroupId": f"sg-{short_hash('csg', name)}",
+        },
         "platformVersion": "eks.1",
     }
 
@@ -53,7 +56,9 @@ def _rds_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
         "readerEndpoint": host.replace(".cluster-", ".cluster-ro-"),
         "port": 5432,
         "masterUserSecrets": [
-            {"secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!{name}-{short_hash(name)[:6]}"}
+            {
+                "secretArn": f"arn:aws:secretsmanager:{region}:{ACCOUNT}:secret:rds!{name}-{short_hash(name)[:6]}"
+            }
         ],
     }
 
@@ -107,7 +112,11 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "privateIpAddress": "10.250.0.3",
         "connectionName": f"mock:{r}:{n}",
     },
-    "gcp:redis/instance:Instance": lambda n, i, r: {"host": "10.250.1.4", "port": 6378, "authString": "[secret]"},
+    "gcp:redis/instance:Instance": lambda n, i, r: {
+        "host": "10.250.1.4",
+        "port": 6378,
+        "authString": "[secret]",
+    },
 }
 
 
@@ -118,7 +127,9 @@ def resource_outputs(token: str, name: str, inputs: dict[str, Any], region: str)
     if token.startswith("aws:"):
         state.setdefault("arn", f"arn:aws:{_aws_service(token)}:{region}:{ACCOUNT}:{name}")
     elif token.startswith("gcp:"):
-        state.setdefault("selfLink", f"https://www.googleapis.com/mock/{region}/{token.split(':')[-1]}/{name}")
+        state.setdefault(
+            "selfLink", f"https://www.googleapis.com/mock/{region}/{token.split(':')[-1]}/{name}"
+        )
     extra = RESOURCE_OUTPUTS.get(token)
     if extra is not None:
         state.update(extra(name, inputs, region))

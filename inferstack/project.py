@@ -41,7 +41,9 @@ class Project:
         return self.stack_config_dir / f"Pulumi.{stack}.yaml"
 
     def stacks(self) -> list[str]:
-        return sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml"))
+        return sorted(
+            p.name[len("Pulumi.") : -len(".yaml")] for p in self.stack_config_dir.glob("Pulumi.*.yaml")
+        )
 
 
 def _read_yaml(path: Path) -> Any:
@@ -167,7 +169,9 @@ def load_stack_config(project: Project, stack: str, config_file: Path | None = N
             check = _TYPE_CHECKS.get(expected or "")
             value = raw[full]
             if check and not (full in secrets or check(value) or _coerces(expected, value)):
-                raise ConfigFileError(f"{source}: {full}: {value!r} is not allowed; Pulumi.yaml declares type {expected}")
+                raise ConfigFileError(
+                    f"{source}: {full}: {value!r} is not allowed; Pulumi.yaml declares type {expected}"
+                )
             continue
         if "default" in decl:
             raw[full] = decl["default"]

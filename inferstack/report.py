@@ -33,7 +33,9 @@ def summary(graph: Graph) -> dict[str, Any]:
     }
 
 
-def plan_json(graph: Graph, violations: list[dict[str, Any]] | None = None, cost: dict[str, Any] | None = None) -> dict[str, Any]:
+def plan_json(
+    graph: Graph, violations: list[dict[str, Any]] | None = None, cost: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "project": graph.project,
         "stack": graph.stack,

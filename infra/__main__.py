@@ -22,9 +22,7 @@ stack = pulumi.get_stack()
 source = os.environ.get("INFERSTACK_CONFIG_SOURCE") or f"stacks/Pulumi.{stack}.yaml"
 # The language host hands the program every config value (PULUMI_CONFIG, set_all_config).
 everything = {**pulumi.runtime.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-secret_keys = frozenset(
-    key.partition(":")[2] for key in everything if pulumi.runtime.is_config_secret(key)
-)
+secret_keys = frozenset(key.partition(":")[2] for key in everything if pulumi.runtime.is_config_secret(key))
 settings = parse_settings(project_config(everything), source, secret_keys)
 
 config = pulumi.Config()

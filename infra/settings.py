@@ -11,6 +11,7 @@ tables in ``infra.catalog``; this module only applies them.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import ipaddress
 import json
@@ -23,6 +24,7 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from infra.aws.network import LOG_RETENTION_DAYS
 from infra.catalog import catalog, model_fit, tpu_topology_chips
 
 PROJECT = "inferstack"
@@ -127,7 +129,9 @@ class NodePool(_Model):
     @model_validator(mode="after")
     def _sizes(self) -> NodePool:
         if self.min_size > self.max_size:
-            raise Problem("minSize", f"{self.min_size} is above maxSize {self.max_size}; allowed: minSize <= maxSize")
+            raise Problem(
+                "minSize", f"{self.min_size} is above maxSize {self.max_size}; allowed: minSize <= maxSize"
+            )
         desired = self.desired
         if not self.min_size <= desired <= self.max_size:
             raise Problem(
@@ -197,16 +201,24 @@ class Cluster(_Model):
             except ValueError:
                 raise Problem(f"publicAccessCidrs[{i}]", f"{cidr!r} is not a CIDR block") from None
             if net.prefixlen == 0:
-                raise Problem(f"publicAccessCidrs[{i}]", f"{cidr!r} opens the API to the internet; allowed: narrower CIDRs")
+                raise Problem(
+                    f"publicAccessCidrs[{i}]",
+                    f"{cidr!r} opens the API to the internet; allowed: narrower CIDRs",
+                )
         if self.endpoint_access is EndpointAccess.PUBLIC and not self.public_access_cidrs:
-            raise Problem("publicAccessCidrs", "empty; a public endpoint must list the CIDRs allowed to reach it")
+            raise Problem(
+                "publicAccessCidrs", "empty; a public endpoint must list the CIDRs allowed to reach it"
+            )
         if self.network_cidr is not None:
             try:
                 net = ipaddress.ip_network(self.network_cidr, strict=True)
             except ValueError:
                 raise Problem("networkCidr", f"{self.network_cidr!r} is not a CIDR block") from None
             if not net.is_private or net.prefixlen > 16:
-                raise Problem("networkCidr", f"{self.network_cidr!r}; allowed: a private /16 or larger (e.g. 10.10.0.0/16)")
+                raise Problem(
+                    "networkCidr",
+                    f"{self.network_cidr!r}; allowed: a private /16 or larger (e.g. 10.10.0.0/16)",
+                )
         if not self.node_pools:
             raise Problem("nodePools", "empty; a provisioned cluster needs at least one node pool")
         seen: set[str] = set()
@@ -221,8 +233,10 @@ class Cluster(_Model):
                     f"{pool.min_size} but cluster {self.name!r} asks for scaleFromZero; allowed: 0",
                 )
         accelerated = [p for p in self.node_pools if p.is_accelerated]
-        if self.role is Role.CORE and accelerated and not any(
-            p.capacity is not Capacity.SPOT and p.min_size >= 1 for p in accelerated
+        if (
+            self.role is Role.CORE
+            and accelerated
+            and not any(p.capacity is not Capacity.SPOT and p.min_size >= 1 for p in accelerated)
         ):
             raise Problem(
                 "nodePools",
@@ -239,7 +253,9 @@ class Cluster(_Model):
             known = catalog().aws_instance_types if self.cloud is Cloud.AWS else catalog().gcp_machine_types
             near = difflib.get_close_matches(pool.machine_type, list(known), n=3)
             hint = f"did you mean {', '.join(near)}?" if near else f"allowed: {', '.join(sorted(known))}"
-            raise Problem(f"{at}.machineType", f"{pool.machine_type!r} is not a known {cloud} machine type; {hint}")
+            raise Problem(
+                f"{at}.machineType", f"{pool.machine_type!r} is not a known {cloud} machine type; {hint}"
+            )
         if machine.accelerator is None:
             if pool.accelerator is not None:
                 raise Problem(
@@ -272,14 +288,18 @@ class Cluster(_Model):
         topologies = list(getattr(machine, "tpu_topologies", []) or [])
         if topologies:
             if pool.tpu_topology is None:
-                raise Problem(f"{at}.tpuTopology", f"missing; allowed for {pool.machine_type}: {', '.join(topologies)}")
+                raise Problem(
+                    f"{at}.tpuTopology", f"missing; allowed for {pool.machine_type}: {', '.join(topologies)}"
+                )
             if pool.tpu_topology not in topologies:
                 raise Problem(
                     f"{at}.tpuTopology",
                     f"{pool.tpu_topology!r} does not exist for {pool.machine_type}; allowed: {', '.join(topologies)}",
                 )
         elif pool.tpu_topology is not None:
-            raise Problem(f"{at}.tpuTopology", f"{pool.tpu_topology!r} but {pool.machine_type} is not a TPU machine")
+            raise Problem(
+                f"{at}.tpuTopology", f"{pool.tpu_topology!r} but {pool.machine_type} is not a TPU machine"
+            )
 
     @property
     def provisioned(self) -> bool:
@@ -332,7 +352,9 @@ class Edge(_Model):
             )
         if not self.health_check_path.startswith("/"):
             raise Problem("healthCheckPath", f"{self.health_check_path!r}; allowed: a path starting with '/'")
-        if self.hosted_zone and not (self.domain == self.hosted_zone or self.domain.endswith("." + self.hosted_zone)):
+        if self.hosted_zone and not (
+            self.domain == self.hosted_zone or self.domain.endswith("." + self.hosted_zone)
+        ):
             raise Problem("hostedZone", f"{self.hosted_zone!r} does not contain domain {self.domain!r}")
         return self
 
@@ -363,7 +385,9 @@ class ServedModel(_Model):
             raise Problem("name", f"{self.name!r} is not a known model; {hint}")
         if self.precision.value not in models[self.name].weights_gib:
             allowed = ", ".join(models[self.name].weights_gib)
-            raise Problem("precision", f"{self.precision.value!r} is not published for {self.name}; allowed: {allowed}")
+            raise Problem(
+                "precision", f"{self.precision.value!r} is not published for {self.name}; allowed: {allowed}"
+            )
         return self
 
 
@@ -392,7 +416,9 @@ class Settings(_Model):
         names: set[str] = set()
         for i, cluster in enumerate(self.clusters):
             if cluster.name in names:
-                raise Problem(f"clusters[{i}].name", f"{cluster.name!r} is used by two clusters; names must be unique")
+                raise Problem(
+                    f"clusters[{i}].name", f"{cluster.name!r} is used by two clusters; names must be unique"
+                )
             names.add(cluster.name)
         if not any(c.role is Role.CORE for c in self.clusters):
             raise Problem("clusters", "no cluster has role: core; allowed: at least one core cluster")
@@ -406,8 +432,16 @@ class Settings(_Model):
                     f"clusters[{i}].endpointAccess", "'public' on a prod core cluster; allowed: private"
                 )
             if cluster.cloud is Cloud.GCP and not self.gcp_project:
-                raise Problem("gcpProject", f"empty but cluster {cluster.name!r} is on gcp; set the GCP project id")
+                raise Problem(
+                    "gcpProject", f"empty but cluster {cluster.name!r} is on gcp; set the GCP project id"
+                )
             self._check_fit(i, cluster)
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
+            raise Problem(
+                "logRetentionDays",
+                f"{self.log_retention_days}; allowed (what CloudWatch Logs keeps): {allowed}",
+            )
         if self.aws_account_id and not re.fullmatch(r"\d{12}", self.aws_account_id):
             raise Problem("awsAccountId", f"{self.aws_account_id!r}; allowed: a 12-digit AWS account id")
         self._check_data()
@@ -447,7 +481,10 @@ class Settings(_Model):
                 raise Problem(f"database.{key}", f"{region!r} is not a known {db.cloud} region")
         for k, region in enumerate(db.secondary_regions):
             if region == db.primary_region:
-                raise Problem(f"database.secondaryRegions[{k}]", f"{region!r} equals primaryRegion; allowed: another region")
+                raise Problem(
+                    f"database.secondaryRegions[{k}]",
+                    f"{region!r} equals primaryRegion; allowed: another region",
+                )
         minimum = _BACKUP_MINIMUM[self.environment]
         if db.backup_retention_days < minimum:
             raise Problem(
@@ -461,7 +498,11 @@ class Settings(_Model):
         return self.environment is Environment.PROD
 
     def clusters_of(self, *, role: Role | None = None, cloud: Cloud | None = None) -> list[Cluster]:
-        return [c for c in self.clusters if (role is None or c.role is role) and (cloud is None or c.cloud is cloud)]
+        return [
+            c
+            for c in self.clusters
+            if (role is None or c.role is role) and (cloud is None or c.cloud is cloud)
+        ]
 
     @property
     def tags(self) -> dict[str, str]:
@@ -555,7 +596,9 @@ def _first_problem(error: ValidationError) -> tuple[str, str]:
     return _key_path(loc), f"{_show(err.get('input'))} is not allowed; {message}"
 
 
-def parse_settings(raw: Mapping[str, Any], source: str, secret_keys: frozenset[str] = frozenset()) -> Settings:
+def parse_settings(
+    raw: Mapping[str, Any], source: str, secret_keys: frozenset[str] = frozenset()
+) -> Settings:
     """Validate the bare-keyed project config of one stack; raise SettingsError with one line.
 
     Keys that a cluster names as its ``kubeconfigSecret`` are not settings but secrets: they
@@ -582,13 +625,17 @@ def parse_settings(raw: Mapping[str, Any], source: str, secret_keys: frozenset[s
         path = f"{PROJECT}:clusters[{i}].kubeconfigSecret"
         if key not in secrets:
             raise SettingsError(
-                source, path, f"names config key {key!r}, which is not set; set it with "
-                f"`pulumi config set --secret {key} < kubeconfig`"
+                source,
+                path,
+                f"names config key {key!r}, which is not set; set it with "
+                f"`pulumi config set --secret {key} < kubeconfig`",
             )
         if key not in secret_keys:
             raise SettingsError(
-                source, f"{PROJECT}:{key}", "holds a kubeconfig in plain text; allowed: a secret "
-                f"(`pulumi config set --secret {key} < kubeconfig`)"
+                source,
+                f"{PROJECT}:{key}",
+                "holds a kubeconfig in plain text; allowed: a secret "
+                f"(`pulumi config set --secret {key} < kubeconfig`)",
             )
     return settings
 
@@ -605,9 +652,7 @@ def project_config(config: Mapping[str, Any]) -> dict[str, Any]:
         if namespace != PROJECT or not name:
             continue
         if isinstance(value, str) and value[:1] in ("{", "["):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         raw[name] = value
     return raw

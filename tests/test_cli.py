@@ -18,7 +18,12 @@ SCRIPT = Path(sys.executable).parent / "inferstack"
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     # Nothing from this test process leaks in: no PYTHONPATH, no pytest sys.path, a bare PATH.
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), "LANG": "C.UTF-8", "COLUMNS": "200"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "COLUMNS": "200",
+    }
     return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -39,7 +44,11 @@ def test_plan_json_contract() -> None:
 def test_plan_summary_reads_by_cloud_and_region() -> None:
     result = run("plan", "prod")
     assert result.returncode == 0, result.stderr
-    assert "aws/us-east-1" in result.stdout and "aws/us-west-2" in result.stdout and "gcp/us-central1" in result.stdout
+    assert (
+        "aws/us-east-1" in result.stdout
+        and "aws/us-west-2" in result.stdout
+        and "gcp/us-central1" in result.stdout
+    )
 
 
 def test_plan_from_a_subdirectory_finds_the_project(tmp_path: Path) -> None:
@@ -103,5 +112,7 @@ def test_program_runs_without_the_repository_on_sys_path(tmp_path: Path) -> None
     )
     python = shutil.which("python", path=str(SCRIPT.parent))
     assert python
-    result = subprocess.run([python, str(probe)], cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [python, str(probe)], cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
     assert result.returncode == 0, result.stderr

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from infra.settings import Capacity, EndpointAccess, SettingsError, parse_settings, project_config
 from inferstack.project import find_project, load_stack_config
+from infra.settings import Capacity, EndpointAccess, SettingsError, parse_settings, project_config
 
 SOURCE = "stacks/Pulumi.test.yaml"
 
@@ -53,19 +53,35 @@ def test_prod_core_clusters_are_private_with_on_demand_floor() -> None:
 
 
 CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
-    ("unknown top key", lambda v: v.update(clsuters=v.pop("clusters")), ["inferstack:clsuters", "'clusters'"]),
+    (
+        "unknown top key",
+        lambda v: v.update(clsuters=v.pop("clusters")),
+        ["inferstack:clsuters", "'clusters'"],
+    ),
     ("unknown nested key", lambda v: pool(v, 0, 0).update(minSzie=1), ["nodePools[0].minSzie", "'minSize'"]),
     ("missing environment", lambda v: v.pop("environment"), ["inferstack:environment", "missing"]),
     ("bad environment", lambda v: v.update(environment="qa"), ["inferstack:environment", "'qa'", "'prod'"]),
     ("wrong type", lambda v: pool(v, 0, 0).update(maxSize="lots"), ["nodePools[0].maxSize", "'lots'"]),
-    ("unknown region", lambda v: v["clusters"][0].update(region="us-east-9"), ["clusters[0].region", "us-east-9", "us-east-1"]),
-    ("gcp region on aws", lambda v: v["clusters"][0].update(region="us-central1"), ["clusters[0].region", "us-central1"]),
+    (
+        "unknown region",
+        lambda v: v["clusters"][0].update(region="us-east-9"),
+        ["clusters[0].region", "us-east-9", "us-east-1"],
+    ),
+    (
+        "gcp region on aws",
+        lambda v: v["clusters"][0].update(region="us-central1"),
+        ["clusters[0].region", "us-central1"],
+    ),
     (
         "unknown machine type",
         lambda v: pool(v, 0, 1).update(machineType="g6.xlargee"),
         ["nodePools[1].machineType", "g6.xlargee", "g6.xlarge"],
     ),
-    ("min above max", lambda v: pool(v, 0, 0).update(minSize=5, maxSize=2), ["nodePools[0].minSize", "5", "maxSize"]),
+    (
+        "min above max",
+        lambda v: pool(v, 0, 0).update(minSize=5, maxSize=2),
+        ["nodePools[0].minSize", "5", "maxSize"],
+    ),
     (
         "desired outside range",
         lambda v: pool(v, 0, 0).update(desiredSize=9),
@@ -92,14 +108,22 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         lambda v: pool(v, 0, 1).update(acceleratorCount=4),
         ["nodePools[1].acceleratorCount", "4"],
     ),
-    ("duplicate cluster names", lambda v: v["clusters"][1].update(name="core-use1"), ["clusters[1].name", "core-use1"]),
+    (
+        "duplicate cluster names",
+        lambda v: v["clusters"][1].update(name="core-use1"),
+        ["clusters[1].name", "core-use1"],
+    ),
     (
         "duplicate pool names",
         lambda v: pool(v, 0, 1).update(name="system"),
         ["clusters[0].nodePools[1].name", "'system'"],
     ),
     ("no core cluster", lambda v: v["clusters"][0].update(role="burst"), ["inferstack:clusters", "core"]),
-    ("cluster name not a DNS label", lambda v: v["clusters"][0].update(name="Core_1"), ["clusters[0].name", "Core_1"]),
+    (
+        "cluster name not a DNS label",
+        lambda v: v["clusters"][0].update(name="Core_1"),
+        ["clusters[0].name", "Core_1"],
+    ),
     ("no clusters", lambda v: v.update(clusters=[]), ["inferstack:clusters"]),
     (
         "public endpoint without cidrs",
@@ -121,18 +145,47 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         lambda v: pool(v, 0, 1).update(capacity="spot"),
         ["clusters[0].nodePools", "on-demand"],
     ),
-    ("unknown capacity", lambda v: pool(v, 0, 1).update(capacity="preemptible"), ["nodePools[1].capacity", "preemptible"]),
-    ("unknown eks version", lambda v: v["clusters"][0].update(kubernetesVersion="1.19"), ["kubernetesVersion", "1.19"]),
+    (
+        "unknown capacity",
+        lambda v: pool(v, 0, 1).update(capacity="preemptible"),
+        ["nodePools[1].capacity", "preemptible"],
+    ),
+    (
+        "unknown eks version",
+        lambda v: v["clusters"][0].update(kubernetesVersion="1.19"),
+        ["kubernetesVersion", "1.19"],
+    ),
     ("gcp cluster without project", lambda v: v.update(gcpProject=""), ["inferstack:gcpProject"]),
-    ("unknown model", lambda v: v["model"].update(name="DeepSeek-R9"), ["inferstack:model.name", "DeepSeek-R9"]),
+    (
+        "unknown model",
+        lambda v: v["model"].update(name="DeepSeek-R9"),
+        ["inferstack:model.name", "DeepSeek-R9"],
+    ),
     (
         "database secondary equals primary",
         lambda v: v["database"].update(secondaryRegions=["us-east-1"]),
         ["database.secondaryRegions[0]", "us-east-1"],
     ),
-    ("database on a cloud without core", lambda v: v["database"].update(cloud="gcp"), ["database.cloud", "'gcp'"]),
-    ("health check interval", lambda v: v["edge"].update(healthCheckIntervalSeconds=15), ["healthCheckIntervalSeconds", "15"]),
-    ("bad domain", lambda v: v["edge"].update(domain="not a domain"), ["inferstack:edge.domain", "not a domain"]),
+    (
+        "database on a cloud without core",
+        lambda v: v["database"].update(cloud="gcp"),
+        ["database.cloud", "'gcp'"],
+    ),
+    (
+        "health check interval",
+        lambda v: v["edge"].update(healthCheckIntervalSeconds=15),
+        ["healthCheckIntervalSeconds", "15"],
+    ),
+    (
+        "bad domain",
+        lambda v: v["edge"].update(domain="not a domain"),
+        ["inferstack:edge.domain", "not a domain"],
+    ),
+    (
+        "log retention CloudWatch refuses",
+        lambda v: v.update(logRetentionDays=10),
+        ["inferstack:logRetentionDays", "10", "14"],
+    ),
     ("bad aws account", lambda v: v.update(awsAccountId="12"), ["inferstack:awsAccountId", "'12'"]),
 ]
 
@@ -176,7 +229,9 @@ def test_model_that_does_not_fit_names_the_numbers() -> None:
 def test_existing_cluster_needs_its_kubeconfig_secret() -> None:
     values = copy.deepcopy(raw("onprem"))
     values.pop("onpremKubeconfig")
-    with pytest.raises(SettingsError, match=r"clusters\[0\]\.kubeconfigSecret: names config key 'onpremKubeconfig'"):
+    with pytest.raises(
+        SettingsError, match=r"clusters\[0\]\.kubeconfigSecret: names config key 'onpremKubeconfig'"
+    ):
         parse_settings(values, SOURCE, frozenset())
 
 

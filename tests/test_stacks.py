@@ -58,7 +58,9 @@ def test_private_subnets_in_every_core_region(stack: str) -> None:
     graph = planned(stack)
     for net in graph.of_type("inferstack:aws:Network"):
         subnets = [r for r in children_of(graph, net) if r.type == "aws:ec2/subnet:Subnet"]
-        private = [s for s in subnets if s.inputs.get("tags", {}).get("kubernetes.io/role/internal-elb") == "1"]
+        private = [
+            s for s in subnets if s.inputs.get("tags", {}).get("kubernetes.io/role/internal-elb") == "1"
+        ]
         public = [s for s in subnets if s.inputs.get("tags", {}).get("kubernetes.io/role/elb") == "1"]
         assert len(private) == 3, net.name
         assert len(public) == 3, net.name
@@ -80,10 +82,8 @@ def test_nat_gateways_by_environment(dev: Graph, prod: Graph) -> None:
 def test_private_cluster_has_the_endpoints_it_needs(prod: Graph) -> None:
     net = component(prod, "inferstack:aws:Network", "core-use1")
     endpoints = [r for r in children_of(prod, net) if r.type == "aws:ec2/vpcEndpoint:VpcEndpoint"]
-    services = {r.inputs["serviceName"].rsplit(".", 1)[-1] for r in endpoints}
-    assert {"ecr.api", "ecr.dkr", "sts", "s3"} <= {s if "." not in s else s for s in services} | {
-        r.inputs["serviceName"].split("us-east-1.", 1)[-1] for r in endpoints
-    }
+    services = {r.inputs["serviceName"].removeprefix("com.amazonaws.us-east-1.") for r in endpoints}
+    assert {"ecr.api", "ecr.dkr", "sts", "eks-auth", "s3"} <= services
     interface = [r for r in endpoints if r.inputs.get("vpcEndpointType") == "Interface"]
     assert interface and all(r.inputs.get("privateDnsEnabled") is True for r in interface)
 
@@ -109,7 +109,10 @@ def test_cluster_networks_do_not_overlap(prod: Graph) -> None:
     import ipaddress
 
     blocks = [ipaddress.ip_network(v.inputs["cidrBlock"]) for v in prod.of_type("aws:ec2/vpc:Vpc")]
-    blocks += [ipaddress.ip_network(s.inputs["ipCidrRange"]) for s in prod.of_type("gcp:compute/subnetwork:Subnetwork")]
+    blocks += [
+        ipaddress.ip_network(s.inputs["ipCidrRange"])
+        for s in prod.of_type("gcp:compute/subnetwork:Subnetwork")
+    ]
     for i, a in enumerate(blocks):
         for b in blocks[i + 1 :]:
             assert not a.overlaps(b), (a, b)
