@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
+from inferstack.policy import check_graph
 from inferstack.project import ConfigFileError, Project, StackConfig, find_project
 from inferstack.report import plan_json
 
@@ -71,6 +72,8 @@ def _print_summary(graph: Graph, data: dict[str, Any]) -> None:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     violations = data["violations"]
     mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
+    for v in violations:
+        out.print(f"[red]{v['enforcement']}[/] {v['policy']}: {v['message']} ({v['urn']})", highlight=False)
     out.print(f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations")
 
 
@@ -88,7 +91,7 @@ def plan(
 ) -> None:
     """Run the program offline, apply the policy pack and price the result."""
     graph = _plan(stack, config_file)
-    data = plan_json(graph)
+    data = plan_json(graph, violations=check_graph(graph))
     text = json.dumps(data, indent=2, sort_keys=False)
     if out_file is not None:
         out_file.parent.mkdir(parents=True, exist_ok=True)
