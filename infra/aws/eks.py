@@ -1,0 +1,617 @@
+"""A private EKS cluster for serving models, and the Kubernetes provider that reaches it.
+
+Creates, for one cluster:
+
+- a KMS key (rotated yearly, no wildcard principal) with an alias. It envelope-encrypts the
+  cluster's Kubernetes secrets, the control-plane log group and the nodes' root volumes, so its
+  policy lets CloudWatch Logs use it for that one log group and lets EC2 Auto Scaling use it
+  for the volumes of the instances it launches;
+- the control-plane log group `/aws/eks/<cluster>/cluster`, with a retention and the key,
+  created before the cluster so that EKS does not create an unmanaged one that never expires;
+  all five control-plane log types go to it;
+- the cluster role (AmazonEKSClusterPolicy, plus use of the key) and the node role;
+- the cluster: API endpoint private (public only to listed CIDRs), authentication by EKS access
+  entries only (no aws-auth ConfigMap, no implicit admin for whoever created it), one access
+  entry with cluster-admin per admin principal, and the upgrade policy STANDARD so that the
+  cluster is upgraded rather than billed for extended support when its version ages out;
+- IAM roles for service accounts (an OIDC provider) and EKS Pod Identity (its agent add-on),
+  and the VPC CNI, kube-proxy and CoreDNS add-ons at pinned versions;
+- one managed node group per node pool (see `infra.aws.nodegroups`);
+- an exec-based kubeconfig (`aws eks get-token`) and a Kubernetes provider built from it.
+
+The AWS provider is not created here: pass it as
+`opts=pulumi.ResourceOptions(providers=[aws_provider])`; `region` must be the provider's region.
+The Kubernetes provider reaches a private endpoint only from inside the VPC (or a network
+peered with it), with the AWS credentials of an admin principal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.aws.network import LOG_RETENTION_DAYS
+from infra.aws.nodegroups import NodeGroupContext, machine_of, node_group
+from infra.catalog import catalog
+from infra.naming import AUTONAMED_MAX, resource_name
+from infra.settings import Capacity, Environment, NodePool, Role
+
+CLUSTER_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
+
+# EKS add-on versions per Kubernetes minor version. An add-on version is built for a range of
+# Kubernetes versions: a row must match the cluster's version, and changes with it.
+# As of 2026-11-28. 1.33 VPC CNI and CoreDNS: the Amazon EKS user guide's latest-version tables;
+# the rest: public configurations that pin them, not an AWS table. Before first use of a row:
+#   aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>
+ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
+    "1.33": {
+        "vpc-cni": "v1.20.1-eksbuild.3",
+        "kube-proxy": "v1.33.3-eksbuild.6",
+        "coredns": "v1.12.3-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.8-eksbuild.2",
+    },
+    "1.34": {
+        "vpc-cni": "v1.20.4-eksbuild.2",
+        "kube-proxy": "v1.34.0-eksbuild.2",
+        "coredns": "v1.12.3-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+    },
+    "1.35": {
+        "vpc-cni": "v1.21.1-eksbuild.3",
+        "kube-proxy": "v1.35.0-eksbuild.2",
+        "coredns": "v1.13.2-eksbuild.1",
+        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
+    },
+}
+NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
+"""Add-ons that run on every node (DaemonSets): installed before the node groups, so that the
+first nodes come up with them. CoreDNS is a Deployment and waits for nodes to schedule on."""
+
+CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+CLUSTER_POLICIES: tuple[str, ...] = ("AmazonEKSClusterPolicy",)
+NODE_POLICIES: tuple[str, ...] = (
+    "AmazonEKSWorkerNodePolicy",
+    "AmazonEC2ContainerRegistryPullOnly",
+    "AmazonEKS_CNI_Policy",
+)
+"""Joining the cluster, pulling images, and the VPC CNI's ENI/IP management. Pull-only is the
+narrow successor of AmazonEC2ContainerRegistryReadOnly. The CNI policy stays on the node role
+instead of a Pod Identity role for aws-node: pods cannot reach the node role (IMDS hop limit 1),
+only host-network pods such as aws-node can, and a node's network then does not wait for the
+Pod Identity agent to be up on that same node."""
+
+KMS_DELETION_WINDOW_DAYS = 30
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
+_ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+def support_warning(version: str, today: dt.date) -> str | None:
+    """What goes wrong with `version` on `today`, if anything (dates from the catalog).
+
+    Past standard support a cluster either pays six times as much (extended support) or, with the
+    STANDARD upgrade policy set here, is upgraded by EKS on its own, after which the stack's version
+    is behind the cluster's.
+    """
+    end = catalog().eks_versions.get(version)
+    if end is None or today <= end:
+        return None
+    current = [
+        f"{v} (until {d.isoformat()})" for v, d in sorted(catalog().eks_versions.items()) if d >= today
+    ]
+    return (
+        f"EKS {version} left standard support on {end.isoformat()}; EKS upgrades such a cluster on its own "
+        f"(upgradePolicy STANDARD) and the stack would then ask for a downgrade. In standard support: "
+        f"{', '.join(current) or 'none in the catalog'}."
+    )
+
+
+def iam_principal_arn(caller_arn: str) -> str:
+    """The IAM principal behind a caller ARN: an assumed-role session becomes its role.
+
+    STS reports `arn:aws:sts::<acct>:assumed-role/<role>/<session>`; an access entry wants
+    `arn:aws:iam::<acct>:role/<role>`. A role's path is not in the session ARN: roles with a path
+    (AWS SSO roles) must be listed in `admin_principal_arns` with their full ARN instead.
+    """
+    match = _ASSUMED_ROLE.match(caller_arn)
+    if match:
+        partition, account, role = match.groups()
+        return f"arn:{partition}:iam::{account}:role/{role}"
+    return caller_arn
+
+
+def key_policy(*, account_id: str, partition: str, dns_suffix: str, region: str, cluster_name: str) -> str:
+    """Key policy: the account administers the key through IAM; two services may use it."""
+    log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/eks/{cluster_name}/cluster"
+    autoscaling = (
+        f"arn:{partition}:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersTheKeyThroughIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "ControlPlaneLogGroup",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+                {
+                    "Sid": "AutoScalingEncryptsNodeVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": autoscaling},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "AutoScalingAttachesNodeVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": autoscaling},
+                    "Action": "kms:CreateGrant",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
+                },
+            ],
+        }
+    )
+
+
+def assume_role_policy(service: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+        }
+    )
+
+
+def kubeconfig(*, cluster_name: str, endpoint: str, certificate_authority: str, region: str) -> str:
+    """A kubeconfig (JSON, which is YAML) that gets a token from the AWS CLI on every use."""
+    user = f"{cluster_name}-admin"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster_name,
+                    "cluster": {"server": endpoint, "certificate-authority-data": certificate_authority},
+                }
+            ],
+            "users": [
+                {
+                    "name": user,
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "aws",
+                            "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region],
+                            "interactiveMode": "Never",
+                        }
+                    },
+                }
+            ],
+            "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": user}}],
+            "current-context": cluster_name,
+        },
+        indent=2,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class EksClusterArgs:
+    """What the cluster needs to know; validated before any resource exists."""
+
+    cluster_name: str
+    """Physical EKS cluster name; also names the log group and the autoscaler's discovery tags."""
+    region: str
+    """AWS region of the provider passed in opts, e.g. "us-east-1"."""
+    kubernetes_version: str
+    """EKS minor version, e.g. "1.33"; one with pinned add-on versions (ADDON_VERSIONS)."""
+    vpc_id: pulumi.Input[str]
+    """The VPC of the subnets; exported for in-cluster controllers, which cannot read it from IMDS."""
+    private_subnet_ids: pulumi.Input[Sequence[str]]
+    """Private subnets (at least two zones) for the control plane's network interfaces and the nodes."""
+    endpoint_public: bool
+    """Whether the API endpoint is also reachable from outside the VPC (the private one always is)."""
+    public_access_cidrs: Sequence[str] = ()
+    """The only CIDRs that reach a public endpoint; required when public, unused when private."""
+    log_retention_days: int
+    """Days CloudWatch keeps control-plane logs; one of the values CloudWatch accepts."""
+    node_pools: Sequence[NodePool]
+    """Node pools of the cluster (machine types from the catalog); at least one without a GPU and
+    minSize >= 1, where CoreDNS and other system pods run."""
+    role: Role
+    """core or burst; becomes the inferstack.io/role node label."""
+    environment: Environment
+    """dev, staging or prod; only in descriptions."""
+    tags: Mapping[str, str]
+    """Tags for every taggable child."""
+    admin_principal_arns: Sequence[str] = ()
+    """IAM roles or users given cluster-admin through access entries. Empty: the identity running
+    the deployment, so that the Kubernetes provider below can reach the cluster."""
+    capacity_reservation_ids: Mapping[str, str] = field(default_factory=dict)
+    """Pool name -> EC2 Capacity Block reservation id (cr-...), one for each pool with capacity reserved."""
+    protect: bool = False
+    """Turn on the cluster's deletion protection and protect the key and log group from `pulumi destroy`."""
+
+    def __post_init__(self) -> None:
+        where = "EksClusterArgs"
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}", self.cluster_name):
+            raise ValueError(f"{where}.cluster_name={self.cluster_name!r}: 1-100 letters, digits, '-' or '_'")
+        if not _REGION.match(self.region):
+            raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-east-1'")
+        if self.kubernetes_version not in ADDON_VERSIONS:
+            raise ValueError(
+                f"{where}.kubernetes_version={self.kubernetes_version!r}: no add-on versions are pinned for it "
+                f"in infra/aws/eks.py; allowed: {', '.join(ADDON_VERSIONS)}"
+            )
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(
+                f"{where}.log_retention_days={self.log_retention_days}: "
+                f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+            )
+        cidrs = list(self.public_access_cidrs)
+        if self.endpoint_public and (not cidrs or "0.0.0.0/0" in cidrs):
+            raise ValueError(
+                f"{where}.public_access_cidrs={cidrs!r}: a public endpoint needs a list of CIDRs, not the internet"
+            )
+        if not self.endpoint_public and cidrs:
+            raise ValueError(f"{where}.public_access_cidrs={cidrs!r}: only for a public endpoint")
+        pools = list(self.node_pools)
+        if not pools:
+            raise ValueError(f"{where}.node_pools: must not be empty")
+        for pool in pools:
+            machine_of(pool)
+        if not any(not p.is_accelerated and p.min_size >= 1 for p in pools):
+            raise ValueError(
+                f"{where}.node_pools: needs a pool without accelerators and minSize >= 1; GPU nodes are "
+                "tainted, so CoreDNS and other system pods would have nowhere to run"
+            )
+        reserved = {p.name for p in pools if p.capacity is Capacity.RESERVED}
+        missing = sorted(reserved - set(self.capacity_reservation_ids))
+        if missing:
+            raise ValueError(
+                f"{where}.capacity_reservation_ids: no Capacity Block reservation id for reserved pool(s) "
+                f"{', '.join(missing)}; EKS launches capacity-block nodes only into a named reservation"
+            )
+        extra = sorted(set(self.capacity_reservation_ids) - reserved)
+        if extra:
+            raise ValueError(f"{where}.capacity_reservation_ids: {', '.join(extra)} are not reserved pools")
+        admins = list(self.admin_principal_arns)
+        if len(set(admins)) != len(admins):
+            raise ValueError(f"{where}.admin_principal_arns={admins!r}: must be distinct")
+        for arn in admins:
+            if not _IAM_PRINCIPAL.match(arn):
+                raise ValueError(
+                    f"{where}.admin_principal_arns: {arn!r} is not an IAM role or user ARN "
+                    "(arn:aws:iam::<account>:role/<name>)"
+                )
+
+
+class EksCluster(pulumi.ComponentResource):
+    """A private EKS cluster with encrypted secrets, logged control plane, IRSA/Pod Identity and node groups."""
+
+    name: pulumi.Output[str]
+    """Physical cluster name."""
+    endpoint: pulumi.Output[str]
+    """URL of the Kubernetes API server."""
+    certificate_authority: pulumi.Output[str]
+    """Base64 PEM of the cluster's certificate authority."""
+    oidc_issuer: pulumi.Output[str]
+    """OIDC issuer URL of the cluster's service account tokens."""
+    oidc_provider_arn: pulumi.Output[str]
+    """IAM OIDC provider for IAM roles for service accounts (IRSA)."""
+    node_role_arn: pulumi.Output[str]
+    """IAM role the nodes run as."""
+    cluster_security_group_id: pulumi.Output[str]
+    """Security group EKS created for the control plane and managed nodes."""
+    kms_key_arn: pulumi.Output[str]
+    """KMS key of secrets, control-plane logs and node volumes."""
+    vpc_id: pulumi.Output[str]
+    """The cluster's VPC."""
+    kubeconfig: pulumi.Output[str]
+    """Exec-based kubeconfig (aws eks get-token); holds no credentials."""
+    kubernetes_provider: k8s.Provider
+    """Kubernetes provider for everything that runs in this cluster."""
+
+    def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("inferstack:aws:EksCluster", name, None, opts)
+        warning = support_warning(args.kubernetes_version, dt.date.today())
+        if warning:
+            pulumi.log.warn(f"cluster {args.cluster_name}: {warning}", resource=self)
+        child = pulumi.ResourceOptions(parent=self)
+        kept = pulumi.ResourceOptions(parent=self, protect=args.protect)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        identity = aws.get_caller_identity_output(opts=invoke)
+        partition = aws.get_partition_output(opts=invoke)
+
+        def child_name(*role: str) -> str:
+            return resource_name(name, *role, max_len=AUTONAMED_MAX)
+
+        def tags(resource: str) -> dict[str, str]:
+            return {**args.tags, "Name": resource}
+
+        key_name = child_name("eks")
+        key = aws.kms.Key(
+            key_name,
+            description=f"EKS {args.cluster_name} ({args.environment.value}): secrets, control-plane logs, node volumes",
+            enable_key_rotation=True,
+            deletion_window_in_days=KMS_DELETION_WINDOW_DAYS,
+            policy=pulumi.Output.all(identity.account_id, partition.partition, partition.dns_suffix).apply(
+                lambda v: key_policy(
+                    account_id=v[0],
+                    partition=v[1],
+                    dns_suffix=v[2],
+                    region=args.region,
+                    cluster_name=args.cluster_name,
+                )
+            ),
+            tags=tags(key_name),
+            opts=kept,
+        )
+        aws.kms.Alias(key_name, name=f"alias/eks/{args.cluster_name}", target_key_id=key.key_id, opts=child)
+
+        log_group_name = child_name("control-plane")
+        log_group = aws.cloudwatch.LogGroup(
+            log_group_name,
+            name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=key.arn,
+            tags=tags(log_group_name),
+            opts=kept,
+        )
+
+        cluster_role, cluster_role_grants = self._role(
+            child_name("cluster"),
+            service="eks.amazonaws.com",
+            description=f"EKS control plane of {args.cluster_name}",
+            policies=CLUSTER_POLICIES,
+            partition=partition,
+            tags=args.tags,
+        )
+        # Envelope encryption: the control plane encrypts and decrypts secrets with the key.
+        cluster_role_grants.append(
+            aws.iam.RolePolicy(
+                child_name("cluster", "kms"),
+                role=cluster_role.id,
+                policy=pulumi.Output.json_dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey"],
+                                "Resource": key.arn,
+                            }
+                        ],
+                    }
+                ),
+                opts=child,
+            )
+        )
+        node_role, node_role_grants = self._role(
+            child_name("node"),
+            service="ec2.amazonaws.com",
+            description=f"EKS nodes of {args.cluster_name}",
+            policies=NODE_POLICIES,
+            partition=partition,
+            tags=args.tags,
+        )
+
+        cluster = aws.eks.Cluster(
+            name,
+            name=args.cluster_name,
+            version=args.kubernetes_version,
+            role_arn=cluster_role.arn,
+            vpc_config=aws.eks.ClusterVpcConfigArgs(
+                subnet_ids=args.private_subnet_ids,
+                endpoint_private_access=True,
+                endpoint_public_access=args.endpoint_public,
+                public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public else None,
+            ),
+            access_config=aws.eks.ClusterAccessConfigArgs(
+                authentication_mode="API",
+                bootstrap_cluster_creator_admin_permissions=False,
+            ),
+            encryption_config=aws.eks.ClusterEncryptionConfigArgs(
+                provider=aws.eks.ClusterEncryptionConfigProviderArgs(key_arn=key.arn),
+                resources=["secrets"],
+            ),
+            enabled_cluster_log_types=list(CLUSTER_LOG_TYPES),
+            upgrade_policy=aws.eks.ClusterUpgradePolicyArgs(support_type="STANDARD"),
+            deletion_protection=args.protect,
+            tags=tags(name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[log_group, *cluster_role_grants]),
+        )
+
+        admins = self._admins(name, cluster, args, identity, partition)
+
+        issuer = cluster.identities.apply(_oidc_issuer)
+        oidc = aws.iam.OpenIdConnectProvider(
+            child_name("oidc"),
+            url=issuer,
+            client_id_lists=["sts.amazonaws.com"],
+            tags=tags(child_name("oidc")),
+            opts=child,
+        )
+
+        versions = ADDON_VERSIONS[args.kubernetes_version]
+
+        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
+            return aws.eks.Addon(
+                child_name(addon_name),
+                cluster_name=cluster.name,
+                addon_name=addon_name,
+                addon_version=versions[addon_name],
+                resolve_conflicts_on_create="OVERWRITE",
+                resolve_conflicts_on_update="OVERWRITE",
+                tags=tags(child_name(addon_name)),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+            )
+
+        node_addons = [addon(a) for a in NODE_ADDONS]
+
+        context = NodeGroupContext(
+            base_name=name,
+            cluster_name=cluster.name,
+            autoscaler_cluster_name=args.cluster_name,
+            kubernetes_version=cluster.version,
+            node_role_arn=node_role.arn,
+            subnet_ids=args.private_subnet_ids,
+            kms_key_arn=key.arn,
+            role=args.role,
+            tags=args.tags,
+            capacity_reservation_ids=args.capacity_reservation_ids,
+        )
+        groups = [
+            node_group(context, pool, self, [*node_role_grants, *node_addons]) for pool in args.node_pools
+        ]
+        addon("coredns", depends_on=groups)
+
+        self.name = cluster.name
+        self.endpoint = cluster.endpoint
+        self.certificate_authority = cluster.certificate_authority.apply(lambda ca: ca.data or "")
+        self.oidc_issuer = issuer
+        self.oidc_provider_arn = oidc.arn
+        self.node_role_arn = node_role.arn
+        self.cluster_security_group_id = cluster.vpc_config.apply(
+            lambda vpc: vpc.cluster_security_group_id or ""
+        )
+        self.kms_key_arn = key.arn
+        self.vpc_id = pulumi.Output.from_input(args.vpc_id)
+        self.kubeconfig = pulumi.Output.all(cluster.name, self.endpoint, self.certificate_authority).apply(
+            lambda v: kubeconfig(
+                cluster_name=v[0], endpoint=v[1], certificate_authority=v[2], region=args.region
+            )
+        )
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            enable_server_side_apply=True,
+            # Until the admins' access policies exist, the API answers 401 to the provider.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=admins),
+        )
+        self.register_outputs(
+            {
+                "name": self.name,
+                "endpoint": self.endpoint,
+                "certificateAuthority": self.certificate_authority,
+                "oidcIssuer": self.oidc_issuer,
+                "oidcProviderArn": self.oidc_provider_arn,
+                "nodeRoleArn": self.node_role_arn,
+                "clusterSecurityGroupId": self.cluster_security_group_id,
+                "kmsKeyArn": self.kms_key_arn,
+                "vpcId": self.vpc_id,
+                "kubeconfig": self.kubeconfig,
+            }
+        )
+
+    def _role(
+        self,
+        role_name: str,
+        *,
+        service: str,
+        description: str,
+        policies: Sequence[str],
+        partition: pulumi.Output[Any],
+        tags: Mapping[str, str],
+    ) -> tuple[aws.iam.Role, list[pulumi.Resource]]:
+        """A role only `service` can assume, with AWS managed policies attached."""
+        child = pulumi.ResourceOptions(parent=self)
+        role = aws.iam.Role(
+            role_name,
+            description=description,
+            assume_role_policy=assume_role_policy(service),
+            tags={**tags, "Name": role_name},
+            opts=child,
+        )
+        attachments: list[pulumi.Resource] = [
+            aws.iam.RolePolicyAttachment(
+                resource_name(role_name, policy, max_len=AUTONAMED_MAX),
+                role=role.name,
+                policy_arn=partition.partition.apply(
+                    lambda p, policy=policy: f"arn:{p}:iam::aws:policy/{policy}"
+                ),
+                opts=child,
+            )
+            for policy in policies
+        ]
+        return role, attachments
+
+    def _admins(
+        self,
+        name: str,
+        cluster: aws.eks.Cluster,
+        args: EksClusterArgs,
+        identity: pulumi.Output[Any],
+        partition: pulumi.Output[Any],
+    ) -> list[pulumi.Resource]:
+        """An access entry with cluster-admin for each admin (or for the deploying identity)."""
+        child = pulumi.ResourceOptions(parent=self)
+        principals: list[tuple[str, pulumi.Input[str]]] = [
+            (f"admin-{i}", arn) for i, arn in enumerate(args.admin_principal_arns)
+        ] or [("deployer", identity.arn.apply(iam_principal_arn))]
+        policy_arn = partition.partition.apply(
+            lambda p: f"arn:{p}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}"
+        )
+        out: list[pulumi.Resource] = []
+        for role, principal in principals:
+            entry_name = resource_name(name, role, max_len=AUTONAMED_MAX)
+            entry = aws.eks.AccessEntry(
+                entry_name,
+                cluster_name=cluster.name,
+                principal_arn=principal,
+                type="STANDARD",
+                tags={**args.tags, "Name": entry_name},
+                opts=child,
+            )
+            out.append(
+                aws.eks.AccessPolicyAssociation(
+                    entry_name,
+                    cluster_name=cluster.name,
+                    principal_arn=entry.principal_arn,
+                    policy_arn=policy_arn,
+                    access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
+                    opts=child,
+                )
+            )
+        return out
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity] | None) -> str:
+    for identity in identities or []:
+        for oidc in identity.oidcs or []:
+            if oidc.issuer:
+                return oidc.issuer
+    raise ValueError("the EKS cluster reports no OIDC issuer")

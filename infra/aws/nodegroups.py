@@ -1,0 +1,267 @@
+"""The managed node groups of an EKS cluster, one per node pool of the stack.
+
+Each pool gets a launch template and an EKS managed node group:
+
+- the launch template requires IMDSv2 with a hop limit of 1, so that pods (which are one hop
+  further away) cannot read the node role's credentials, and gives the node an encrypted gp3
+  root volume under the cluster's KMS key; it sets no AMI and no SSH key, so EKS keeps
+  choosing the AMI and nobody logs in to nodes;
+- the node group picks the EKS-optimised AL2023 AMI (NVIDIA variant for GPU machines),
+  the capacity type of the pool, its size, labels and taints; GPU pools are tainted so that
+  only pods that ask for a GPU land there;
+- the size the pool starts at is only a starting point: the cluster autoscaler owns the desired
+  size after creation, so later runs ignore drift in it;
+- pools that can scale to zero also tag their Auto Scaling group with the labels, taints and
+  GPU count of the nodes it would create. Tags on an EKS node group are not copied to its Auto
+  Scaling group, and with no node to look at the cluster autoscaler only knows what these tags
+  tell it.
+
+The helpers are pure functions of the pool, so that the rules can be tested without Pulumi.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.catalog import AwsInstanceType, catalog
+from infra.naming import AUTONAMED_MAX, resource_name
+from infra.settings import Capacity, NodePool, Role
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TAINT_VALUE = "present"
+AUTOSCALER = "k8s.io/cluster-autoscaler"
+
+CAPACITY_TYPES: Mapping[Capacity, str] = {
+    Capacity.ON_DEMAND: "ON_DEMAND",
+    Capacity.SPOT: "SPOT",
+    Capacity.RESERVED: "CAPACITY_BLOCK",
+}
+"""Stack capacity -> EKS node group capacityType. "reserved" means an EC2 Capacity Block for ML."""
+
+GPU_ROOT_VOLUME_IOPS = 16000
+GPU_ROOT_VOLUME_THROUGHPUT = 1000
+"""gp3 maximums for GPU nodes, whose root volume holds the serving image and the model cache:
+at the gp3 baseline (3000 IOPS, 125 MiB/s) reading hundreds of GiB of weights takes over an hour."""
+
+
+@dataclass(frozen=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+    """EKS spelling: NO_SCHEDULE, NO_EXECUTE or PREFER_NO_SCHEDULE."""
+
+    @property
+    def kubernetes_effect(self) -> str:
+        """The Kubernetes spelling of the effect (NoSchedule), as the autoscaler's tags expect."""
+        return "".join(part.capitalize() for part in self.effect.split("_"))
+
+
+def machine_of(pool: NodePool) -> AwsInstanceType:
+    machine = catalog().machine("aws", pool.machine_type)
+    if not isinstance(machine, AwsInstanceType):
+        raise ValueError(
+            f"node pool {pool.name!r}: {pool.machine_type!r} is not a catalogued AWS instance type"
+        )
+    return machine
+
+
+def is_nvidia(machine: AwsInstanceType) -> bool:
+    return machine.accelerator is not None and catalog().accelerators[machine.accelerator].vendor == "nvidia"
+
+
+def ami_type_for(machine: AwsInstanceType) -> str:
+    """The EKS-optimised AL2023 AMI family: with NVIDIA drivers and container toolkit for GPU machines."""
+    return "AL2023_x86_64_NVIDIA" if is_nvidia(machine) else "AL2023_x86_64_STANDARD"
+
+
+def capacity_type_for(capacity: Capacity) -> str:
+    return CAPACITY_TYPES[capacity]
+
+
+def pool_labels(pool: NodePool, role: Role) -> dict[str, str]:
+    """Kubernetes labels of the pool's nodes; the pool's own labels come last and win."""
+    labels = {"inferstack.io/pool": pool.name, "inferstack.io/role": role.value}
+    if pool.accelerator is not None:
+        labels["inferstack.io/accelerator"] = pool.accelerator
+        if is_nvidia(machine_of(pool)):
+            labels[f"{GPU_RESOURCE}.present"] = "true"
+    return {**labels, **pool.labels}
+
+
+def pool_taints(pool: NodePool) -> list[Taint]:
+    """GPU nodes repel every pod that does not tolerate nvidia.com/gpu (which GPU workloads do)."""
+    if pool.accelerator is not None and is_nvidia(machine_of(pool)):
+        return [Taint(GPU_RESOURCE, GPU_TAINT_VALUE, "NO_SCHEDULE")]
+    return []
+
+
+def node_template_tags(pool: NodePool, role: Role) -> dict[str, str]:
+    """What the cluster autoscaler needs to build a node of this pool from nothing (scale from 0)."""
+    tags = {f"{AUTOSCALER}/node-template/label/{k}": v for k, v in pool_labels(pool, role).items()}
+    for taint in pool_taints(pool):
+        tags[f"{AUTOSCALER}/node-template/taint/{taint.key}"] = f"{taint.value}:{taint.kubernetes_effect}"
+    machine = machine_of(pool)
+    if is_nvidia(machine):
+        tags[f"{AUTOSCALER}/node-template/resources/{GPU_RESOURCE}"] = str(machine.accelerator_count)
+    return tags
+
+
+def autoscaler_tags(cluster_name: str, pool: NodePool, role: Role) -> dict[str, str]:
+    """Auto-discovery tags for this cluster's autoscaler, plus the pool's node template."""
+    return {
+        f"{AUTOSCALER}/enabled": "true",
+        f"{AUTOSCALER}/{cluster_name}": "owned",
+        **node_template_tags(pool, role),
+    }
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeGroupContext:
+    """What every node group of one cluster shares."""
+
+    base_name: str
+    """The cluster component's logical name; children are named <base>-<pool>."""
+    cluster_name: pulumi.Input[str]
+    """Physical EKS cluster name (an output of the cluster, so that node groups wait for it)."""
+    autoscaler_cluster_name: str
+    """The same name as plain text, for tag keys."""
+    kubernetes_version: pulumi.Input[str]
+    """Kubelet version of the nodes; follows the control plane."""
+    node_role_arn: pulumi.Input[str]
+    """IAM role the nodes run as."""
+    subnet_ids: pulumi.Input[Sequence[str]]
+    """Private subnets the nodes live in."""
+    kms_key_arn: pulumi.Input[str]
+    """KMS key that encrypts the root volumes."""
+    role: Role
+    """The cluster's role (core or burst), as a node label."""
+    tags: Mapping[str, str]
+    """Tags for the launch template, node group, instances and volumes."""
+    capacity_reservation_ids: Mapping[str, str]
+    """Pool name -> Capacity Block reservation id, for pools with capacity reserved."""
+
+
+def launch_template(
+    ctx: NodeGroupContext, pool: NodePool, opts: pulumi.ResourceOptions
+) -> aws.ec2.LaunchTemplate:
+    name = resource_name(ctx.base_name, pool.name, max_len=AUTONAMED_MAX)
+    accelerated = pool.is_accelerated
+    node_tags = {**ctx.tags, "Name": name, "inferstack.io/pool": pool.name}
+    reservation = ctx.capacity_reservation_ids.get(pool.name) if pool.capacity is Capacity.RESERVED else None
+    return aws.ec2.LaunchTemplate(
+        name,
+        description=f"EKS nodes of pool {pool.name}: IMDSv2 only, encrypted gp3 root volume",
+        update_default_version=True,
+        metadata_options=aws.ec2.LaunchTemplateMetadataOptionsArgs(
+            http_endpoint="enabled",
+            http_tokens="required",
+            http_put_response_hop_limit=1,
+            instance_metadata_tags="disabled",
+        ),
+        block_device_mappings=[
+            aws.ec2.LaunchTemplateBlockDeviceMappingArgs(
+                device_name="/dev/xvda",
+                ebs=aws.ec2.LaunchTemplateBlockDeviceMappingEbsArgs(
+                    volume_type="gp3",
+                    volume_size=pool.disk_size_gib,
+                    iops=GPU_ROOT_VOLUME_IOPS if accelerated else None,
+                    throughput=GPU_ROOT_VOLUME_THROUGHPUT if accelerated else None,
+                    encrypted="true",
+                    kms_key_id=ctx.kms_key_arn,
+                    delete_on_termination="true",
+                ),
+            )
+        ],
+        instance_market_options=(
+            aws.ec2.LaunchTemplateInstanceMarketOptionsArgs(market_type="capacity-block")
+            if reservation
+            else None
+        ),
+        capacity_reservation_specification=(
+            aws.ec2.LaunchTemplateCapacityReservationSpecificationArgs(
+                capacity_reservation_target=aws.ec2.LaunchTemplateCapacityReservationSpecificationCapacityReservationTargetArgs(
+                    capacity_reservation_id=reservation
+                )
+            )
+            if reservation
+            else None
+        ),
+        tag_specifications=[
+            aws.ec2.LaunchTemplateTagSpecificationArgs(resource_type=kind, tags=node_tags)
+            for kind in ("instance", "volume")
+        ],
+        tags={**ctx.tags, "Name": name},
+        opts=opts,
+    )
+
+
+def node_group(
+    ctx: NodeGroupContext,
+    pool: NodePool,
+    parent: pulumi.Resource,
+    depends_on: Sequence[pulumi.Resource],
+) -> aws.eks.NodeGroup:
+    """The launch template and managed node group of one pool (and its ASG tags if it can reach zero)."""
+    name = resource_name(ctx.base_name, pool.name, max_len=AUTONAMED_MAX)
+    template = launch_template(ctx, pool, pulumi.ResourceOptions(parent=parent))
+    group = aws.eks.NodeGroup(
+        name,
+        cluster_name=ctx.cluster_name,
+        version=ctx.kubernetes_version,
+        node_role_arn=ctx.node_role_arn,
+        subnet_ids=ctx.subnet_ids,
+        ami_type=ami_type_for(machine_of(pool)),
+        capacity_type=capacity_type_for(pool.capacity),
+        instance_types=[pool.machine_type],
+        scaling_config=aws.eks.NodeGroupScalingConfigArgs(
+            min_size=pool.min_size, max_size=pool.max_size, desired_size=pool.desired
+        ),
+        update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
+        node_repair_config=aws.eks.NodeGroupNodeRepairConfigArgs(enabled=True),
+        launch_template=aws.eks.NodeGroupLaunchTemplateArgs(
+            id=template.id, version=template.latest_version.apply(str)
+        ),
+        labels=pool_labels(pool, ctx.role),
+        taints=[
+            aws.eks.NodeGroupTaintArgs(key=t.key, value=t.value, effect=t.effect) for t in pool_taints(pool)
+        ]
+        or None,
+        tags={**ctx.tags, "Name": name, **autoscaler_tags(ctx.autoscaler_cluster_name, pool, ctx.role)},
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(depends_on),
+            # The cluster autoscaler owns the node count once the group exists.
+            ignore_changes=["scalingConfig.desiredSize"],
+        ),
+    )
+    if pool.min_size == 0:
+        _tag_auto_scaling_group(name, group, node_template_tags(pool, ctx.role), parent)
+    return group
+
+
+def _tag_auto_scaling_group(
+    name: str, group: aws.eks.NodeGroup, tags: Mapping[str, str], parent: pulumi.Resource
+) -> None:
+    asg_name = group.resources.apply(_first_asg_name)
+    for key, value in tags.items():
+        suffix = key.removeprefix(f"{AUTOSCALER}/node-template/")
+        aws.autoscaling.Tag(
+            resource_name(name, "asg", suffix, max_len=AUTONAMED_MAX),
+            autoscaling_group_name=asg_name,
+            tag=aws.autoscaling.TagTagArgs(key=key, value=value, propagate_at_launch=False),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+
+
+def _first_asg_name(resources: Sequence[aws.eks.outputs.NodeGroupResource] | None) -> str:
+    """The Auto Scaling group EKS made for the node group (a managed node group has exactly one)."""
+    for resource in resources or []:
+        for group in resource.autoscaling_groups or []:
+            if group.name:
+                return group.name
+    raise ValueError("the EKS node group reports no Auto Scaling group")
