@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
@@ -149,7 +150,7 @@ class _Mocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         region = self.monitor.region_for(args.provider or "", {})
         try:
-            return mocks.invoke(args.token, args.args, region), None
+            return mocks.invoke(args.token, args.args, region), []
         except mocks.UnansweredInvoke as error:
             self.monitor.unanswered.append(error.token)
             raise
@@ -237,6 +238,10 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
         def program() -> None:
             runpy.run_path(str(project.main), run_name="__main__")
 
+        try:
+            previous: asyncio.AbstractEventLoop | None = asyncio.get_event_loop_policy().get_event_loop()
+        except RuntimeError:
+            previous = None
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
         logging.getLogger("asyncio").setLevel(logging.CRITICAL)
@@ -244,7 +249,8 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
             loop.run_until_complete(run_in_stack(program))
         finally:
             loop.close()
-            asyncio.set_event_loop(None)
+            # Leave the thread's loop as it was: callers (tests, set_mocks users) may rely on it.
+            asyncio.set_event_loop(previous)
 
     started = time.perf_counter()
     with _RUN_LOCK:
@@ -253,7 +259,8 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
         os.environ["INFERSTACK_CONFIG_SOURCE"] = config.source
         try:
             contextvars.Context().run(run)
-        except SettingsError as error:
+        except (SettingsError, pulumi.RunError) as error:
+            # RunError is the program's one-line verdict on its input, as the language host prints it.
             raise ProgramError(str(error), bad_input=True) from None
         except mocks.UnansweredInvoke as error:
             raise ProgramError(str(error), bad_input=False) from None

@@ -31,4 +31,9 @@ kubeconfigs = {
     for cluster in settings.clusters
     if cluster.kubeconfig_secret
 }
-build(settings, kubeconfigs=kubeconfigs)
+try:
+    build(settings, kubeconfigs=kubeconfigs)
+except ValueError as error:
+    # Component arguments check themselves; what the settings model did not catch still ends
+    # as one line naming the stack file rather than a traceback.
+    raise pulumi.RunError(f"{source}: {error}") from None

@@ -125,6 +125,8 @@ class NodePool(_Model):
     desired_size: int | None = Field(default=None, ge=0)
     disk_size_gib: int = Field(default=200, ge=20, le=16384)
     labels: dict[str, str] = Field(default_factory=dict)
+    capacity_reservation_id: str | None = None
+    """AWS: the Capacity Block reservation (cr-...) a `reserved` pool launches into."""
 
     @model_validator(mode="after")
     def _sizes(self) -> NodePool:
@@ -160,7 +162,7 @@ class Cluster(_Model):
     role: Role
     cloud: Cloud
     region: str | None = None
-    kubernetes_version: str = "1.33"
+    kubernetes_version: str = "1.35"
     endpoint_access: EndpointAccess = EndpointAccess.PRIVATE
     public_access_cidrs: list[str] = Field(default_factory=list)
     network_cidr: str | None = None
@@ -190,11 +192,15 @@ class Cluster(_Model):
                 "region",
                 f"{self.region!r} is not a known {self.cloud.value} region; allowed: {', '.join(sorted(regions))}",
             )
-        if self.cloud is Cloud.AWS and self.kubernetes_version not in catalog().eks_versions:
-            allowed = ", ".join(sorted(catalog().eks_versions))
-            raise Problem(
-                "kubernetesVersion", f"{self.kubernetes_version!r} is not an EKS version; allowed: {allowed}"
-            )
+        if self.cloud is Cloud.AWS:
+            from infra.aws.eks import ADDON_VERSIONS  # add-ons are pinned per version; no pin, no cluster
+
+            supported = sorted(set(catalog().eks_versions) & set(ADDON_VERSIONS))
+            if self.kubernetes_version not in supported:
+                raise Problem(
+                    "kubernetesVersion",
+                    f"{self.kubernetes_version!r} is not an EKS version with pinned add-ons; allowed: {', '.join(supported)}",
+                )
         for i, cidr in enumerate(self.public_access_cidrs):
             try:
                 net = ipaddress.ip_network(cidr, strict=True)
@@ -232,6 +238,12 @@ class Cluster(_Model):
                     f"nodePools[{i}].minSize",
                     f"{pool.min_size} but cluster {self.name!r} asks for scaleFromZero; allowed: 0",
                 )
+        if not any(not p.is_accelerated and p.min_size >= 1 for p in self.node_pools):
+            raise Problem(
+                "nodePools",
+                "no pool without accelerators and minSize >= 1; accelerator nodes are tainted, so CoreDNS and "
+                "other system pods would have nowhere to run",
+            )
         accelerated = [p for p in self.node_pools if p.is_accelerated]
         if (
             self.role is Role.CORE
@@ -285,6 +297,19 @@ class Cluster(_Model):
                     f"{at}.machineType",
                     f"{pool.machine_type} is not offered in {self.region}; allowed regions: {', '.join(machine.regions)}",
                 )
+        if pool.capacity is Capacity.RESERVED and self.cloud is not Cloud.AWS:
+            raise Problem(
+                f"{at}.capacity", "'reserved' is only built for AWS Capacity Blocks; allowed: on-demand, spot"
+            )
+        if pool.capacity is Capacity.RESERVED and not re.fullmatch(
+            r"cr-[0-9a-f]{17}", pool.capacity_reservation_id or ""
+        ):
+            raise Problem(
+                f"{at}.capacityReservationId",
+                f"{pool.capacity_reservation_id!r}; a reserved pool launches into a Capacity Block: allowed: cr-<17 hex digits>",
+            )
+        if pool.capacity is not Capacity.RESERVED and pool.capacity_reservation_id is not None:
+            raise Problem(f"{at}.capacityReservationId", "only for capacity: reserved")
         topologies = list(getattr(machine, "tpu_topologies", []) or [])
         if topologies:
             if pool.tpu_topology is None:
@@ -296,6 +321,18 @@ class Cluster(_Model):
                     f"{at}.tpuTopology",
                     f"{pool.tpu_topology!r} does not exist for {pool.machine_type}; allowed: {', '.join(topologies)}",
                 )
+            per_slice = tpu_topology_chips(pool.tpu_topology) // max(1, machine.accelerator_count)
+            for key, value in (
+                ("maxSize", pool.max_size),
+                ("minSize", pool.min_size),
+                ("desiredSize", pool.desired),
+            ):
+                if per_slice > 1 and value % per_slice:
+                    raise Problem(
+                        f"{at}.{key}",
+                        f"{value}: a {pool.machine_type} {pool.tpu_topology} slice spans {per_slice} nodes and GKE adds "
+                        f"or removes whole slices; allowed: a multiple of {per_slice}",
+                    )
         elif pool.tpu_topology is not None:
             raise Problem(
                 f"{at}.tpuTopology", f"{pool.tpu_topology!r} but {pool.machine_type} is not a TPU machine"
@@ -403,6 +440,8 @@ class Settings(_Model):
     gcp_project: str = ""
     aws_account_id: str = ""
     log_retention_days: int = Field(default=30, ge=1, le=3653)
+    cluster_admins: list[str] = Field(default_factory=list)
+    """IAM role/user ARNs given cluster-admin on every EKS cluster (besides whoever deploys)."""
     clusters: list[Cluster] = Field(min_length=1)
     model: ServedModel
     database: Database | None = None
@@ -442,6 +481,12 @@ class Settings(_Model):
                 "logRetentionDays",
                 f"{self.log_retention_days}; allowed (what CloudWatch Logs keeps): {allowed}",
             )
+        for k, arn in enumerate(self.cluster_admins):
+            if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", arn):
+                raise Problem(
+                    f"clusterAdmins[{k}]",
+                    f"{arn!r}; allowed: an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)",
+                )
         if self.aws_account_id and not re.fullmatch(r"\d{12}", self.aws_account_id):
             raise Problem("awsAccountId", f"{self.aws_account_id!r}; allowed: a 12-digit AWS account id")
         self._check_data()
@@ -465,6 +510,23 @@ class Settings(_Model):
 
     def _check_data(self) -> None:
         core_clouds = {c.cloud.value for c in self.clusters if c.role is Role.CORE}
+        cache = self.cache
+        if cache is not None:
+            hosts = sorted(core_clouds & {"aws", "gcp"})
+            if not hosts:
+                raise Problem(
+                    "cache", "set, but no core cluster is on aws or gcp to host it; allowed: omit cache"
+                )
+            if self.environment is Environment.PROD and cache.replicas < 1:
+                raise Problem(
+                    "cache.replicas",
+                    "0 in prod leaves Redis without automatic failover; allowed: >= 1",
+                )
+            if "gcp" in hosts and cache.replicas >= 1 and cache.memory_size_gb < 5:
+                raise Problem(
+                    "cache.memorySizeGb",
+                    f"{cache.memory_size_gb}; Memorystore read replicas need >= 5 (or set replicas: 0)",
+                )
         db = self.database
         if db is None:
             return
@@ -485,6 +547,40 @@ class Settings(_Model):
                     f"database.secondaryRegions[{k}]",
                     f"{region!r} equals primaryRegion; allowed: another region",
                 )
+        if db.cloud == "aws":
+            # Every Aurora member lives in the private subnets of a core cluster's VPC in its region;
+            # the data layer builds no network of its own. (A GCP VPC is global: one core network serves all.)
+            aws_cores = self.clusters_of(role=Role.CORE, cloud=Cloud.AWS)
+            core_regions = sorted({c.region for c in aws_cores if c.region})
+            for key, region in [("primaryRegion", db.primary_region)] + [
+                (f"secondaryRegions[{k}]", r) for k, r in enumerate(db.secondary_regions)
+            ]:
+                if region not in core_regions:
+                    raise Problem(
+                        f"database.{key}",
+                        f"{region!r} has no aws core cluster whose network could host the database; "
+                        f"allowed: {', '.join(core_regions)}",
+                    )
+            if not db.instance_class.startswith("db."):
+                raise Problem(
+                    "database.instanceClass",
+                    f"{db.instance_class!r}; allowed: an RDS class such as db.r6g.large",
+                )
+            if db.secondary_regions and db.instance_class.startswith("db.t"):
+                raise Problem(
+                    "database.instanceClass",
+                    f"{db.instance_class!r} cannot join an Aurora global database; allowed: a memory-optimized "
+                    "class such as db.r6g.large or db.r7g.large",
+                )
+        elif not db.instance_class.startswith("db-"):
+            raise Problem(
+                "database.instanceClass",
+                f"{db.instance_class!r}; allowed: a Cloud SQL tier such as db-custom-4-16384",
+            )
+        if not re.fullmatch(r"\d{2}\.\d+", db.engine_version):
+            raise Problem(
+                "database.engineVersion", f"{db.engine_version!r}; allowed: a PostgreSQL version such as 16.6"
+            )
         minimum = _BACKUP_MINIMUM[self.environment]
         if db.backup_retention_days < minimum:
             raise Problem(

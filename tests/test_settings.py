@@ -186,6 +186,31 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         lambda v: v.update(logRetentionDays=10),
         ["inferstack:logRetentionDays", "10", "14"],
     ),
+    (
+        "no untainted system pool",
+        lambda v: pool(v, 0, 0).update(minSize=0, desiredSize=0),
+        ["clusters[0].nodePools", "CoreDNS"],
+    ),
+    (
+        "reserved pool without its capacity block",
+        lambda v: pool(v, 0, 1).update(capacity="reserved"),
+        ["nodePools[1].capacityReservationId", "cr-"],
+    ),
+    (
+        "reserved pool on gcp",
+        lambda v: pool(v, 1, 0).update(capacity="reserved"),
+        ["clusters[1].nodePools[0].capacity"],
+    ),
+    (
+        "eks version without pinned add-ons",
+        lambda v: v["clusters"][0].update(kubernetesVersion="1.32"),
+        ["1.32", "1.35"],
+    ),
+    (
+        "cluster admin not an IAM ARN",
+        lambda v: v.update(clusterAdmins=["alice"]),
+        ["inferstack:clusterAdmins[0]", "'alice'"],
+    ),
     ("bad aws account", lambda v: v.update(awsAccountId="12"), ["inferstack:awsAccountId", "'12'"]),
 ]
 
@@ -214,6 +239,12 @@ def test_unknown_tpu_topology_names_the_allowed_ones() -> None:
     message = broken("prod", lambda v: pool(v, 2, 2).update(tpuTopology="3x3"))
     assert "clusters[2].nodePools[2].tpuTopology" in message
     assert "'3x3'" in message and "4x8" in message
+
+
+def test_multi_host_tpu_pool_moves_in_whole_slices() -> None:
+    # ct6e-standard-4t 4x8 is 32 chips over 4-chip VMs: a slice is 8 nodes.
+    message = broken("prod", lambda v: pool(v, 2, 2).update(maxSize=6))
+    assert "clusters[2].nodePools[2].maxSize" in message and "multiple of 8" in message
 
 
 def test_model_that_does_not_fit_names_the_numbers() -> None:
