@@ -1,0 +1,366 @@
+"""The data layer: the gateway's PostgreSQL and one Redis per core region, handed to the clusters.
+
+What is built, from the stack's `database` and `cache` settings:
+  - database on aws: an Aurora PostgreSQL global database, the primary in `primaryRegion` and a
+    secondary in each of `secondaryRegions`; with no secondaries (dev, staging) one regional
+    cluster and no global cluster. Each member lives in the private subnets of the first core
+    cluster of its region; dev runs one instance, every other environment a writer and a reader
+    in two zones (and as many instances in each secondary, so that a failover keeps both);
+  - database on gcp: a regional Cloud SQL primary on the first gcp core cluster's network (in
+    `primaryRegion` when one is there) and a read replica in each of `secondaryRegions`;
+  - cache: per (cloud, region) holding core clusters, ElastiCache for Valkey (aws) or Memorystore
+    (gcp) in the first core cluster's network of that region; dev on aws runs one node when
+    `replicas` is 0, dev on gcp a BASIC instance;
+  - hand-over: in every core cluster that has a Kubernetes provider and can reach the data (it is
+    on the database's cloud, or a cache serves its region), the namespace `inference` and the
+    ConfigMap `inferstack-data` with the endpoints (HOST/PORT keys below); no secret value is
+    in it, only the ARN of the secret (aws) or, on gcp, a Secret `inferstack-redis-auth`.
+
+Clients are admitted by network: the database and cache security groups admit the private
+subnets of the core clusters of their region (`ClusterParts.private_cidrs`, or the VPC's CIDR
+until the cluster layer fills them in). Core clusters on another cloud, or on premises, get no
+hand-over: nothing here routes them to these private addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from infra.aws.cache import AwsCache, AwsCacheArgs
+from infra.aws.database import AuroraMember, AwsGlobalDatabase, AwsGlobalDatabaseArgs
+from infra.aws.network import AwsNetwork
+from infra.gcp.cache import GcpCache, GcpCacheArgs
+from infra.gcp.database import GcpDatabase, GcpDatabaseArgs
+from infra.gcp.network import GcpNetwork
+from infra.naming import resource_name
+from infra.settings import PROJECT, Cloud, Environment, Role, Settings
+
+if TYPE_CHECKING:
+    from infra.topology import ClusterParts, Providers
+
+NAMESPACE = "inference"
+CONFIG_MAP = "inferstack-data"
+REDIS_AUTH_SECRET = "inferstack-redis-auth"
+POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
+"""The inference namespace admits only pods meeting the restricted Pod Security Standard."""
+
+
+@dataclass
+class DataOutputs:
+    """What the data layer built, for the stack outputs and the layers above."""
+
+    database: AwsGlobalDatabase | GcpDatabase | None = None
+    caches: dict[str, AwsCache | GcpCache] = field(default_factory=dict)
+    """One cache per core region, keyed by region."""
+    config_maps: dict[str, k8s.core.v1.ConfigMap] = field(default_factory=dict)
+    """The `inferstack-data` ConfigMap of each core cluster that got one, keyed by cluster name."""
+
+    def stack_outputs(self) -> dict[str, Any]:
+        """`database` and `cache` stack outputs: endpoints and secret ARNs, never secret values."""
+        out: dict[str, Any] = {}
+        db = self.database
+        if isinstance(db, AwsGlobalDatabase):
+            out["database"] = {
+                "cloud": "aws",
+                "global": db.global_cluster_id is not None,
+                "writerEndpoint": db.writer_endpoint,
+                "readerEndpoints": db.reader_endpoints,
+                "masterSecretArn": db.master_secret_arn,
+                "port": db.port,
+                "name": db.database_name,
+            }
+        elif isinstance(db, GcpDatabase):
+            out["database"] = {
+                "cloud": "gcp",
+                "writerEndpoint": db.writer_host,
+                "readerEndpoints": db.reader_hosts,
+                "connectionName": db.connection_name,
+                "port": db.port,
+                "name": db.database_name,
+            }
+        if self.caches:
+            out["cache"] = {
+                region: (
+                    {
+                        "host": cache.primary_endpoint,
+                        "readerHost": cache.reader_endpoint,
+                        "port": cache.port,
+                        "authSecretArn": cache.auth_secret_arn,
+                    }
+                    if isinstance(cache, AwsCache)
+                    else {"host": cache.host, "readerHost": cache.reader_host, "port": cache.port}
+                )
+                for region, cache in self.caches.items()
+            }
+        return out
+
+
+class _Random:
+    """The one random provider of the stack, created only if something needs a generated secret."""
+
+    def __init__(self) -> None:
+        self._provider: random.Provider | None = None
+
+    def get(self) -> random.Provider:
+        if self._provider is None:
+            self._provider = random.Provider("random")
+        return self._provider
+
+
+def _core_parts(parts: Mapping[str, ClusterParts], cloud: Cloud) -> dict[str, list[ClusterParts]]:
+    """Provisioned core clusters of one cloud by region, in stack-file order."""
+    by_region: dict[str, list[ClusterParts]] = {}
+    for part in parts.values():
+        cluster = part.cluster
+        if cluster.role is Role.CORE and cluster.cloud is cloud and cluster.region:
+            by_region.setdefault(cluster.region, []).append(part)
+    return by_region
+
+
+def _aws_network(part: ClusterParts) -> AwsNetwork:
+    if not isinstance(part.network, AwsNetwork):
+        raise ValueError(f"cluster {part.cluster.name!r} has no AWS network for the data layer to use")
+    return part.network
+
+
+def _gcp_network(part: ClusterParts) -> GcpNetwork:
+    if not isinstance(part.network, GcpNetwork):
+        raise ValueError(f"cluster {part.cluster.name!r} has no GCP network for the data layer to use")
+    return part.network
+
+
+def _allowed_cidrs(region_parts: list[ClusterParts]) -> list[str]:
+    """The private subnets of the region's core clusters, or their VPC CIDR until those are known."""
+    cidrs: list[str] = []
+    for part in region_parts:
+        own = list(part.private_cidrs) or [_aws_network(part).vpc_cidr]
+        cidrs.extend(c for c in own if c not in cidrs)
+    return cidrs
+
+
+def _zones(part: ClusterParts) -> list[str]:
+    # Imported here: topology imports this module, and owns the zone choice of every cluster.
+    from infra.topology import zones
+
+    return zones(part.cluster)
+
+
+def _aws_database(
+    settings: Settings, providers: Providers, parts: Mapping[str, ClusterParts], randoms: _Random
+) -> AwsGlobalDatabase:
+    db = settings.database
+    assert db is not None
+    cores = _core_parts(parts, Cloud.AWS)
+
+    def member(region: str, key: str) -> AuroraMember:
+        if region not in cores:
+            raise ValueError(
+                f"inferstack:database.{key}: {region!r} has no aws core cluster whose network could host the database"
+            )
+        host = cores[region][0]
+        network = _aws_network(host)
+        return AuroraMember(
+            name=f"{host.cluster.name}-db",
+            region=region,
+            provider=providers.for_aws(region),
+            vpc_id=network.vpc_id,
+            subnet_ids=network.private_subnet_ids,
+            zones=_zones(host),
+            allowed_cidrs=_allowed_cidrs(cores[region]),
+        )
+
+    secondaries = [member(r, f"secondaryRegions[{i}]") for i, r in enumerate(db.secondary_regions)]
+    return AwsGlobalDatabase(
+        "database",
+        AwsGlobalDatabaseArgs(
+            identifier=resource_name(PROJECT, pulumi.get_stack()),
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            primary=member(db.primary_region, "primaryRegion"),
+            secondaries=secondaries,
+            instances_per_cluster=1 if settings.environment is Environment.DEV else 2,
+            backup_retention_days=db.backup_retention_days,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "database"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[randoms.get()]) if secondaries else None,
+    )
+
+
+def _gcp_database(settings: Settings, providers: Providers, parts: Mapping[str, ClusterParts]) -> GcpDatabase:
+    db = settings.database
+    assert db is not None
+    cores = _core_parts(parts, Cloud.GCP)
+    host = (cores.get(db.primary_region) or next(iter(cores.values())))[0]
+    network = _gcp_network(host)
+    return GcpDatabase(
+        "database",
+        GcpDatabaseArgs(
+            project=settings.gcp_project,
+            primary_region=db.primary_region,
+            replica_regions=list(db.secondary_regions),
+            network_id=network.network_id,
+            private_service_connection=network.private_service_connection,
+            engine_version=db.engine_version,
+            tier=db.instance_class,
+            backup_retention_days=db.backup_retention_days,
+            protect=settings.is_prod,
+            labels={"component": "database"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_gcp(db.primary_region)]),
+    )
+
+
+def _caches(
+    settings: Settings, providers: Providers, parts: Mapping[str, ClusterParts], randoms: _Random
+) -> dict[str, AwsCache | GcpCache]:
+    cache = settings.cache
+    assert cache is not None
+    dev = settings.environment is Environment.DEV
+    caches: dict[str, AwsCache | GcpCache] = {}
+    for region, region_parts in _core_parts(parts, Cloud.AWS).items():
+        host = region_parts[0]
+        network = _aws_network(host)
+        provider = providers.for_aws(region)
+        caches[region] = AwsCache(
+            f"{host.cluster.name}-cache",
+            AwsCacheArgs(
+                region=region,
+                provider=provider,
+                vpc_id=network.vpc_id,
+                subnet_ids=network.private_subnet_ids,
+                zones=_zones(host),
+                allowed_cidrs=_allowed_cidrs(region_parts),
+                node_type=cache.node_type,
+                replicas=cache.replicas,
+                snapshot_retention_days=7 if settings.is_prod else 1,
+                log_retention_days=settings.log_retention_days,
+                protect=settings.is_prod,
+                final_snapshot_identifier=(
+                    resource_name(PROJECT, pulumi.get_stack(), host.cluster.name, "cache-final")
+                    if settings.is_prod
+                    else None
+                ),
+                tags={**settings.tags, "component": "cache"},
+            ),
+            opts=pulumi.ResourceOptions(providers=[randoms.get()]),
+        )
+    for region, region_parts in _core_parts(parts, Cloud.GCP).items():
+        host = region_parts[0]
+        network = _gcp_network(host)
+        basic = dev and cache.replicas == 0
+        caches[region] = GcpCache(
+            f"{host.cluster.name}-cache",
+            GcpCacheArgs(
+                project=settings.gcp_project,
+                region=region,
+                network_id=network.network_id,
+                private_service_connection=network.private_service_connection,
+                memory_size_gb=cache.memory_size_gb,
+                replicas=cache.replicas,
+                tier="BASIC" if basic else "STANDARD_HA",
+                protect=settings.is_prod,
+                labels={"component": "cache"},
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers.for_gcp(region)]),
+        )
+    return caches
+
+
+def _database_keys(database: AwsGlobalDatabase | GcpDatabase, region: str) -> dict[str, pulumi.Input[str]]:
+    if isinstance(database, AwsGlobalDatabase):
+        primary_reader = next(iter(database.reader_endpoints.values()))
+        return {
+            "DATABASE_HOST": database.writer_endpoint,
+            "DATABASE_READER_HOST": database.reader_endpoints.get(region, primary_reader),
+            "DATABASE_PORT": str(database.port),
+            "DATABASE_NAME": database.database_name,
+            "DATABASE_SECRET_ARN": database.secret_arns.get(region, database.master_secret_arn),
+        }
+    return {
+        "DATABASE_HOST": database.writer_host,
+        "DATABASE_READER_HOST": database.reader_hosts.get(region, database.writer_host),
+        "DATABASE_PORT": str(database.port),
+        "DATABASE_NAME": database.database_name,
+        "DATABASE_CONNECTION_NAME": database.connection_name,
+    }
+
+
+def _cache_keys(cache: AwsCache | GcpCache) -> dict[str, pulumi.Input[str]]:
+    if isinstance(cache, AwsCache):
+        return {
+            "REDIS_HOST": cache.primary_endpoint,
+            "REDIS_READER_HOST": cache.reader_endpoint,
+            "REDIS_PORT": str(cache.port),
+            "REDIS_TLS": "true",
+            "REDIS_AUTH_SECRET_ARN": cache.auth_secret_arn,
+        }
+    return {
+        "REDIS_HOST": cache.host,
+        "REDIS_READER_HOST": cache.reader_host,
+        "REDIS_PORT": cache.port.apply(str),
+        "REDIS_TLS": "true",
+        "REDIS_CA_CERT": cache.ca_certificate,
+    }
+
+
+def _hand_over(settings: Settings, parts: Mapping[str, ClusterParts], out: DataOutputs) -> None:
+    for part in parts.values():
+        cluster = part.cluster
+        if cluster.role is not Role.CORE or part.kubernetes is None or cluster.region is None:
+            continue
+        data: dict[str, pulumi.Input[str]] = {}
+        if out.database is not None and settings.database and cluster.cloud.value == settings.database.cloud:
+            data.update(_database_keys(out.database, cluster.region))
+        cache = out.caches.get(cluster.region)
+        if cache is not None:
+            data.update(_cache_keys(cache))
+        if not data:
+            continue
+        opts = pulumi.ResourceOptions(provider=part.kubernetes)
+        # Created here until the workloads layer lands; it will take this namespace over.
+        namespace = k8s.core.v1.Namespace(
+            f"{cluster.name}-{NAMESPACE}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=POD_SECURITY),
+            opts=opts,
+        )
+        in_namespace = k8s.meta.v1.ObjectMetaArgs(
+            name=CONFIG_MAP, namespace=namespace.metadata.name, labels={"app.kubernetes.io/part-of": PROJECT}
+        )
+        out.config_maps[cluster.name] = k8s.core.v1.ConfigMap(
+            f"{cluster.name}-{CONFIG_MAP}", metadata=in_namespace, data=data, opts=opts
+        )
+        if isinstance(cache, GcpCache):
+            k8s.core.v1.Secret(
+                f"{cluster.name}-{REDIS_AUTH_SECRET}",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=REDIS_AUTH_SECRET,
+                    namespace=namespace.metadata.name,
+                    labels={"app.kubernetes.io/part-of": PROJECT},
+                ),
+                type="Opaque",
+                string_data={"REDIS_AUTH": cache.auth_string},
+                opts=opts,
+            )
+
+
+def build_data(settings: Settings, providers: Providers, parts: Mapping[str, ClusterParts]) -> DataOutputs:
+    """Register the database, the caches and their hand-over; return what was built."""
+    out = DataOutputs()
+    randoms = _Random()
+    db = settings.database
+    if db is not None:
+        if db.cloud == "aws":
+            out.database = _aws_database(settings, providers, parts, randoms)
+        else:
+            out.database = _gcp_database(settings, providers, parts)
+    if settings.cache is not None:
+        out.caches = _caches(settings, providers, parts, randoms)
+    _hand_over(settings, parts, out)
+    return out
