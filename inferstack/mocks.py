@@ -112,6 +112,15 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "privateIpAddress": "10.250.0.3",
         "connectionName": f"mock:{r}:{n}",
     },
+    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": lambda n, i, r: {
+        "dnsResourceRecords": [
+            {
+                "name": f"_acme-challenge.{i.get('domain', n)}.",
+                "type": "CNAME",
+                "data": f"{short_hash('authz', n)}.9.authorize.certificatemanager.goog.",
+            }
+        ]
+    },
     "gcp:redis/instance:Instance": lambda n, i, r: {
         "host": "10.250.1.4",
         "port": 6378,

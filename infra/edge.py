@@ -1,0 +1,208 @@
+"""The edge layer: one public name that reaches every healthy serving cluster, across clouds.
+
+The public DNS of the project lives in Route 53, whatever clouds serve: the Route 53 side
+(``infra.aws.edge``) is always built, with one HTTPS readiness check per origin. Serving
+clusters are those with accelerator pools, plus existing (on-prem) clusters, whose pools this
+project does not see. Each AWS or existing cluster is its own origin, on the regional name its
+gateway answers on (``<cluster>.<domain>``). The GCP clusters together sit behind one global
+external HTTPS load balancer (``infra.gcp.edge``), whose address is a single origin: the load
+balancer already spreads clients over the GCP regions by proximity and health.
+
+Core clusters are the primary side of the name, burst clusters the failover (or, with weighted
+routing, overflow) side.
+
+Providers: Route 53 is global; its resources use the provider of the first AWS serving region
+(core first), so the edge adds no provider to a stack that already has one, and us-east-1 only
+when no cluster is on AWS. ACM certificates use the provider of each AWS serving region, since a
+load balancer can only use a certificate of its own region. A Global Accelerator uses a
+us-west-2 provider, where its API lives. The GCP load balancer uses the provider of the first GCP
+serving cluster's region; all of its parts are global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pulumi
+
+from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.gcp.edge import GcpEdge, GcpEdgeArgs
+from infra.settings import Cloud, Cluster, Role, Settings
+
+if TYPE_CHECKING:  # the topology imports this module to build the edge
+    from infra.topology import ClusterParts, Providers
+
+GLOBAL_ACCELERATOR_API_REGION = "us-west-2"
+"""Global Accelerator is a global service whose API is served only in US West (Oregon)."""
+
+FALLBACK_ROUTE53_REGION = "us-east-1"
+"""Provider region for Route 53 when no serving cluster is on AWS; Route 53 itself is global."""
+
+GCP_ORIGIN_KEY = "gcp"
+"""Label of the GCP load balancer's origin: gcp.<domain> holds its address."""
+
+NEAREST_AWS_REGION: dict[str, str] = {
+    "us-central1": "us-east-2",
+    "us-east1": "us-east-1",
+    "us-east4": "us-east-1",
+    "us-east5": "us-east-2",
+    "us-west1": "us-west-2",
+    "us-west4": "us-west-1",
+    "europe-west4": "eu-central-1",
+    "asia-northeast1": "ap-northeast-1",
+    "asia-southeast1": "ap-southeast-1",
+}
+"""GCP region -> the AWS region in the nearest metro, which Route 53 latency routing measures for a GCP
+origin (it cannot measure GCP). As of 2026-11-28; source: the city each provider publishes for the
+region (AWS "Regions and Availability Zones", GCP "Regions and zones"): Iowa -> Ohio, South Carolina and
+Northern Virginia -> Northern Virginia, Columbus -> Ohio, Oregon -> Oregon, Las Vegas -> Northern
+California, Netherlands -> Frankfurt, Tokyo -> Tokyo, Singapore -> Singapore."""
+
+
+@dataclass
+class EdgeOutputs:
+    """What the edge hands to the layers above and to the stack outputs."""
+
+    public_name: str
+    """The one name clients use."""
+    origin_hostnames: dict[str, str]
+    """Cluster -> the regional name its gateway must answer on (AWS and existing clusters); the workloads
+    layer points it at the cluster's ingress load balancer, which presents the regional certificate."""
+    health_check_ids: dict[str, pulumi.Output[str]]
+    """Cluster -> the Route 53 health check that decides whether the name sends clients its way."""
+    certificate_arns: dict[str, pulumi.Output[str]]
+    """AWS region -> validated ACM certificate for the name and *.<name>, for that region's load balancers."""
+    zone_id: pulumi.Output[str]
+    """The Route 53 hosted zone of the name."""
+    aws: AwsEdge
+    """The Route 53 side."""
+    gcp: GcpEdge | None
+    """The GCP load balancer, when a serving cluster is on GCP."""
+
+
+def serves(cluster: Cluster) -> bool:
+    """Whether a cluster takes inference traffic: it has accelerators, or it is an existing cluster."""
+    return cluster.cloud is Cloud.EXISTING or any(pool.is_accelerated for pool in cluster.node_pools)
+
+
+def origin_hostname(cluster: Cluster, domain: str) -> str:
+    """The regional name a cluster's gateway answers on; the workloads layer points it at its load balancer."""
+    return f"{cluster.name}.{domain}"
+
+
+def zone_name(domain: str, hosted_zone: str | None) -> str:
+    """The zone that holds the name: as set, or the name's parent (the name itself cannot be a zone apex)."""
+    if hosted_zone:
+        return hosted_zone
+    parent = domain.split(".", 1)[1]
+    if "." not in parent:
+        raise ValueError(
+            f"edge.domain {domain!r}: set edge.hostedZone; its parent {parent!r} is a top-level domain"
+        )
+    return parent
+
+
+def _tier(role: Role) -> Tier:
+    return Tier.CORE if role is Role.CORE else Tier.BURST
+
+
+def build_edge(settings: Settings, providers: Providers, parts: dict[str, ClusterParts]) -> EdgeOutputs:
+    """Register the edge of a stack that has ``edge`` settings."""
+    edge = settings.edge
+    if edge is None:
+        raise ValueError("build_edge: the stack has no edge settings")
+    serving = [part.cluster for part in parts.values() if serves(part.cluster)]
+    gcp_clusters = [c for c in serving if c.cloud is Cloud.GCP]
+    aws_clusters = sorted(
+        (c for c in serving if c.cloud is Cloud.AWS),
+        key=lambda c: (c.role is not Role.CORE, serving.index(c)),
+    )
+
+    origins: list[Origin] = [
+        Origin(
+            key=cluster.name,
+            tier=_tier(cluster.role),
+            hostname=origin_hostname(cluster, edge.domain),
+            region=cluster.region if cluster.cloud is Cloud.AWS else None,
+            clusters=[cluster.name],
+        )
+        for cluster in serving
+        if cluster.cloud is not Cloud.GCP
+    ]
+
+    gcp_edge: GcpEdge | None = None
+    extra_records: list[DnsRecord] = []
+    if gcp_clusters:
+        roles = {c.role for c in gcp_clusters}
+        if len(roles) > 1:
+            raise ValueError(
+                "edge: GCP clusters of both roles share one GCP load balancer, which cannot keep burst capacity "
+                f"idle behind core ({', '.join(c.name for c in gcp_clusters)}); allowed: GCP clusters of one role"
+            )
+        first = gcp_clusters[0]
+        assert first.region is not None
+        gcp_edge = GcpEdge(
+            "edge",
+            GcpEdgeArgs(
+                domain=edge.domain,
+                health_check_path=edge.health_check_path,
+                health_check_interval_seconds=edge.health_check_interval_seconds,
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers.for_gcp(first.region)]),
+        )
+        origins.append(
+            Origin(
+                key=GCP_ORIGIN_KEY,
+                tier=_tier(first.role),
+                address=gcp_edge.address,
+                region=NEAREST_AWS_REGION.get(first.region),
+                clusters=[c.name for c in gcp_clusters],
+            )
+        )
+        extra_records.append(
+            DnsRecord(
+                key="gcp-cert-authorization",
+                name=gcp_edge.dns_authorization_record_name,
+                type=gcp_edge.dns_authorization_record_type,
+                value=gcp_edge.dns_authorization_record_value,
+            )
+        )
+
+    accelerator: GlobalAcceleratorArgs | None = None
+    if edge.aws_entry == "global-accelerator":
+        core_regions = sorted({c.region for c in aws_clusters if c.role is Role.CORE and c.region})
+        accelerator = GlobalAcceleratorArgs(
+            provider=providers.for_aws(GLOBAL_ACCELERATOR_API_REGION),
+            regions=core_regions,
+        )
+
+    home = aws_clusters[0].region if aws_clusters and aws_clusters[0].region else FALLBACK_ROUTE53_REGION
+    certificate_regions = sorted({c.region for c in aws_clusters if c.region})
+    aws_edge = AwsEdge(
+        "edge",
+        AwsEdgeArgs(
+            domain=edge.domain,
+            zone_name=zone_name(edge.domain, edge.hosted_zone),
+            zone_id=edge.hosted_zone_id,
+            protect_zone=settings.is_prod,
+            routing=Routing(edge.routing),
+            origins=origins,
+            health_check_path=edge.health_check_path,
+            health_check_interval_seconds=edge.health_check_interval_seconds,
+            certificate_providers={region: providers.for_aws(region) for region in certificate_regions},
+            accelerator=accelerator,
+            extra_records=extra_records,
+            tags=settings.tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(home)]),
+    )
+    return EdgeOutputs(
+        public_name=aws_edge.public_name,
+        origin_hostnames={o.clusters[0]: o.hostname for o in origins if o.hostname is not None},
+        health_check_ids=aws_edge.cluster_health_check_ids,
+        certificate_arns=aws_edge.certificate_arns,
+        zone_id=aws_edge.zone_id,
+        aws=aws_edge,
+        gcp=gcp_edge,
+    )

@@ -1,0 +1,340 @@
+"""The GCP side of the public name: one global external HTTPS load balancer for the GCP clusters.
+
+Creates a reserved global IPv4 address; a Google-managed certificate for the public name,
+issued through Certificate Manager with DNS authorization; a MODERN (or RESTRICTED) TLS 1.2+
+SSL policy; a Cloud Armor policy; an HTTPS health check on the gateways' readiness path; one
+backend service for the gateways of every GCP cluster (EXTERNAL_MANAGED, HTTPS, request
+logging, the Cloud Armor policy); the URL map, target HTTPS proxy and forwarding rule on 443;
+and an HTTP (80) forwarding rule whose URL map only redirects to HTTPS.
+
+Why Certificate Manager and not ``compute.ManagedSslCertificate``: a compute managed
+certificate is authorized through the load balancer and provisions (and renews) only while the
+name resolves to this load balancer. Here the public name resolves to the AWS core while it is
+healthy, so such a certificate would never become ACTIVE and failover to GCP would hand clients
+a TLS error. DNS authorization proves control through a CNAME in the Route 53 zone
+(``dns_authorization_record``, which the Route 53 side writes), independent of where the name
+points.
+
+Backends: the load balancer sends traffic to container-native network endpoint groups of the
+clusters' gateway pods (GKE standalone zonal NEGs, GCE_VM_IP_PORT), which the workloads layer
+creates and passes in as ``backend_groups``. An INTERNET_FQDN_PORT NEG on the origin names was
+rejected: it adds a second load balancer hop, and internet NEGs take no health checks, so the
+load balancer could not skip a cluster whose model is not loaded. Until the workloads layer
+passes its NEGs the backend service is empty, the load balancer answers 503 and the Route 53
+check keeps this origin out of DNS.
+
+Cloud Armor: a per-client-IP rate-based ban on the inference API path (one prompt can hold a
+GPU for seconds, so a flood is costly long before it is large), the preconfigured SQLi and XSS
+rules in preview (prompts legitimately carry code and SQL; watch the preview logs before
+enforcing), and an explicit default allow.
+
+The Google provider is not created here: pass it as
+``opts=pulumi.ResourceOptions(providers=[gcp_provider])``; every child is global.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+from infra.naming import AUTONAMED_MAX, resource_name
+
+DEFAULT_RULE_PRIORITY = 2147483647
+"""Cloud Armor's lowest priority: the default rule every security policy must have."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcpEdgeArgs:
+    """What the GCP load balancer needs; validated before any resource exists."""
+
+    domain: str
+    """The public name the load balancer serves, e.g. "api.inference.example.com"."""
+    health_check_path: str
+    """Readiness path of the gateways, e.g. "/ready"; 200 only while a model replica answers."""
+    health_check_interval_seconds: int
+    """Seconds between load-balancer health checks of each endpoint (the edge's interval)."""
+    unhealthy_threshold: int = 3
+    """Consecutive failed checks that take an endpoint out."""
+    backend_groups: Sequence[pulumi.Input[str]] = ()
+    """Self-links of the gateways' zonal NEGs in every GCP cluster, created by the workloads layer; empty for now."""
+    max_rate_per_endpoint: float = 10.0
+    """Requests per second one gateway endpoint takes before the load balancer spills to other zones/regions."""
+    api_path_prefix: str = "/v1/"
+    """Path prefix of the OpenAI-compatible inference API, the target of the rate-based ban."""
+    rate_limit_per_minute: int = 300
+    """Requests per minute one client IP may send to the API; above it, 429."""
+    ban_duration_sec: int = 600
+    """How long a client that stays above the limit for five minutes is banned."""
+    backend_timeout_sec: int = 600
+    """Longest response the load balancer waits for: a long reasoning completion streams for minutes."""
+    draining_timeout_sec: int = 300
+    """How long a removed endpoint may finish its in-flight streams (scale-in, rollouts)."""
+    ssl_profile: str = "MODERN"
+    """MODERN or RESTRICTED; both with TLS 1.2 as the minimum."""
+
+    def __post_init__(self) -> None:
+        where = "GcpEdgeArgs"
+        if not self.domain or "." not in self.domain:
+            raise ValueError(f"{where}.domain={self.domain!r}: expected a DNS name such as 'api.example.com'")
+        for label, path in (
+            ("health_check_path", self.health_check_path),
+            ("api_path_prefix", self.api_path_prefix),
+        ):
+            if not path.startswith("/") or "'" in path:
+                raise ValueError(f"{where}.{label}={path!r}: must start with '/' and hold no quote")
+        if not 1 <= self.health_check_interval_seconds <= 300:
+            raise ValueError(
+                f"{where}.health_check_interval_seconds={self.health_check_interval_seconds}: allowed 1..300"
+            )
+        if not 1 <= self.unhealthy_threshold <= 10:
+            raise ValueError(f"{where}.unhealthy_threshold={self.unhealthy_threshold}: allowed 1..10")
+        if self.max_rate_per_endpoint <= 0:
+            raise ValueError(f"{where}.max_rate_per_endpoint={self.max_rate_per_endpoint}: must be positive")
+        if self.rate_limit_per_minute < 1:
+            raise ValueError(
+                f"{where}.rate_limit_per_minute={self.rate_limit_per_minute}: must be at least 1"
+            )
+        if not 1 <= self.ban_duration_sec <= 86400:
+            raise ValueError(f"{where}.ban_duration_sec={self.ban_duration_sec}: allowed 1..86400")
+        if not 1 <= self.backend_timeout_sec <= 2147483647:
+            raise ValueError(f"{where}.backend_timeout_sec={self.backend_timeout_sec}: must be positive")
+        if not 0 <= self.draining_timeout_sec <= 3600:
+            raise ValueError(f"{where}.draining_timeout_sec={self.draining_timeout_sec}: allowed 0..3600")
+        if self.ssl_profile not in ("MODERN", "RESTRICTED"):
+            raise ValueError(f"{where}.ssl_profile={self.ssl_profile!r}: allowed MODERN or RESTRICTED")
+
+
+class GcpEdge(pulumi.ComponentResource):
+    """A global external HTTPS load balancer in front of the GCP clusters' gateways."""
+
+    address: pulumi.Output[str]
+    """The load balancer's reserved IPv4 address: the GCP origin of the public name."""
+    dns_authorization_record_name: pulumi.Output[str]
+    """Name of the CNAME that proves control of the domain to Certificate Manager."""
+    dns_authorization_record_type: pulumi.Output[str]
+    """Its type (CNAME)."""
+    dns_authorization_record_value: pulumi.Output[str]
+    """Its value."""
+    backend_service_id: pulumi.Output[str]
+    """ID of the backend service of the gateways."""
+    security_policy_id: pulumi.Output[str]
+    """ID of the Cloud Armor policy on the backend service."""
+
+    def __init__(self, name: str, args: GcpEdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("inferstack:gcp:GlobalEdge", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        def child_name(*role: str) -> str:
+            return resource_name(name, *role, max_len=AUTONAMED_MAX)
+
+        address = gcp.compute.GlobalAddress(
+            child_name("ip"),
+            address_type="EXTERNAL",
+            ip_version="IPV4",
+            description=f"Anycast address of {args.domain} on GCP",
+            opts=child,
+        )
+
+        authorization = gcp.certificatemanager.DnsAuthorization(
+            child_name("cert"),
+            domain=args.domain,
+            description=f"Proves control of {args.domain} through a CNAME in its Route 53 zone",
+            opts=child,
+        )
+        certificate = gcp.certificatemanager.Certificate(
+            child_name("cert"),
+            description=f"Google-managed certificate for {args.domain}",
+            managed=gcp.certificatemanager.CertificateManagedArgs(
+                domains=[args.domain],
+                dns_authorizations=[authorization.id],
+            ),
+            opts=child,
+        )
+        certificate_map = gcp.certificatemanager.CertificateMap(
+            child_name("certs"),
+            description=f"Certificates the load balancer of {args.domain} presents",
+            opts=child,
+        )
+        gcp.certificatemanager.CertificateMapEntry(
+            child_name("certs", "domain"),
+            map=certificate_map.name,
+            hostname=args.domain,
+            certificates=[certificate.id],
+            opts=child,
+        )
+        record = authorization.dns_resource_records.apply(lambda records: records[0])
+
+        ssl_policy = gcp.compute.SSLPolicy(
+            child_name("tls"),
+            profile=args.ssl_profile,
+            min_tls_version="TLS_1_2",
+            description="TLS 1.2+ with forward-secret ciphers only",
+            opts=child,
+        )
+        armor = self._security_policy(child_name("armor"), args, child)
+
+        health_check = gcp.compute.HealthCheck(
+            child_name("ready"),
+            description=f"Gateway readiness ({args.health_check_path}): 200 only while a model replica answers",
+            check_interval_sec=args.health_check_interval_seconds,
+            timeout_sec=min(5, args.health_check_interval_seconds),
+            healthy_threshold=2,
+            unhealthy_threshold=args.unhealthy_threshold,
+            https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
+                port_specification="USE_SERVING_PORT",
+                request_path=args.health_check_path,
+            ),
+            log_config=gcp.compute.HealthCheckLogConfigArgs(enable=True),
+            opts=child,
+        )
+        backend = gcp.compute.BackendService(
+            child_name("gateways"),
+            description=f"Inference gateways of the GCP clusters behind {args.domain}",
+            load_balancing_scheme="EXTERNAL_MANAGED",
+            protocol="HTTPS",
+            timeout_sec=args.backend_timeout_sec,
+            connection_draining_timeout_sec=args.draining_timeout_sec,
+            health_checks=health_check.id,
+            security_policy=armor.self_link,
+            enable_cdn=False,
+            log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
+            backends=[
+                gcp.compute.BackendServiceBackendArgs(
+                    group=group,
+                    balancing_mode="RATE",
+                    max_rate_per_endpoint=args.max_rate_per_endpoint,
+                    capacity_scaler=1.0,
+                )
+                for group in args.backend_groups
+            ],
+            opts=child,
+        )
+
+        https_map = gcp.compute.URLMap(
+            child_name("https"),
+            description=f"Every request to {args.domain} goes to the gateways",
+            default_service=backend.id,
+            opts=child,
+        )
+        https_proxy = gcp.compute.TargetHttpsProxy(
+            child_name("https"),
+            url_map=https_map.id,
+            ssl_policy=ssl_policy.id,
+            certificate_map=pulumi.Output.concat("//certificatemanager.googleapis.com/", certificate_map.id),
+            opts=child,
+        )
+        gcp.compute.GlobalForwardingRule(
+            child_name("https"),
+            ip_address=address.id,
+            ip_protocol="TCP",
+            port_range="443",
+            load_balancing_scheme="EXTERNAL_MANAGED",
+            target=https_proxy.id,
+            opts=child,
+        )
+
+        redirect_map = gcp.compute.URLMap(
+            child_name("http", "redirect"),
+            description="Plain HTTP only answers with a redirect to HTTPS",
+            default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
+                https_redirect=True,
+                strip_query=False,
+                redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
+            ),
+            opts=child,
+        )
+        http_proxy = gcp.compute.TargetHttpProxy(
+            child_name("http", "redirect"), url_map=redirect_map.id, opts=child
+        )
+        gcp.compute.GlobalForwardingRule(
+            child_name("http"),
+            ip_address=address.id,
+            ip_protocol="TCP",
+            port_range="80",
+            load_balancing_scheme="EXTERNAL_MANAGED",
+            target=http_proxy.id,
+            opts=child,
+        )
+
+        self.address = address.address
+        self.dns_authorization_record_name = record.apply(lambda r: r.name or "")
+        self.dns_authorization_record_type = record.apply(lambda r: r.type or "CNAME")
+        self.dns_authorization_record_value = record.apply(lambda r: r.data or "")
+        self.backend_service_id = backend.id
+        self.security_policy_id = armor.id
+        self.register_outputs(
+            {
+                "address": self.address,
+                "dnsAuthorizationRecordName": self.dns_authorization_record_name,
+                "dnsAuthorizationRecordValue": self.dns_authorization_record_value,
+                "backendServiceId": self.backend_service_id,
+                "securityPolicyId": self.security_policy_id,
+            }
+        )
+
+    @staticmethod
+    def _security_policy(
+        logical: str, args: GcpEdgeArgs, opts: pulumi.ResourceOptions
+    ) -> gcp.compute.SecurityPolicy:
+        def expression(text: str) -> gcp.compute.SecurityPolicyRuleMatchArgs:
+            return gcp.compute.SecurityPolicyRuleMatchArgs(
+                expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=text)
+            )
+
+        rate = args.rate_limit_per_minute
+        return gcp.compute.SecurityPolicy(
+            logical,
+            description=f"Cloud Armor for {args.domain}",
+            type="CLOUD_ARMOR",
+            advanced_options_config=gcp.compute.SecurityPolicyAdvancedOptionsConfigArgs(
+                json_parsing="STANDARD",
+                log_level="NORMAL",
+            ),
+            rules=[
+                gcp.compute.SecurityPolicyRuleArgs(
+                    priority=1000,
+                    description=f"At most {rate} API requests a minute per client IP; ban clients that keep above it",
+                    action="rate_based_ban",
+                    match=expression(f"request.path.startsWith('{args.api_path_prefix}')"),
+                    rate_limit_options=gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
+                        conform_action="allow",
+                        exceed_action="deny(429)",
+                        enforce_on_key="IP",
+                        rate_limit_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
+                            count=rate, interval_sec=60
+                        ),
+                        ban_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsBanThresholdArgs(
+                            count=rate * 5, interval_sec=300
+                        ),
+                        ban_duration_sec=args.ban_duration_sec,
+                    ),
+                ),
+                gcp.compute.SecurityPolicyRuleArgs(
+                    priority=2000,
+                    description="SQL injection (preconfigured WAF), preview: prompts carry SQL legitimately",
+                    action="deny(403)",
+                    preview=True,
+                    match=expression("evaluatePreconfiguredWaf('sqli-v33-stable', {'sensitivity': 1})"),
+                ),
+                gcp.compute.SecurityPolicyRuleArgs(
+                    priority=2001,
+                    description="Cross-site scripting (preconfigured WAF), preview: prompts carry HTML legitimately",
+                    action="deny(403)",
+                    preview=True,
+                    match=expression("evaluatePreconfiguredWaf('xss-v33-stable', {'sensitivity': 1})"),
+                ),
+                gcp.compute.SecurityPolicyRuleArgs(
+                    priority=DEFAULT_RULE_PRIORITY,
+                    description="Default: allow",
+                    action="allow",
+                    match=gcp.compute.SecurityPolicyRuleMatchArgs(
+                        versioned_expr="SRC_IPS_V1",
+                        config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=["*"]),
+                    ),
+                ),
+            ],
+            opts=opts,
+        )
