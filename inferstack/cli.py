@@ -64,10 +64,8 @@ def _print_summary(graph: Graph, data: dict[str, Any]) -> None:
     for key, count in sorted(s["byType"].items(), key=lambda kv: (-kv[1], kv[0])):
         types.add_row(key, str(count))
     out.print(types)
-    shape = graph.outputs.get("shape")
-    if isinstance(shape, dict):
-        for key, value in shape.items():
-            out.print(f"  {key}: {value}", highlight=False)
+    for line in s["shape"]:
+        out.print(f"  {line}", highlight=False)
     for warning in graph.warnings:
         out.print(f"[yellow]warning:[/] {warning}", highlight=False)
     violations = data["violations"]

@@ -100,6 +100,8 @@ class Graph:
 
     def region_of(self, resource: Resource) -> str | None:
         """The region of the explicit provider a resource uses (or of its nearest ancestor's)."""
+        if resource.type.startswith("pulumi:providers:"):
+            return resource.inputs.get("region")
         index = self.by_urn()
         current: Resource | None = resource
         while current is not None:

@@ -18,6 +18,44 @@ def cloud_of(token: str) -> str:
     return package
 
 
+def shape(graph: Graph) -> list[str]:
+    """What a reviewer asks first of the data and edge layers, read off the graph itself."""
+    lines: list[str] = []
+    instances: Counter[str] = Counter(
+        graph.region_of(r) or "global" for r in graph.of_type("aws:rds/clusterInstance:ClusterInstance")
+    )
+    members = graph.of_type("aws:rds/cluster:Cluster")
+    if graph.of_type("aws:rds/globalCluster:GlobalCluster"):
+        regions = ", ".join(f"{region} ({count} instances)" for region, count in sorted(instances.items()))
+        lines.append(f"database: Aurora global database over {len(members)} regions: {regions}")
+    elif members:
+        regions = ", ".join(
+            f"{region} ({count} instance{'s' if count > 1 else ''})"
+            for region, count in sorted(instances.items())
+        )
+        lines.append(f"database: single-region Aurora, no global database: {regions}")
+    for sql in graph.of_type("gcp:sql/databaseInstance:DatabaseInstance"):
+        role = "replica" if sql.inputs.get("masterInstanceName") else "primary"
+        lines.append(f"database: Cloud SQL {role} in {sql.inputs.get('region')}")
+    for group in graph.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        nodes = group.inputs.get("numCacheClusters", 1)
+        failover = "automatic failover" if group.inputs.get("automaticFailoverEnabled") else "no failover"
+        lines.append(f"cache: {graph.region_of(group)}: {nodes} node{'s' if nodes != 1 else ''}, {failover}")
+    for redis in graph.of_type("gcp:redis/instance:Instance"):
+        lines.append(f"cache: Memorystore {redis.inputs.get('tier')} in {redis.inputs.get('region')}")
+    checks = graph.of_type("aws:route53/healthCheck:HealthCheck")
+    probes = [c for c in checks if c.inputs.get("type") != "CALCULATED"]
+    if probes:
+        intervals = sorted({int(c.inputs.get("requestInterval") or 0) for c in probes})
+        lines.append(f"edge: {len(probes)} origin health checks every {'/'.join(map(str, intervals))} s")
+    nat: Counter[str] = Counter(
+        graph.region_of(r) or "global" for r in graph.of_type("aws:ec2/natGateway:NatGateway")
+    )
+    for region, count in sorted(nat.items()):
+        lines.append(f"network: {region}: {count} NAT gateway{'s' if count > 1 else ''}")
+    return lines
+
+
 def summary(graph: Graph) -> dict[str, Any]:
     custom = [r for r in graph.resources if r.custom]
     by_region: Counter[str] = Counter()
@@ -30,6 +68,7 @@ def summary(graph: Graph) -> dict[str, Any]:
         "byType": dict(sorted(Counter(r.type for r in graph.resources).items())),
         "byCloud": dict(sorted(Counter(cloud_of(r.type) for r in custom).items())),
         "byRegion": dict(sorted(by_region.items())),
+        "shape": shape(graph),
     }
 
 

@@ -5,8 +5,13 @@ Deploys, per stack file (stacks/Pulumi.<stack>.yaml):
   - the network of every provisioned cluster: VPC over three zones, private and public subnets,
     NAT, flow logs and the private endpoints a private cluster needs (AWS); VPC, subnet with pod
     and service ranges, Cloud NAT and private service access (GCP);
-  - a Kubernetes provider for every cluster, including existing on-prem clusters reached by a
-    kubeconfig held as a secret.
+  - the clusters: private EKS with GPU node groups, private GKE with GPU and TPU node pools,
+    spot burst pools that scale from zero, or an existing on-prem cluster reached through a
+    kubeconfig held as a secret; a Kubernetes provider per cluster, built from its outputs;
+  - the data: an Aurora global database (or Cloud SQL with a cross-region replica) and Redis
+    per core region, their endpoints handed to every core cluster;
+  - the edge: one public name in Route 53 with HTTPS readiness checks every 30 s and failover
+    from the core clusters to the burst clusters, across regions and clouds.
 
 Config is read once, here, and validated as a whole before any resource is registered.
 """

@@ -375,6 +375,8 @@ class Edge(_Model):
 
     domain: DomainName
     hosted_zone: DomainName | None = None
+    hosted_zone_id: str | None = None
+    """An existing Route 53 zone to write into; without it the stack creates (and owns) hostedZone."""
     health_check_interval_seconds: int = 30
     health_check_path: str = "/ready"
     routing: Literal["failover", "latency", "weighted"] = "failover"
@@ -389,10 +391,17 @@ class Edge(_Model):
             )
         if not self.health_check_path.startswith("/"):
             raise Problem("healthCheckPath", f"{self.health_check_path!r}; allowed: a path starting with '/'")
-        if self.hosted_zone and not (
-            self.domain == self.hosted_zone or self.domain.endswith("." + self.hosted_zone)
-        ):
-            raise Problem("hostedZone", f"{self.hosted_zone!r} does not contain domain {self.domain!r}")
+        if self.hosted_zone and not self.domain.endswith("." + self.hosted_zone):
+            raise Problem(
+                "hostedZone",
+                f"{self.hosted_zone!r} does not hold domain {self.domain!r} below its apex "
+                "(failover records are CNAMEs, which a zone apex cannot carry)",
+            )
+        if self.hosted_zone_id is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", self.hosted_zone_id):
+            raise Problem(
+                "hostedZoneId",
+                f"{self.hosted_zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+            )
         return self
 
 
@@ -490,7 +499,45 @@ class Settings(_Model):
         if self.aws_account_id and not re.fullmatch(r"\d{12}", self.aws_account_id):
             raise Problem("awsAccountId", f"{self.aws_account_id!r}; allowed: a 12-digit AWS account id")
         self._check_data()
+        self._check_edge()
         return self
+
+    def serving_clusters(self) -> list[Cluster]:
+        """Clusters that take inference traffic: with accelerators, or existing ones."""
+        return [
+            c
+            for c in self.clusters
+            if c.cloud is Cloud.EXISTING or any(p.is_accelerated for p in c.node_pools)
+        ]
+
+    def _check_edge(self) -> None:
+        edge = self.edge
+        if edge is None:
+            return
+        serving = self.serving_clusters()
+        gcp_roles = {c.role for c in serving if c.cloud is Cloud.GCP}
+        if len(gcp_roles) > 1:
+            raise Problem(
+                "edge",
+                "GCP clusters of both roles would share one GCP load balancer, which cannot keep burst idle "
+                "behind core; allowed: serving GCP clusters of one role",
+            )
+        if edge.aws_entry == "global-accelerator":
+            if edge.routing != "failover":
+                raise Problem(
+                    "edge.routing", f"{edge.routing!r} with awsEntry global-accelerator; allowed: failover"
+                )
+            if any(c.cloud is not Cloud.AWS for c in serving if c.role is Role.CORE):
+                raise Problem(
+                    "edge.awsEntry",
+                    "'global-accelerator' fronts AWS regions only, but a core cluster is not on aws; allowed: route53",
+                )
+        if edge.routing == "latency" and any(c.cloud is Cloud.EXISTING for c in serving):
+            raise Problem(
+                "edge.routing",
+                "'latency' needs a cloud region for every serving cluster, and an existing cluster has none; "
+                "allowed: failover, weighted",
+            )
 
     def _check_fit(self, i: int, cluster: Cluster) -> None:
         for j, pool in enumerate(cluster.node_pools):

@@ -16,10 +16,14 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from infra.aws.network import AwsNetwork, AwsNetworkArgs
+from infra.aws.eks import EksCluster, EksClusterArgs
+from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.catalog import catalog
+from infra.data import build_data
+from infra.edge import build_edge
+from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
-from infra.settings import Cloud, Cluster, Environment, Settings
+from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Settings
 
 ZONES_PER_CLUSTER = 3
 
@@ -58,6 +62,11 @@ class Providers:
         return self.gcp[region]
 
 
+def physical_name(cluster: Cluster) -> str:
+    """The cloud-side cluster name, <project>-<stack>-<cluster>: two stacks in one account never collide."""
+    return f"{pulumi.get_project()}-{pulumi.get_stack()}-{cluster.name}"
+
+
 def cluster_cidr(settings: Settings, cluster: Cluster) -> ipaddress.IPv4Network:
     """The cluster's /16: as set in the stack, or 10.(16 + index).0.0/16 so that clusters never overlap."""
     if cluster.network_cidr:
@@ -79,6 +88,9 @@ class ClusterParts:
     cluster: Cluster
     network: AwsNetwork | GcpNetwork | None = None
     kubernetes: k8s.Provider | None = None
+    """The Kubernetes provider of this cluster; everything that runs inside it uses this one."""
+    private_cidrs: list[str] = field(default_factory=list)
+    """Where this cluster's nodes live (private subnets / GKE node range): what data stores admit."""
 
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
@@ -87,7 +99,7 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
     return AwsNetwork(
         cluster.name,
         AwsNetworkArgs(
-            cluster_name=cluster.name,
+            cluster_name=physical_name(cluster),
             region=cluster.region,
             cidr=str(cluster_cidr(settings, cluster)),
             zones=zone_list,
@@ -99,11 +111,17 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
     )
 
 
-def _gcp_network(settings: Settings, cluster: Cluster, provider: gcp.Provider) -> GcpNetwork:
-    assert cluster.region is not None
+def gcp_ranges(settings: Settings, cluster: Cluster) -> tuple[str, str, str]:
+    """The GKE cluster's node, pod and Service ranges, carved from its /16 (network and cluster agree)."""
     block = cluster_cidr(settings, cluster)
     nodes, services = list(block.subnets(new_prefix=20))[:2]
     pods = list(block.subnets(new_prefix=17))[1]
+    return str(nodes), str(pods), str(services)
+
+
+def _gcp_network(settings: Settings, cluster: Cluster, provider: gcp.Provider) -> GcpNetwork:
+    assert cluster.region is not None
+    nodes, pods, services = gcp_ranges(settings, cluster)
     return GcpNetwork(
         cluster.name,
         GcpNetworkArgs(
@@ -128,6 +146,74 @@ def _existing_cluster(cluster: Cluster, kubeconfig: pulumi.Output[str]) -> k8s.P
     )
 
 
+def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
+    """The EKS cluster and node groups of an AWS cluster, on its network."""
+    cluster = part.cluster
+    assert cluster.region is not None
+    assert isinstance(part.network, AwsNetwork)
+    eks = EksCluster(
+        cluster.name,
+        EksClusterArgs(
+            cluster_name=physical_name(cluster),
+            region=cluster.region,
+            kubernetes_version=cluster.kubernetes_version,
+            vpc_id=part.network.vpc_id,
+            private_subnet_ids=part.network.private_subnet_ids,
+            endpoint_public=cluster.endpoint_access is EndpointAccess.PUBLIC,
+            public_access_cidrs=cluster.public_access_cidrs,
+            log_retention_days=settings.log_retention_days,
+            node_pools=cluster.node_pools,
+            role=cluster.role,
+            environment=settings.environment,
+            tags={**settings.tags, "cluster": cluster.name},
+            protect=settings.is_prod,
+            admin_principal_arns=settings.cluster_admins,
+            capacity_reservation_ids={
+                p.name: p.capacity_reservation_id for p in cluster.node_pools if p.capacity_reservation_id
+            },
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
+    )
+    part.kubernetes = eks.kubernetes_provider
+    part.private_cidrs = carve_subnets(part.network.vpc_cidr, len(zones(cluster)))[0]
+
+
+def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
+    """The GKE cluster and node pools of a GCP cluster, on its network."""
+    cluster = part.cluster
+    assert cluster.region is not None
+    assert isinstance(part.network, GcpNetwork)
+    node_cidr, pods_cidr, services_cidr = gcp_ranges(settings, cluster)
+    public = cluster.endpoint_access is EndpointAccess.PUBLIC
+    gke = GkeCluster(
+        cluster.name,
+        GkeClusterArgs(
+            project=settings.gcp_project,
+            region=cluster.region,
+            zones=zones(cluster),
+            kubernetes_version=cluster.kubernetes_version,
+            network=part.network.network_self_link,
+            subnetwork=part.network.subnet_self_link,
+            pods_range_name=part.network.pods_range_name,
+            services_range_name=part.network.services_range_name,
+            node_cidr=node_cidr,
+            pods_cidr=pods_cidr,
+            services_cidr=services_cidr,
+            master_ipv4_cidr_block=f"172.16.{settings.clusters.index(cluster)}.0/28",
+            endpoint_public=public,
+            master_authorized_cidrs=cluster.public_access_cidrs if public else [],
+            node_pools=cluster.node_pools,
+            role=cluster.role,
+            environment=settings.environment,
+            scale_from_zero=cluster.scale_from_zero,
+            labels={k: _label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
+    )
+    part.kubernetes = gke.kubernetes_provider
+    part.private_cidrs = gke.private_cidrs
+
+
 def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> dict[str, ClusterParts]:
     """Register every resource of the stack; return each cluster's parts (for the layers above)."""
     providers = Providers(settings)
@@ -137,12 +223,23 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         if cluster.cloud is Cloud.AWS:
             assert cluster.region is not None
             part.network = _aws_network(settings, cluster, providers.for_aws(cluster.region))
+            _eks(settings, part, providers)
         elif cluster.cloud is Cloud.GCP:
             assert cluster.region is not None
             part.network = _gcp_network(settings, cluster, providers.for_gcp(cluster.region))
+            _gke(settings, part, providers)
         else:
             part.kubernetes = _existing_cluster(cluster, kubeconfigs[cluster.name])
         parts[cluster.name] = part
+
+    # The data layer hands endpoints to each core cluster; the edge puts one public name on top.
+    data = build_data(settings, providers, parts)
+    for key, value in data.stack_outputs().items():
+        pulumi.export(key, value)
+    if settings.edge is not None:
+        edge = build_edge(settings, providers, parts)
+        pulumi.export("publicName", edge.public_name)
+        pulumi.export("healthCheckIds", edge.health_check_ids)
 
     pulumi.export("environment", settings.environment.value)
     pulumi.export(

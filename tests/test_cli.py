@@ -51,6 +51,14 @@ def test_plan_summary_reads_by_cloud_and_region() -> None:
     )
 
 
+def test_dev_summary_says_it_stays_small() -> None:
+    result = run("plan", "dev")
+    assert result.returncode == 0, result.stderr
+    assert "database: single-region Aurora, no global database: us-east-1 (1 instance)" in result.stdout
+    assert "cache: us-east-1: 1 node, no failover" in result.stdout
+    assert "network: us-east-1: 1 NAT gateway" in result.stdout
+
+
 def test_plan_from_a_subdirectory_finds_the_project(tmp_path: Path) -> None:
     result = run("plan", "dev", "--json", cwd=ROOT / "stacks")
     assert result.returncode == 0, result.stderr

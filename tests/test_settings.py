@@ -177,6 +177,21 @@ CASES: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
         ["healthCheckIntervalSeconds", "15"],
     ),
     (
+        "public name at the zone apex",
+        lambda v: v["edge"].update(domain="dev.inference.example.com"),
+        ["inferstack:edge.hostedZone", "apex"],
+    ),
+    (
+        "global accelerator without failover",
+        lambda v: v["edge"].update(awsEntry="global-accelerator", routing="latency"),
+        ["inferstack:edge.routing", "'latency'", "failover"],
+    ),
+    (
+        "bad hosted zone id",
+        lambda v: v["edge"].update(hostedZoneId="zone-1"),
+        ["inferstack:edge.hostedZoneId", "zone-1"],
+    ),
+    (
         "bad domain",
         lambda v: v["edge"].update(domain="not a domain"),
         ["inferstack:edge.domain", "not a domain"],
