@@ -30,8 +30,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.aws.database import check_cidrs, customer_managed_key
 from infra.aws.network import LOG_RETENTION_DAYS
+from infra.aws.stores import check_cidrs, customer_managed_key
 from infra.naming import AUTONAMED_MAX, resource_name
 
 ENGINE = "valkey"
