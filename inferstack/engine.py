@@ -51,8 +51,10 @@ _RUN_LOCK = threading.Lock()
 class ProgramError(Exception):
     """The program stopped; ``bad_input`` says whether it was the stack's fault (exit 2)."""
 
-    def __init__(self, message: str, *, bad_input: bool):
+    def __init__(self, message: str, *, bad_input: bool, registered: int = 0):
         self.bad_input = bad_input
+        self.registered = registered
+        """Resources registered before the program stopped (0: nothing half-built)."""
         super().__init__(message)
 
 
@@ -263,17 +265,15 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
             contextvars.Context().run(run)
         except (SettingsError, pulumi.RunError) as error:
             # RunError is the program's one-line verdict on its input, as the language host prints it.
-            raise ProgramError(str(error), bad_input=True) from None
+            raise ProgramError(str(error), bad_input=True, registered=len(monitor.records)) from None
         except mocks.UnansweredInvoke as error:
-            raise ProgramError(str(error), bad_input=False) from None
+            raise ProgramError(str(error), bad_input=False, registered=len(monitor.records)) from None
         except Exception as error:
             if monitor.unanswered:
-                raise ProgramError(
-                    str(mocks.UnansweredInvoke(monitor.unanswered[0])), bad_input=False
-                ) from None
-            raise ProgramError(
-                f"the program failed: {type(error).__name__}: {error}", bad_input=False
-            ) from error
+                message = str(mocks.UnansweredInvoke(monitor.unanswered[0]))
+                raise ProgramError(message, bad_input=False, registered=len(monitor.records)) from None
+            message = f"the program failed: {type(error).__name__}: {error}"
+            raise ProgramError(message, bad_input=False, registered=len(monitor.records)) from error
         finally:
             sys.argv = argv
             if environ_source is None:

@@ -74,6 +74,10 @@ def _gke_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
 RESOURCE_OUTPUTS: dict[str, Outputs] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:rds/cluster:Cluster": _rds_cluster,
+    "aws:rds/globalCluster:GlobalCluster": lambda n, i, r: {
+        "endpoint": f"{i.get('globalClusterIdentifier', n)}.global-{short_hash('global', n)}.global.rds.amazonaws.com",
+        "globalClusterResourceId": f"cluster-{short_hash('gcr', n)}",
+    },
     "aws:rds/clusterInstance:ClusterInstance": lambda n, i, r: {
         "endpoint": f"{n}.{short_hash('rds', n)}.{r}.rds.amazonaws.com"
     },
