@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -686,8 +686,7 @@ def _model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
 def _unwrap(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    origin = get_origin(annotation)
-    if origin in (list, Union) or str(origin) == "types.UnionType" or origin is not None:
+    if get_origin(annotation) is not None:  # list[X], X | None, Annotated[...]
         for arg in get_args(annotation):
             found = _unwrap(arg)
             if found is not None:
