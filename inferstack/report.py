@@ -58,9 +58,16 @@ def shape(graph: Graph) -> list[str]:
 
 def summary(graph: Graph) -> dict[str, Any]:
     custom = [r for r in graph.resources if r.custom]
+    index = graph.by_urn()
     by_region: Counter[str] = Counter()
     for r in custom:
-        by_region[f"{cloud_of(r.type)}/{graph.region_of(r) or 'global'}"] += 1
+        cloud = cloud_of(r.type)
+        if cloud == "kubernetes":
+            # Kubernetes objects live in a cluster, not a region: count them by the cluster's provider.
+            provider = r if r.type.startswith("pulumi:providers:") else index.get(r.provider or "")
+            by_region[f"kubernetes/{provider.name if provider else 'default'}"] += 1
+        else:
+            by_region[f"{cloud}/{graph.region_of(r) or 'global'}"] += 1
     return {
         "resources": len(graph.resources),
         "custom": len(custom),
