@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import pulumi
 
 from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
 from infra.settings import Cloud, Cluster, Role, Settings
 
@@ -41,23 +42,6 @@ FALLBACK_ROUTE53_REGION = "us-east-1"
 
 GCP_ORIGIN_KEY = "gcp"
 """Label of the GCP load balancer's origin: gcp.<domain> holds its address."""
-
-NEAREST_AWS_REGION: dict[str, str] = {
-    "us-central1": "us-east-2",
-    "us-east1": "us-east-1",
-    "us-east4": "us-east-1",
-    "us-east5": "us-east-2",
-    "us-west1": "us-west-2",
-    "us-west4": "us-west-1",
-    "europe-west4": "eu-central-1",
-    "asia-northeast1": "ap-northeast-1",
-    "asia-southeast1": "ap-southeast-1",
-}
-"""GCP region -> the AWS region in the nearest metro, which Route 53 latency routing measures for a GCP
-origin (it cannot measure GCP). As of 2026-11-28; source: the city each provider publishes for the
-region (AWS "Regions and Availability Zones", GCP "Regions and zones"): Iowa -> Ohio, South Carolina and
-Northern Virginia -> Northern Virginia, Columbus -> Ohio, Oregon -> Oregon, Las Vegas -> Northern
-California, Netherlands -> Frankfurt, Tokyo -> Tokyo, Singapore -> Singapore."""
 
 
 @dataclass
@@ -156,7 +140,7 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 key=GCP_ORIGIN_KEY,
                 tier=_tier(first.role),
                 address=gcp_edge.address,
-                region=NEAREST_AWS_REGION.get(first.region),
+                region=catalog().nearest_aws_region[first.region],
                 clusters=[c.name for c in gcp_clusters],
             )
         )

@@ -193,9 +193,7 @@ class Cluster(_Model):
                 f"{self.region!r} is not a known {self.cloud.value} region; allowed: {', '.join(sorted(regions))}",
             )
         if self.cloud is Cloud.AWS:
-            from infra.aws.eks import ADDON_VERSIONS  # add-ons are pinned per version; no pin, no cluster
-
-            supported = sorted(set(catalog().eks_versions) & set(ADDON_VERSIONS))
+            supported = sorted(catalog().eks_addons)  # add-ons are pinned per version; no pin, no cluster
             if self.kubernetes_version not in supported:
                 raise Problem(
                     "kubernetesVersion",

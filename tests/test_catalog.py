@@ -14,6 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from infra.catalog import (
+    BOOT_DISK_TYPES,
     PRECISIONS,
     AwsInstanceType,
     Catalog,
@@ -300,6 +301,68 @@ def test_eks_versions(c: Catalog) -> None:
     assert c.eks_versions["1.34"] == dt.date(2026, 12, 2)
 
 
+def test_eks_addons_are_pinned_for_supported_versions(c: Catalog) -> None:
+    assert {"1.33", "1.34", "1.35"} <= set(c.eks_addons)
+    assert set(c.eks_addons) <= set(c.eks_versions)
+    for version, addons in c.eks_addons.items():
+        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}, version
+        for name, pinned in addons.items():
+            assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", pinned), (version, name, pinned)
+        assert addons["kube-proxy"].startswith(f"v{version}."), version
+    assert c.eks_addons["1.35"]["coredns"] == "v1.13.2-eksbuild.1"
+
+
+def test_eks_addon_rows_keep_their_provenance() -> None:
+    rows = raw("kubernetes.yaml")["eksAddons"]
+    assert all(row.get("note") for row in rows.values())
+    assert "user guide" in rows["1.33"]["note"]
+
+
+def test_tpu_zones_are_zones_of_their_region(c: Catalog) -> None:
+    tpus = {name: a for name, a in c.accelerators.items() if a.vendor == "google"}
+    assert set(tpus) == {"tpu-v5e", "tpu-v5p", "tpu-v6e"}
+    for name, tpu in tpus.items():
+        assert tpu.zones, name
+        for region, zones in tpu.zones.items():
+            assert set(zones) <= set(c.gcp_regions[region]), (name, region)
+    for name, a in c.accelerators.items():
+        if a.vendor != "google":
+            assert a.zones is None, name
+
+
+def test_tpu_zones_lookup(c: Catalog) -> None:
+    assert c.tpu_zones("tpu-v6e", "us-central1") == ("us-central1-b",)
+    assert c.tpu_zones("tpu-v6e", "us-east5") == ("us-east5-a", "us-east5-b")
+    assert c.tpu_zones("tpu-v5p", "us-central1") == ("us-central1-a",)
+    assert c.tpu_zones("tpu-v5e", "europe-west4") == ()  # offered there, zones not catalogued
+    assert c.tpu_zones("H100", "us-central1") == ()
+    assert c.tpu_zones("tpu-v6e", "mars-north1") == ()
+
+
+def test_boot_disks(c: Catalog) -> None:
+    disks = {name: m.boot_disk for name, m in c.gcp_machine_types.items()}
+    assert set(disks.values()) - {None} <= set(BOOT_DISK_TYPES)
+    assert disks["a3-ultragpu-8g"] == "hyperdisk-balanced"
+    assert disks["a3-highgpu-8g"] is None
+    for name, m in c.gcp_machine_types.items():
+        if m.tpu_topologies:
+            assert m.boot_disk is not None, name
+        if name.startswith("ct6e-"):
+            assert m.boot_disk == "hyperdisk-balanced", name
+        if name.startswith(("ct5lp-", "ct5p-")):
+            assert m.boot_disk == "pd-balanced", name
+
+
+def test_every_gcp_region_has_a_nearest_aws_region(c: Catalog) -> None:
+    assert set(c.nearest_aws_region) == set(c.gcp_regions)
+    latency_only = set(raw("regions.yaml")["awsLatencyOnly"])
+    for gcp, aws in c.nearest_aws_region.items():
+        assert aws in c.aws_regions or aws in latency_only, (gcp, aws)
+    assert not latency_only & set(c.aws_regions)
+    assert c.nearest_aws_region["us-central1"] == "us-east-2"
+    assert c.nearest_aws_region["europe-west4"] == "eu-central-1"
+
+
 def test_gke_release_channels(c: Catalog) -> None:
     assert {"RAPID", "REGULAR", "STABLE"} <= set(c.gke_release_channels)
     assert all(ch == ch.upper() for ch in c.gke_release_channels)
@@ -413,6 +476,69 @@ def _unquoted_version(t: dict[str, Any]) -> None:
     t["kubernetes.yaml"]["eks"][1.3] = t["kubernetes.yaml"]["eks"].pop("1.31")
 
 
+def _addons_for_unknown_version(t: dict[str, Any]) -> None:
+    t["kubernetes.yaml"]["eksAddons"]["1.30"] = copy.deepcopy(t["kubernetes.yaml"]["eksAddons"]["1.33"])
+    t["kubernetes.yaml"]["eksAddons"]["1.30"]["kube-proxy"] = "v1.30.0-eksbuild.1"
+
+
+def _addon_missing(t: dict[str, Any]) -> None:
+    del t["kubernetes.yaml"]["eksAddons"]["1.34"]["coredns"]
+
+
+def _addon_misspelt(t: dict[str, Any]) -> None:
+    t["kubernetes.yaml"]["eksAddons"]["1.34"]["aws-vpc-cni"] = t["kubernetes.yaml"]["eksAddons"]["1.34"].pop(
+        "vpc-cni"
+    )
+
+
+def _kube_proxy_for_another_version(t: dict[str, Any]) -> None:
+    t["kubernetes.yaml"]["eksAddons"]["1.35"]["kube-proxy"] = "v1.34.0-eksbuild.2"
+
+
+def _tpu_zone_of_another_region(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["tpu-v6e"]["zones"]["us-central1"] = ["us-east1-d"]
+
+
+def _tpu_zones_of_unknown_region(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["tpu-v5e"]["zones"]["us-south1"] = ["us-south1-a"]
+
+
+def _tpu_zones_where_no_machine_has_it(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["tpu-v5p"]["zones"]["us-west1"] = ["us-west1-a"]
+
+
+def _tpu_without_zones(t: dict[str, Any]) -> None:
+    del t["machines.yaml"]["accelerators"]["tpu-v5p"]["zones"]
+
+
+def _gpu_with_zones(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["H100"]["zones"] = {"us-central1": ["us-central1-a"]}
+
+
+def _unknown_boot_disk(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["gcp"]["a3-ultragpu-8g"]["bootDisk"] = "pd-extreme"
+
+
+def _tpu_machine_without_boot_disk(t: dict[str, Any]) -> None:
+    del t["machines.yaml"]["gcp"]["ct5p-hightpu-4t"]["bootDisk"]
+
+
+def _nearest_aws_region_unknown(t: dict[str, Any]) -> None:
+    t["regions.yaml"]["gcp"]["us-west4"]["nearestAwsRegion"] = "us-west-9"
+
+
+def _gcp_region_without_nearest_aws_region(t: dict[str, Any]) -> None:
+    del t["regions.yaml"]["gcp"]["asia-southeast1"]["nearestAwsRegion"]
+
+
+def _latency_only_region_also_deployable(t: dict[str, Any]) -> None:
+    t["regions.yaml"]["awsLatencyOnly"].append("us-east-1")
+
+
+def _latency_only_region_unused(t: dict[str, Any]) -> None:
+    t["regions.yaml"]["awsLatencyOnly"].append("sa-east-1")
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
@@ -428,6 +554,21 @@ def _unquoted_version(t: dict[str, Any]) -> None:
         _bad_date,
         _no_sources,
         _unquoted_version,
+        _addons_for_unknown_version,
+        _addon_missing,
+        _addon_misspelt,
+        _kube_proxy_for_another_version,
+        _tpu_zone_of_another_region,
+        _tpu_zones_of_unknown_region,
+        _tpu_zones_where_no_machine_has_it,
+        _tpu_without_zones,
+        _gpu_with_zones,
+        _unknown_boot_disk,
+        _tpu_machine_without_boot_disk,
+        _nearest_aws_region_unknown,
+        _gcp_region_without_nearest_aws_region,
+        _latency_only_region_also_deployable,
+        _latency_only_region_unused,
     ],
 )
 def test_loader_rejects(breakage: Callable[[dict[str, Any]], None]) -> None:

@@ -18,7 +18,7 @@ import tests.conftest
 from inferstack.engine import Graph, Resource
 from infra.aws.edge import AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
 from infra.catalog import catalog
-from infra.edge import NEAREST_AWS_REGION, zone_name
+from infra.edge import zone_name
 from infra.gcp.edge import GcpEdgeArgs
 from tests.conftest import children_of, planned
 
@@ -331,7 +331,7 @@ def test_latency_routing_answers_with_the_nearest_ready_cluster(
     assert regions == {
         "core-use1": "us-east-1",
         "core-usw2": "us-west-2",
-        "gcp": NEAREST_AWS_REGION["us-central1"],
+        "gcp": catalog().nearest_aws_region["us-central1"],
     }
     assert all(r.inputs["healthCheckId"] for r in records)
 
@@ -430,8 +430,9 @@ def test_zone_defaults_to_the_parent_of_the_public_name() -> None:
 
 
 def test_every_catalog_gcp_region_has_a_latency_stand_in() -> None:
-    assert set(catalog().gcp_regions) <= set(NEAREST_AWS_REGION)
-    assert all(region.count("-") == 2 for region in NEAREST_AWS_REGION.values())
+    nearest = catalog().nearest_aws_region
+    assert set(nearest) == set(catalog().gcp_regions)
+    assert all(region.count("-") == 2 for region in nearest.values())
 
 
 def test_an_existing_hosted_zone_is_used_not_created(tmp_path_factory: pytest.TempPathFactory) -> None:

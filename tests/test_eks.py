@@ -18,7 +18,6 @@ from inferstack import engine
 from inferstack.engine import Graph, Resource, plan_stack
 from inferstack.project import find_project
 from infra.aws.eks import (
-    ADDON_VERSIONS,
     CLUSTER_LOG_TYPES,
     EksClusterArgs,
     iam_principal_arn,
@@ -34,6 +33,7 @@ from infra.aws.nodegroups import (
     pool_labels,
     pool_taints,
 )
+from infra.catalog import catalog
 from infra.settings import Capacity, Environment, NodePool, Role
 from tests.conftest import ROOT, children_of, planned
 
@@ -326,7 +326,7 @@ def test_addons_are_pinned_for_the_clusters_version(stack: str) -> None:
         addons = {a.inputs["addonName"]: a for a in parts(graph, eks, ADDON)}
         assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
         for name, addon in addons.items():
-            assert addon.inputs["addonVersion"] == ADDON_VERSIONS[version][name]
+            assert addon.inputs["addonVersion"] == catalog().eks_addons[version][name]
             assert addon.inputs["resolveConflictsOnUpdate"] == "OVERWRITE"
         # CoreDNS is a Deployment: it needs nodes to run on before it reports healthy.
         groups = {g.urn for g in parts(graph, eks, NODE_GROUP)}

@@ -11,7 +11,7 @@ from inferstack.engine import Graph, Resource
 from inferstack.mocks import GCP_PROJECT_NUMBER
 from infra.catalog import GcpMachineType, catalog, tpu_topology_chips
 from infra.gcp.gke import KEY_ROTATION, NODE_ROLES, GkeClusterArgs
-from infra.gcp.nodepools import TPU_ZONES, Kind, boot_disk_type, plan_pool
+from infra.gcp.nodepools import Kind, boot_disk_type, plan_pool
 from infra.settings import Environment, NodePool, Role
 from tests.conftest import children_of, planned
 
@@ -96,7 +96,7 @@ def test_a_pool_starts_with_its_desired_size_within_its_maximum(
     ],
 )
 def test_boot_disk_is_one_the_machine_supports(machine: str, disk: str) -> None:
-    assert boot_disk_type(machine, catalog().gcp_machine_types[machine]) == disk
+    assert boot_disk_type(catalog().gcp_machine_types[machine]) == disk
 
 
 def _args(**overrides: object) -> GkeClusterArgs:
@@ -336,7 +336,8 @@ def test_tpu_pools_are_one_compact_slice_in_a_tpu_zone(stack: str) -> None:
             assert placement["tpuTopology"] in machine.tpu_topologies
             (zone,) = pool.inputs["nodeLocations"]
             assert machine.accelerator is not None
-            assert zone in TPU_ZONES[machine.accelerator]
+            tpu_zones = catalog().accelerators[machine.accelerator].zones or {}
+            assert any(zone in zones for zones in tpu_zones.values())
             slice_nodes = tpu_topology_chips(placement["tpuTopology"]) // machine.accelerator_count
             assert _min_max(pool)[1] == slice_nodes
             assert pool.inputs["nodeConfig"]["taints"] == [

@@ -46,31 +46,6 @@ from infra.settings import Capacity, Environment, NodePool, Role
 
 CLUSTER_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
-# EKS add-on versions per Kubernetes minor version. An add-on version is built for a range of
-# Kubernetes versions: a row must match the cluster's version, and changes with it.
-# As of 2026-11-28. 1.33 VPC CNI and CoreDNS: the Amazon EKS user guide's latest-version tables;
-# the rest: public configurations that pin them, not an AWS table. Before first use of a row:
-#   aws eks describe-addon-versions --kubernetes-version <v> --addon-name <name>
-ADDON_VERSIONS: Mapping[str, Mapping[str, str]] = {
-    "1.33": {
-        "vpc-cni": "v1.20.1-eksbuild.3",
-        "kube-proxy": "v1.33.3-eksbuild.6",
-        "coredns": "v1.12.3-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.8-eksbuild.2",
-    },
-    "1.34": {
-        "vpc-cni": "v1.20.4-eksbuild.2",
-        "kube-proxy": "v1.34.0-eksbuild.2",
-        "coredns": "v1.12.3-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
-    },
-    "1.35": {
-        "vpc-cni": "v1.21.1-eksbuild.3",
-        "kube-proxy": "v1.35.0-eksbuild.2",
-        "coredns": "v1.13.2-eksbuild.1",
-        "eks-pod-identity-agent": "v1.3.10-eksbuild.2",
-    },
-}
 NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Add-ons that run on every node (DaemonSets): installed before the node groups, so that the
 first nodes come up with them. CoreDNS is a Deployment and waits for nodes to schedule on."""
@@ -237,7 +212,7 @@ class EksClusterArgs:
     region: str
     """AWS region of the provider passed in opts, e.g. "us-east-1"."""
     kubernetes_version: str
-    """EKS minor version, e.g. "1.33"; one with pinned add-on versions (ADDON_VERSIONS)."""
+    """EKS minor version, e.g. "1.33"; one with pinned add-on versions (the catalog's eksAddons)."""
     vpc_id: pulumi.Input[str]
     """The VPC of the subnets; exported for in-cluster controllers, which cannot read it from IMDS."""
     private_subnet_ids: pulumi.Input[Sequence[str]]
@@ -271,10 +246,11 @@ class EksClusterArgs:
             raise ValueError(f"{where}.cluster_name={self.cluster_name!r}: 1-100 letters, digits, '-' or '_'")
         if not _REGION.match(self.region):
             raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-east-1'")
-        if self.kubernetes_version not in ADDON_VERSIONS:
+        pinned = catalog().eks_addons
+        if self.kubernetes_version not in pinned:
             raise ValueError(
                 f"{where}.kubernetes_version={self.kubernetes_version!r}: no add-on versions are pinned for it "
-                f"in infra/aws/eks.py; allowed: {', '.join(ADDON_VERSIONS)}"
+                f"in infra/catalog/kubernetes.yaml (eksAddons); allowed: {', '.join(pinned)}"
             )
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(
@@ -466,7 +442,7 @@ class EksCluster(pulumi.ComponentResource):
             opts=child,
         )
 
-        versions = ADDON_VERSIONS[args.kubernetes_version]
+        versions = catalog().eks_addons[args.kubernetes_version]
 
         def addon(addon_name: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
             return aws.eks.Addon(

@@ -1,13 +1,14 @@
 """Dated lookup tables for the facts the stacks would otherwise hard-code.
 
 Which instance types exist in which regions, how much memory an accelerator has, what a
-DeepSeek checkpoint weighs and when an EKS version leaves standard support are facts about
-the outside world that go stale. Keeping them in one place, as YAML with an ``asOf`` date
-and named sources, lets the stacks and policies validate a config against the same data,
-and makes refreshing them a data change that review can check against the sources. The
-tables are validated on load, so a typo or an inconsistency (a machine naming an unknown
-accelerator or region, a TPU topology that cannot be built from the machine's chips) fails
-the first time the catalog is loaded rather than halfway through a deployment.
+DeepSeek checkpoint weighs, when an EKS version leaves standard support and which add-on
+versions are built for it are facts about the outside world that go stale. Keeping them in one
+place, as YAML with an ``asOf`` date and named sources, lets the stacks and policies validate a
+config against the same data, and makes refreshing them a data change that review can check
+against the sources. The tables are validated on load, so a typo or an inconsistency (a
+machine naming an unknown accelerator or region, a TPU topology that cannot be built from the
+machine's chips) fails the first time the catalog is loaded rather than halfway through a
+deployment.
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
+    "BOOT_DISK_TYPES",
     "PRECISIONS",
     "Accelerator",
     "AwsInstanceType",
+    "BootDiskType",
     "Catalog",
     "GcpMachineType",
     "Model",
@@ -39,6 +42,9 @@ __all__ = [
 ]
 
 PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "int4")
+
+BootDiskType = Literal["pd-balanced", "pd-ssd", "hyperdisk-balanced", "pd-standard"]
+BOOT_DISK_TYPES: tuple[str, ...] = get_args(BootDiskType)
 
 
 def _alias(name: str) -> str:
@@ -53,7 +59,18 @@ class _Row(BaseModel):
 class Accelerator(_Row):
     vendor: Literal["nvidia", "google"]
     memory_gib: float = Field(gt=0)
+    zones: dict[str, list[str]] | None = None
+    """TPUs only: region -> the zones where multi-tenant (on-demand / spot) VMs of the generation exist."""
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _zones_for_tpus(self) -> Accelerator:
+        if (self.vendor == "google") != (self.zones is not None):
+            raise ValueError("zones is required for a TPU (vendor google) and only for one")
+        for region, zones in (self.zones or {}).items():
+            if not zones or len(set(zones)) != len(zones):
+                raise ValueError(f"zones[{region}]: a non-empty list without repeats, got {zones}")
+        return self
 
 
 class _Machine(_Row):
@@ -80,6 +97,8 @@ class AwsInstanceType(_Machine):
 class GcpMachineType(_Machine):
     gke_accelerator_type: str | None = None
     tpu_topologies: list[str] = Field(default_factory=list)
+    boot_disk: BootDiskType | None = None
+    """The boot disk type the machine type requires; None: any Persistent Disk type."""
 
     @model_validator(mode="after")
     def _gke_fields_consistent(self) -> GcpMachineType:
@@ -120,10 +139,27 @@ class _Region(_Row):
     note: str | None = None
 
 
+class _GcpRegion(_Region):
+    nearest_aws_region: str
+    """The AWS region in the nearest metro: Route 53 latency routing measures AWS regions only."""
+
+
 class _EksVersion(_Row):
     end_of_standard_support: dt.date
     end_of_extended_support: dt.date
     note: str | None = None
+
+
+class _EksAddons(_Row):
+    vpc_cni: str = Field(alias="vpc-cni")
+    kube_proxy: str = Field(alias="kube-proxy")
+    coredns: str
+    eks_pod_identity_agent: str = Field(alias="eks-pod-identity-agent")
+    note: str | None = None
+
+    def versions(self) -> dict[str, str]:
+        """Add-on name (as EKS spells it) -> version."""
+        return self.model_dump(by_alias=True, exclude={"note"})
 
 
 class _Table(_Row):
@@ -133,7 +169,28 @@ class _Table(_Row):
 
 class _RegionsTable(_Table):
     aws: dict[str, _Region]
-    gcp: dict[str, _Region]
+    gcp: dict[str, _GcpRegion]
+    aws_latency_only: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _nearest_aws_regions_known(self) -> _RegionsTable:
+        both = sorted(set(self.aws) & set(self.aws_latency_only))
+        if both:
+            raise ValueError(f"awsLatencyOnly: {both} are also in aws; list a region in one of them")
+        named = {region.nearest_aws_region for region in self.gcp.values()}
+        for name, region in self.gcp.items():
+            if (
+                region.nearest_aws_region not in self.aws
+                and region.nearest_aws_region not in self.aws_latency_only
+            ):
+                raise ValueError(
+                    f"gcp {name}: nearestAwsRegion {region.nearest_aws_region!r} is neither in aws "
+                    "nor in awsLatencyOnly"
+                )
+        unused = sorted(set(self.aws_latency_only) - named)
+        if unused:
+            raise ValueError(f"awsLatencyOnly: {unused} are no GCP region's nearestAwsRegion")
+        return self
 
 
 class _MachinesTable(_Table):
@@ -148,7 +205,19 @@ class _ModelsTable(_Table):
 
 class _KubernetesTable(_Table):
     eks: dict[str, _EksVersion]
+    eks_addons: dict[str, _EksAddons]
     gke_release_channels: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _addons_for_known_versions(self) -> _KubernetesTable:
+        for version, addons in self.eks_addons.items():
+            if version not in self.eks:
+                raise ValueError(f"eksAddons {version}: not an EKS version in eks; known: {sorted(self.eks)}")
+            if not addons.kube_proxy.startswith(f"v{version}."):
+                raise ValueError(
+                    f"eksAddons {version}: kube-proxy {addons.kube_proxy} is not built for Kubernetes {version}"
+                )
+        return self
 
 
 class Catalog(BaseModel):
@@ -162,8 +231,12 @@ class Catalog(BaseModel):
     aws_instance_types: dict[str, AwsInstanceType]
     gcp_machine_types: dict[str, GcpMachineType]
     models: dict[str, Model]
+    nearest_aws_region: dict[str, str]
+    """GCP region -> the AWS region Route 53 latency routing measures in its place."""
     eks_versions: dict[str, dt.date]
     """EKS minor version -> end of standard support."""
+    eks_addons: dict[str, dict[str, str]]
+    """EKS minor version -> add-on name -> the add-on version pinned for clusters of that version."""
     gke_release_channels: list[str]
 
     @model_validator(mode="after")
@@ -176,6 +249,29 @@ class Catalog(BaseModel):
             )
             if is_tpu != bool(machine.tpu_topologies):
                 raise ValueError(f"gcp {name}: tpuTopologies must be given exactly for TPU machines")
+            if is_tpu and machine.boot_disk is None:
+                raise ValueError(f"gcp {name}: a TPU machine type must give its bootDisk")
+        for name, accelerator in self.accelerators.items():
+            offered = {
+                region
+                for machine in self.gcp_machine_types.values()
+                if machine.accelerator == name
+                for region in machine.regions or ()
+            }
+            for region, zones in (accelerator.zones or {}).items():
+                if region not in self.gcp_regions:
+                    raise ValueError(
+                        f"accelerator {name}: zones of {region}, which is not a GCP region in regions.yaml"
+                    )
+                stray = sorted(set(zones) - set(self.gcp_regions[region]))
+                if stray:
+                    raise ValueError(
+                        f"accelerator {name}: zones {stray} are not zones of {region} in regions.yaml"
+                    )
+                if region not in offered:
+                    raise ValueError(
+                        f"accelerator {name}: zones of {region}, where no GCP machine type with it is offered"
+                    )
         return self
 
     def machine(self, cloud: str, name: str) -> AwsInstanceType | GcpMachineType | None:
@@ -185,6 +281,12 @@ class Catalog(BaseModel):
         if cloud == "gcp":
             return self.gcp_machine_types.get(name)
         raise ValueError(f"unknown cloud {cloud!r}; expected 'aws' or 'gcp'")
+
+    def tpu_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
+        """Zones of GCP ``region`` that offer TPU ``accelerator``, in regions.yaml's order; may be empty."""
+        known = self.accelerators.get(accelerator)
+        offered = set((known.zones or {}).get(region, ())) if known else set()
+        return tuple(z for z in self.gcp_regions.get(region, []) if z in offered)
 
 
 def _check_machines(
@@ -268,11 +370,13 @@ def build_catalog(regions: Any, machines: Any, models: Any, kubernetes: Any) -> 
         as_of=min(t.as_of for t in (r, m, mo, k)),
         aws_regions={name: list(region.zones) for name, region in r.aws.items()},
         gcp_regions={name: list(region.zones) for name, region in r.gcp.items()},
+        nearest_aws_region={name: region.nearest_aws_region for name, region in r.gcp.items()},
         accelerators=m.accelerators,
         aws_instance_types=m.aws,
         gcp_machine_types=m.gcp,
         models=mo.models,
         eks_versions={v: e.end_of_standard_support for v, e in k.eks.items()},
+        eks_addons={v: addons.versions() for v, addons in k.eks_addons.items()},
         gke_release_channels=list(k.gke_release_channels),
     )
 

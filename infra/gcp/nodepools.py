@@ -15,9 +15,10 @@ counts differently, so the translation lives here and is tested without Pulumi:
 - ``initial_node_count`` is per zone too: a pool that should start with fewer nodes than the
   cluster has zones starts in fewer zones, rather than with none (see ``_spread``).
 - TPU slices live in a single zone, and not every zone of a region has TPUs: TPU pools are
-  pinned to the zones of ``TPU_ZONES``.
-- Boot disks: some accelerator series take only Hyperdisk (``BOOT_DISKS``); a GPU node boots on
-  pd-ssd so that multi-GB images and model caches load fast; CPU nodes on pd-balanced.
+  pinned to the zones the catalog lists for their TPU generation (machines.yaml, accelerators).
+- Boot disks: some machine series take only Hyperdisk, TPUs only their generation's disk types
+  (machines.yaml, ``bootDisk``); any other GPU node boots on pd-ssd so that multi-GB images and
+  model caches load fast; CPU nodes on pd-balanced.
 """
 
 from __future__ import annotations
@@ -37,35 +38,6 @@ from infra.settings import Capacity, NodePool
 GKE_NAME_MAX = 40 - 8
 """Longest logical name whose auto-name ("-" + 7 hex) fits GKE's 40-character cluster / pool names."""
 
-BOOT_DISKS: tuple[tuple[str, str], ...] = (
-    ("a3-ultragpu-", "hyperdisk-balanced"),
-    ("a4-highgpu-", "hyperdisk-balanced"),
-    ("a4x-highgpu-", "hyperdisk-balanced"),
-    ("ct6e-", "hyperdisk-balanced"),
-    ("ct5lp-", "pd-balanced"),
-    ("ct5p-", "pd-balanced"),
-)
-"""Machine-type prefix -> the boot disk type it supports (first match wins).
-
-As of 2026-11-28. Sources: Compute Engine docs, accelerator-optimized machine family (A3 Ultra,
-A4 and A4X take Hyperdisk only, no Persistent Disk); Cloud TPU docs, storage options ("TPU
-generation and supported disk types": v6e Hyperdisk Balanced / ML, v5p and v5e Balanced
-Persistent Disk / Hyperdisk ML). Belongs in infra/catalog/machines.yaml once that table grows a
-boot-disk column.
-"""
-
-TPU_ZONES: Mapping[str, tuple[str, ...]] = {
-    "tpu-v6e": ("us-central1-b", "us-east1-d", "us-east5-a", "us-east5-b", "europe-west4-a"),
-    "tpu-v5p": ("us-central1-a", "us-east5-a"),
-    "tpu-v5e": ("us-central1-a", "us-south1-a", "us-west1-c", "us-west4-a"),
-}
-"""Accelerator -> zones where multi-tenant (on-demand / spot) TPU VMs exist.
-
-As of 2026-11-28. Source: Cloud TPU docs, "TPU regions and zones" (single-tenant-only zones
-left out). A region the table does not cover falls back to its first zone, with a warning.
-Belongs in infra/catalog/regions.yaml once that table lists zones per accelerator.
-"""
-
 _GPU_TAINT = ("nvidia.com/gpu", "present")
 _TPU_TAINT = ("google.com/tpu", "present")
 _CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
@@ -78,18 +50,11 @@ class Kind(StrEnum):
     TPU = "tpu"
 
 
-def boot_disk_type(machine_type: str, machine: GcpMachineType) -> str:
-    """The boot disk a node of ``machine_type`` should use (see BOOT_DISKS)."""
-    for prefix, disk in BOOT_DISKS:
-        if machine_type.startswith(prefix):
-            return disk
+def boot_disk_type(machine: GcpMachineType) -> str:
+    """The boot disk a node of ``machine`` should use: the one it requires, else the default for its kind."""
+    if machine.boot_disk is not None:
+        return machine.boot_disk
     return "pd-ssd" if machine.accelerator is not None else "pd-balanced"
-
-
-def tpu_zones(accelerator: str, region: str) -> tuple[str, ...]:
-    """Zones of ``region`` that offer ``accelerator``, in the catalog's zone order; may be empty."""
-    offered = set(TPU_ZONES.get(accelerator, ()))
-    return tuple(z for z in catalog().gcp_regions.get(region, []) if z in offered)
 
 
 @dataclass(frozen=True)
@@ -147,7 +112,7 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
         raise ValueError(f"{at}.machineType={pool.machine_type!r}: not a catalogued GCP machine type")
     accelerator = catalog().accelerators.get(machine.accelerator) if machine.accelerator else None
     kind = Kind.CPU if accelerator is None else Kind.TPU if accelerator.vendor == "google" else Kind.GPU
-    disk = boot_disk_type(pool.machine_type, machine)
+    disk = boot_disk_type(machine)
 
     if kind is not Kind.TPU:
         spread, per_zone = _spread(pool.desired, pool.max_size, zones)
@@ -173,11 +138,11 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
         raise ValueError(
             f"{at}.tpuTopology={pool.tpu_topology!r}: allowed for {pool.machine_type}: {allowed}"
         )
-    offered = tpu_zones(machine.accelerator, region)
+    offered = catalog().tpu_zones(machine.accelerator, region)
     if not offered:
         first = catalog().gcp_regions[region][0]
         pulumi.log.warn(
-            f"{at}: no zone of {region} is listed for {machine.accelerator} in TPU_ZONES; "
+            f"{at}: no zone of {region} is listed for {machine.accelerator} in infra/catalog/machines.yaml; "
             f"placing it in {first}. Check the TPU regions and zones page."
         )
         offered = (first,)
