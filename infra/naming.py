@@ -17,6 +17,14 @@ _NOT_LABEL = re.compile(r"[^a-z0-9-]+")
 _DASHES = re.compile(r"-{2,}")
 
 
+def ipv4_network(where: str, value: str) -> ipaddress.IPv4Network:
+    """`value` as an IPv4 network address, or ValueError naming `where`."""
+    try:
+        return ipaddress.IPv4Network(value, strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{where}={value!r}: not an IPv4 network address ({exc})") from None
+
+
 def subnet_cidrs(cidr: str, count: int, new_prefix: int) -> list[str]:
     """The first `count` consecutive /`new_prefix` blocks of `cidr`, in address order.
 

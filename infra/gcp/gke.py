@@ -42,7 +42,7 @@ import pulumi_kubernetes as k8s
 
 from infra.catalog import catalog
 from infra.gcp.nodepools import GKE_NAME_MAX, GkePool, Kind, NodePoolContext, node_pool, plan_pool
-from infra.naming import AUTONAMED_MAX, resource_name
+from infra.naming import AUTONAMED_MAX, ipv4_network, resource_name
 from infra.settings import Environment, NodePool, Role
 
 NODE_ROLES: tuple[str, ...] = (
@@ -76,13 +76,6 @@ documentation and other reserved ranges that a private GKE endpoint refuses."""
 
 def _internal(net: ipaddress.IPv4Network) -> bool:
     return any(net.subnet_of(block) for block in _INTERNAL)
-
-
-def _ipv4(where: str, value: str) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"{where}={value!r}: not an IPv4 network address ({exc})") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -148,11 +141,11 @@ class GkeClusterArgs:
                 f"{where}.kubernetes_version={self.kubernetes_version!r}: expected e.g. '1.33' or '1.33.5-gke.1080000'"
             )
         ranges = {
-            "node_cidr": _ipv4(f"{where}.node_cidr", self.node_cidr),
-            "pods_cidr": _ipv4(f"{where}.pods_cidr", self.pods_cidr),
-            "services_cidr": _ipv4(f"{where}.services_cidr", self.services_cidr),
+            "node_cidr": ipv4_network(f"{where}.node_cidr", self.node_cidr),
+            "pods_cidr": ipv4_network(f"{where}.pods_cidr", self.pods_cidr),
+            "services_cidr": ipv4_network(f"{where}.services_cidr", self.services_cidr),
         }
-        master = _ipv4(f"{where}.master_ipv4_cidr_block", self.master_ipv4_cidr_block)
+        master = ipv4_network(f"{where}.master_ipv4_cidr_block", self.master_ipv4_cidr_block)
         if master.prefixlen != 28 or not _internal(master):
             raise ValueError(
                 f"{where}.master_ipv4_cidr_block={master}: allowed: a private /28 (e.g. 172.16.0.0/28)"
@@ -161,7 +154,7 @@ class GkeClusterArgs:
             if master.overlaps(net):
                 raise ValueError(f"{where}.master_ipv4_cidr_block={master} overlaps {field}={net}")
         for i, cidr in enumerate(self.master_authorized_cidrs):
-            net = _ipv4(f"{where}.master_authorized_cidrs[{i}]", cidr)
+            net = ipv4_network(f"{where}.master_authorized_cidrs[{i}]", cidr)
             if net.prefixlen == 0:
                 raise ValueError(
                     f"{where}.master_authorized_cidrs[{i}]={cidr}: opens the API to the internet"

@@ -21,7 +21,6 @@ routers and firewalls carry no labels in Compute Engine; `labels` go on the
 reserved peering range, the one child here that takes them.
 """
 
-import ipaddress
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,20 +28,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.naming import AUTONAMED_MAX, resource_name
+from infra.naming import AUTONAMED_MAX, ipv4_network, resource_name
 
 HEALTH_CHECK_SOURCE_RANGES: tuple[str, ...] = ("35.191.0.0/16", "130.211.0.0/22")
 """Where Google Cloud load-balancer health checks come from (Cloud Load Balancing docs)."""
 
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)*\d+$")
 _PORTS = re.compile(r"^\d{1,5}(-\d{1,5})?$")
-
-
-def _network(field: str, value: str) -> ipaddress.IPv4Network:
-    try:
-        return ipaddress.IPv4Network(value, strict=True)
-    except ValueError as exc:
-        raise ValueError(f"GcpNetworkArgs.{field}={value!r}: not an IPv4 network address ({exc})") from None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,9 +67,9 @@ class GcpNetworkArgs:
         if not _REGION.match(self.region):
             raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-central1'")
         ranges = {
-            "cidr": _network("cidr", self.cidr),
-            "pods_cidr": _network("pods_cidr", self.pods_cidr),
-            "services_cidr": _network("services_cidr", self.services_cidr),
+            "cidr": ipv4_network("GcpNetworkArgs.cidr", self.cidr),
+            "pods_cidr": ipv4_network("GcpNetworkArgs.pods_cidr", self.pods_cidr),
+            "services_cidr": ipv4_network("GcpNetworkArgs.services_cidr", self.services_cidr),
         }
         fields = list(ranges)
         for i, first in enumerate(fields):
