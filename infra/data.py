@@ -35,6 +35,7 @@ import pulumi_random as random
 from infra.aws.cache import AwsCache, AwsCacheArgs
 from infra.aws.database import AuroraMember, AwsGlobalDatabase, AwsGlobalDatabaseArgs
 from infra.aws.network import AwsNetwork
+from infra.aws.stores import StoreHome
 from infra.gcp.cache import GcpCache, GcpCacheArgs
 from infra.gcp.database import GcpDatabase, GcpDatabaseArgs
 from infra.gcp.network import GcpNetwork
@@ -151,6 +152,20 @@ def _zones(part: ClusterParts) -> list[str]:
     return zones(part.cluster)
 
 
+def _store_home(region: str, region_parts: list[ClusterParts], providers: Providers) -> StoreHome:
+    """A data store's home: the first core cluster's private subnets in ``region``, admitting them all."""
+    host = region_parts[0]
+    network = _aws_network(host)
+    return StoreHome(
+        region=region,
+        provider=providers.for_aws(region),
+        vpc_id=network.vpc_id,
+        subnet_ids=network.private_subnet_ids,
+        zones=_zones(host),
+        allowed_cidrs=_allowed_cidrs(region_parts),
+    )
+
+
 def _aws_database(
     settings: Settings, providers: Providers, parts: Mapping[str, ClusterParts], randoms: _Random
 ) -> AwsGlobalDatabase:
@@ -163,17 +178,8 @@ def _aws_database(
             raise ValueError(
                 f"inferstack:database.{key}: {region!r} has no aws core cluster whose network could host the database"
             )
-        host = cores[region][0]
-        network = _aws_network(host)
-        return AuroraMember(
-            name=f"{host.cluster.name}-db",
-            region=region,
-            provider=providers.for_aws(region),
-            vpc_id=network.vpc_id,
-            subnet_ids=network.private_subnet_ids,
-            zones=_zones(host),
-            allowed_cidrs=_allowed_cidrs(cores[region]),
-        )
+        home = _store_home(region, cores[region], providers)
+        return AuroraMember(name=f"{cores[region][0].cluster.name}-db", **vars(home))
 
     secondaries = [member(r, f"secondaryRegions[{i}]") for i, r in enumerate(db.secondary_regions)]
     return AwsGlobalDatabase(
@@ -226,17 +232,10 @@ def _caches(
     caches: dict[str, AwsCache | GcpCache] = {}
     for region, region_parts in _core_parts(parts, Cloud.AWS).items():
         host = region_parts[0]
-        network = _aws_network(host)
-        provider = providers.for_aws(region)
         caches[region] = AwsCache(
             f"{host.cluster.name}-cache",
             AwsCacheArgs(
-                region=region,
-                provider=provider,
-                vpc_id=network.vpc_id,
-                subnet_ids=network.private_subnet_ids,
-                zones=_zones(host),
-                allowed_cidrs=_allowed_cidrs(region_parts),
+                **vars(_store_home(region, region_parts, providers)),
                 node_type=cache.node_type,
                 replicas=cache.replicas,
                 snapshot_retention_days=7 if settings.is_prod else 1,

@@ -23,7 +23,7 @@ Providers: every AWS child uses `args.provider`; the random provider comes from 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pulumi
@@ -31,32 +31,18 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.aws.network import LOG_RETENTION_DAYS
-from infra.aws.stores import check_cidrs, customer_managed_key
+from infra.aws.stores import StoreHome, customer_managed_key
 from infra.naming import AUTONAMED_MAX, resource_name
 
 ENGINE = "valkey"
 ENGINE_VERSION = "8.0"
 PORT = 6379
 
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
-
 
 @dataclass(frozen=True, kw_only=True)
-class AwsCacheArgs:
-    """What the cache needs to know; validated before any resource exists."""
+class AwsCacheArgs(StoreHome):
+    """What the cache needs to know besides its home; validated before any resource exists."""
 
-    region: str
-    """AWS region of the provider passed in opts, e.g. "us-east-1" (for the key policy)."""
-    provider: aws.Provider
-    """The explicit AWS provider of that region; every AWS child uses it."""
-    vpc_id: pulumi.Input[str]
-    """VPC that holds the cache (a core cluster's network)."""
-    subnet_ids: pulumi.Input[Sequence[str]]
-    """Private subnets of that VPC, one per zone."""
-    zones: Sequence[str]
-    """Zones of those subnets, in order; node i goes to zones[i % len(zones)]."""
-    allowed_cidrs: Sequence[str]
-    """Client ranges admitted on 6379 (the core clusters' private subnets)."""
     node_type: str
     """ElastiCache node type, e.g. "cache.r7g.large"."""
     replicas: int
@@ -80,14 +66,10 @@ class AwsCacheArgs:
 
     def __post_init__(self) -> None:
         where = "AwsCacheArgs"
-        if not _REGION.match(self.region):
-            raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-east-1'")
+        super().__post_init__()
         zones = list(self.zones)
-        if not zones or len(set(zones)) != len(zones):
-            raise ValueError(f"{where}.zones={zones!r}: must be a non-empty list of distinct zones")
         if self.replicas >= 1 and len(zones) < 2:
             raise ValueError(f"{where}.zones={zones!r}: Multi-AZ failover needs at least two zones")
-        check_cidrs(f"{where}.allowed_cidrs", list(self.allowed_cidrs))
         if not self.node_type.startswith("cache."):
             raise ValueError(f"{where}.node_type={self.node_type!r}: expected e.g. 'cache.r7g.large'")
         if not 0 <= self.replicas <= 5:

@@ -34,7 +34,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.aws.stores import check_cidrs, customer_managed_key
+from infra.aws.stores import StoreHome, customer_managed_key
 from infra.naming import AUTONAMED_MAX, resource_name
 
 ENGINE = "aurora-postgresql"
@@ -46,38 +46,19 @@ _WINDOW = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
 _MAINTENANCE = re.compile(
     r"^(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d-(mon|tue|wed|thu|fri|sat|sun):([01]\d|2[0-3]):[0-5]\d$"
 )
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class AuroraMember:
+class AuroraMember(StoreHome):
     """One member cluster's home: a region and the private network of a core cluster there."""
 
     name: str
     """Logical-name stem of the member's children, e.g. "core-use1-db"."""
-    region: str
-    """AWS region of `provider`, e.g. "us-east-1"."""
-    provider: aws.Provider
-    """The explicit AWS provider of that region; every child of this member uses it."""
-    vpc_id: pulumi.Input[str]
-    """VPC that holds the member (a core cluster's network)."""
-    subnet_ids: pulumi.Input[Sequence[str]]
-    """Private subnets of that VPC, one per zone, for the DB subnet group."""
-    zones: Sequence[str]
-    """Zones of those subnets, in order; instance i goes to zones[i % len(zones)]."""
-    allowed_cidrs: Sequence[str]
-    """Client ranges admitted on 5432 (the core clusters' private subnets)."""
 
     def __post_init__(self) -> None:
-        where = f"AuroraMember({self.name!r})"
         if not self.name:
             raise ValueError("AuroraMember.name: must not be empty")
-        if not _REGION.match(self.region):
-            raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-east-1'")
-        zones = list(self.zones)
-        if not zones or len(set(zones)) != len(zones):
-            raise ValueError(f"{where}.zones={zones!r}: must be a non-empty list of distinct zones")
-        check_cidrs(f"{where}.allowed_cidrs", list(self.allowed_cidrs))
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,5 @@
-"""What the AWS data stores share: a customer-managed key per store, and the check of the
-client ranges a store admits.
+"""What the AWS data stores share: where a store lives (its region's provider, a core cluster's
+private subnets, the client ranges it admits) and a customer-managed key per store.
 
 The key policy lets the account administer the key through IAM, as AWS's default key policy
 does, so that no principal outside the account and no wildcard principal is ever named (S12).
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
@@ -90,3 +92,33 @@ def check_cidrs(where: str, cidrs: Sequence[str]) -> None:
             raise ValueError(f"{where}: {cidr!r} is not a CIDR block") from None
         if net.prefixlen == 0:
             raise ValueError(f"{where}: {cidr!r} admits everyone; allowed: the private ranges of the clients")
+
+
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StoreHome:
+    """Where a data store lives: a region and the private network of a core cluster there."""
+
+    region: str
+    """AWS region of `provider`, e.g. "us-east-1"."""
+    provider: aws.Provider
+    """The explicit AWS provider of that region; every AWS child of the store uses it."""
+    vpc_id: pulumi.Input[str]
+    """VPC that holds the store (a core cluster's network)."""
+    subnet_ids: pulumi.Input[Sequence[str]]
+    """Private subnets of that VPC, one per zone, for the store's subnet group."""
+    zones: Sequence[str]
+    """Zones of those subnets, in order; node or instance i goes to zones[i % len(zones)]."""
+    allowed_cidrs: Sequence[str]
+    """Client ranges admitted on the store's port (the core clusters' private subnets)."""
+
+    def __post_init__(self) -> None:
+        where = type(self).__name__
+        if not _REGION.match(self.region):
+            raise ValueError(f"{where}.region={self.region!r}: expected a region such as 'us-east-1'")
+        zones = list(self.zones)
+        if not zones or len(set(zones)) != len(zones):
+            raise ValueError(f"{where}.zones={zones!r}: must be a non-empty list of distinct zones")
+        check_cidrs(f"{where}.allowed_cidrs", list(self.allowed_cidrs))
