@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -40,10 +40,8 @@ from infra.gcp.cache import GcpCache, GcpCacheArgs
 from infra.gcp.database import GcpDatabase, GcpDatabaseArgs
 from infra.gcp.network import GcpNetwork
 from infra.naming import resource_name
+from infra.parts import ClusterParts, Providers, zones
 from infra.settings import PROJECT, Cloud, Environment, Role, Settings
-
-if TYPE_CHECKING:
-    from infra.topology import ClusterParts, Providers
 
 NAMESPACE = "inference"
 CONFIG_MAP = "inferstack-data"
@@ -145,13 +143,6 @@ def _allowed_cidrs(region_parts: list[ClusterParts]) -> list[str]:
     return cidrs
 
 
-def _zones(part: ClusterParts) -> list[str]:
-    # Imported here: topology imports this module, and owns the zone choice of every cluster.
-    from infra.topology import zones
-
-    return zones(part.cluster)
-
-
 def _store_home(region: str, region_parts: list[ClusterParts], providers: Providers) -> StoreHome:
     """A data store's home: the first core cluster's private subnets in ``region``, admitting them all."""
     host = region_parts[0]
@@ -161,7 +152,7 @@ def _store_home(region: str, region_parts: list[ClusterParts], providers: Provid
         provider=providers.for_aws(region),
         vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,
-        zones=_zones(host),
+        zones=zones(host.cluster),
         allowed_cidrs=_allowed_cidrs(region_parts),
     )
 

@@ -22,17 +22,14 @@ serving cluster's region; all of its parts are global.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import pulumi
 
 from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
+from infra.parts import ClusterParts, Providers
 from infra.settings import Cloud, Cluster, Role, Settings
-
-if TYPE_CHECKING:  # the topology imports this module to build the edge
-    from infra.topology import ClusterParts, Providers
 
 GLOBAL_ACCELERATOR_API_REGION = "us-west-2"
 """Global Accelerator is a global service whose API is served only in US West (Oregon)."""

@@ -3,13 +3,11 @@
 The topology is the only place that knows how settings map onto components: one explicit cloud
 provider per region (nothing depends on ambient provider config), one network per provisioned
 cluster, and one Kubernetes provider per cluster, handed to everything that runs inside it.
+What the layers hand each other lives in ``infra.parts``, below them all: no layer imports
+this module, which composes them.
 """
 
 from __future__ import annotations
-
-import ipaddress
-import re
-from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -18,79 +16,12 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
-from infra.catalog import catalog
 from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.parts import ClusterParts, Providers, cluster_cidr, gcp_ranges, label_value, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Settings
-
-ZONES_PER_CLUSTER = 3
-
-
-def _label_value(value: str) -> str:
-    """GCP label values: lower-case letters, digits, '-' and '_', at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
-
-
-@dataclass
-class Providers:
-    """One provider per cloud region, created on first use and shared by everything in that region."""
-
-    settings: Settings
-    aws: dict[str, aws.Provider] = field(default_factory=dict)
-    gcp: dict[str, gcp.Provider] = field(default_factory=dict)
-
-    def for_aws(self, region: str) -> aws.Provider:
-        if region not in self.aws:
-            self.aws[region] = aws.Provider(
-                f"aws-{region}",
-                region=region,
-                allowed_account_ids=[self.settings.aws_account_id] if self.settings.aws_account_id else None,
-                default_tags=aws.ProviderDefaultTagsArgs(tags=self.settings.tags),
-            )
-        return self.aws[region]
-
-    def for_gcp(self, region: str) -> gcp.Provider:
-        if region not in self.gcp:
-            self.gcp[region] = gcp.Provider(
-                f"gcp-{region}",
-                project=self.settings.gcp_project,
-                region=region,
-                default_labels={k: _label_value(v) for k, v in self.settings.tags.items()},
-            )
-        return self.gcp[region]
-
-
-def physical_name(cluster: Cluster) -> str:
-    """The cloud-side cluster name, <project>-<stack>-<cluster>: two stacks in one account never collide."""
-    return f"{pulumi.get_project()}-{pulumi.get_stack()}-{cluster.name}"
-
-
-def cluster_cidr(settings: Settings, cluster: Cluster) -> ipaddress.IPv4Network:
-    """The cluster's /16: as set in the stack, or 10.(16 + index).0.0/16 so that clusters never overlap."""
-    if cluster.network_cidr:
-        return ipaddress.IPv4Network(cluster.network_cidr)
-    index = settings.clusters.index(cluster)
-    return ipaddress.IPv4Network(f"10.{16 + index}.0.0/16")
-
-
-def zones(cluster: Cluster) -> list[str]:
-    assert cluster.region is not None
-    table = catalog().aws_regions if cluster.cloud is Cloud.AWS else catalog().gcp_regions
-    return list(table[cluster.region][:ZONES_PER_CLUSTER])
-
-
-@dataclass
-class ClusterParts:
-    """What the layers of one cluster hand to each other."""
-
-    cluster: Cluster
-    network: AwsNetwork | GcpNetwork | None = None
-    kubernetes: k8s.Provider | None = None
-    """The Kubernetes provider of this cluster; everything that runs inside it uses this one."""
-    private_cidrs: list[str] = field(default_factory=list)
-    """Where this cluster's nodes live (private subnets / GKE node range): what data stores admit."""
 
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
@@ -111,14 +42,6 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
     )
 
 
-def gcp_ranges(settings: Settings, cluster: Cluster) -> tuple[str, str, str]:
-    """The GKE cluster's node, pod and Service ranges, carved from its /16 (network and cluster agree)."""
-    block = cluster_cidr(settings, cluster)
-    nodes, services = list(block.subnets(new_prefix=20))[:2]
-    pods = list(block.subnets(new_prefix=17))[1]
-    return str(nodes), str(pods), str(services)
-
-
 def _gcp_network(settings: Settings, cluster: Cluster, provider: gcp.Provider) -> GcpNetwork:
     assert cluster.region is not None
     nodes, pods, services = gcp_ranges(settings, cluster)
@@ -130,7 +53,7 @@ def _gcp_network(settings: Settings, cluster: Cluster, provider: gcp.Provider) -
             cidr=str(nodes),
             pods_cidr=str(pods),
             services_cidr=str(services),
-            labels={k: _label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
+            labels={k: label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
@@ -206,7 +129,7 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             role=cluster.role,
             environment=settings.environment,
             scale_from_zero=cluster.scale_from_zero,
-            labels={k: _label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
+            labels={k: label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
     )

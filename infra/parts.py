@@ -1,0 +1,100 @@
+"""What the layers of a stack hand each other, below every layer that uses it.
+
+The topology composes the layers (clusters, data, edge, and the workloads on top); each layer
+takes from the ones below it through the objects here and never imports the module that composes
+it: one explicit cloud provider per region (nothing depends on ambient provider config), where a
+cluster lives (its zones, its address ranges, its cloud-side name), and what a built cluster
+offers the layers above (its network, its Kubernetes provider, its private ranges).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from infra.aws.network import AwsNetwork
+from infra.catalog import catalog
+from infra.gcp.network import GcpNetwork
+from infra.settings import Cloud, Cluster, Settings
+
+ZONES_PER_CLUSTER = 3
+
+
+def label_value(value: str) -> str:
+    """GCP label values: lower-case letters, digits, '-' and '_', at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
+
+
+@dataclass
+class Providers:
+    """One provider per cloud region, created on first use and shared by everything in that region."""
+
+    settings: Settings
+    aws: dict[str, aws.Provider] = field(default_factory=dict)
+    gcp: dict[str, gcp.Provider] = field(default_factory=dict)
+
+    def for_aws(self, region: str) -> aws.Provider:
+        if region not in self.aws:
+            self.aws[region] = aws.Provider(
+                f"aws-{region}",
+                region=region,
+                allowed_account_ids=[self.settings.aws_account_id] if self.settings.aws_account_id else None,
+                default_tags=aws.ProviderDefaultTagsArgs(tags=self.settings.tags),
+            )
+        return self.aws[region]
+
+    def for_gcp(self, region: str) -> gcp.Provider:
+        if region not in self.gcp:
+            self.gcp[region] = gcp.Provider(
+                f"gcp-{region}",
+                project=self.settings.gcp_project,
+                region=region,
+                default_labels={k: label_value(v) for k, v in self.settings.tags.items()},
+            )
+        return self.gcp[region]
+
+
+def physical_name(cluster: Cluster) -> str:
+    """The cloud-side cluster name, <project>-<stack>-<cluster>: two stacks in one account never collide."""
+    return f"{pulumi.get_project()}-{pulumi.get_stack()}-{cluster.name}"
+
+
+def cluster_cidr(settings: Settings, cluster: Cluster) -> ipaddress.IPv4Network:
+    """The cluster's /16: as set in the stack, or 10.(16 + index).0.0/16 so that clusters never overlap."""
+    if cluster.network_cidr:
+        return ipaddress.IPv4Network(cluster.network_cidr)
+    index = settings.clusters.index(cluster)
+    return ipaddress.IPv4Network(f"10.{16 + index}.0.0/16")
+
+
+def gcp_ranges(settings: Settings, cluster: Cluster) -> tuple[str, str, str]:
+    """The GKE cluster's node, pod and Service ranges, carved from its /16 (network and cluster agree)."""
+    block = cluster_cidr(settings, cluster)
+    nodes, services = list(block.subnets(new_prefix=20))[:2]
+    pods = list(block.subnets(new_prefix=17))[1]
+    return str(nodes), str(pods), str(services)
+
+
+def zones(cluster: Cluster) -> list[str]:
+    """The zones a provisioned cluster spreads over: the first three of its region in the catalog."""
+    assert cluster.region is not None
+    table = catalog().aws_regions if cluster.cloud is Cloud.AWS else catalog().gcp_regions
+    return list(table[cluster.region][:ZONES_PER_CLUSTER])
+
+
+@dataclass
+class ClusterParts:
+    """What the layers of one cluster hand to each other."""
+
+    cluster: Cluster
+    network: AwsNetwork | GcpNetwork | None = None
+    kubernetes: k8s.Provider | None = None
+    """The Kubernetes provider of this cluster; everything that runs inside it uses this one."""
+    private_cidrs: list[str] = field(default_factory=list)
+    """Where this cluster's nodes live (private subnets / GKE node range): what data stores admit."""
