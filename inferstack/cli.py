@@ -1,10 +1,12 @@
 """``inferstack``: every check that needs no credentials, on a laptop or in CI, in seconds.
 
-Exit codes (the README's contract): 0 fine, 1 mandatory policy violations, 2 bad config or usage.
+Exit codes (the README's contract, which CI depends on): 0 fine, 1 mandatory policy violations,
+2 bad input or usage, 3 an internal error: a bug in inferstack, never a verdict on the stack.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import statistics
@@ -24,55 +26,196 @@ from inferstack.policy import check_graph
 from inferstack.project import ConfigFileError, Project, StackConfig, find_project
 from inferstack.report import plan_json
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False, rich_markup_mode="rich")
+# Piped output (CI logs, files) is not cut at 80 columns: tables take the width they need.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+class _State:
+    debug = bool(os.environ.get("INFERSTACK_DEBUG"))
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> typer.Exit:
+    """One line per problem on stderr, then the exit code."""
+    for line in message.splitlines() or [message]:
+        err.print(f"[bold red]error:[/] {line}", highlight=False, markup=True)
     return typer.Exit(code)
 
 
+def _internal_error(error: BaseException, what: str) -> typer.Exit:
+    """A bug, said in one line, with the full traceback kept where the reader can find it."""
+    trace = "".join(traceback.format_exception(error))
+    if _State.debug:
+        sys.stderr.write(trace)
+        where = "the traceback is above"
+    else:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = Path(tempfile.gettempdir()) / f"inferstack-crash-{stamp}-{os.getpid()}.txt"
+        path.write_text(trace, encoding="utf-8")
+        where = f"the traceback is in {path} (or rerun with --debug)"
+    err.print(
+        f"[bold red]internal error:[/] {what}. This is a bug in inferstack, not a problem with the stack "
+        f"file; {where}",
+        highlight=False,
+        markup=True,
+    )
+    return typer.Exit(EXIT_INTERNAL)
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    ctx: typer.Context,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Print the traceback of an internal error (exit 3)")
+    ] = False,
+) -> None:
+    if debug:
+        _State.debug = True
+    if ctx.invoked_subcommand is None:
+        out.print(ctx.get_help())
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
 def _plan(stack: str, config_file: Path | None) -> Graph:
+    if config_file is not None and config_file.is_dir():
+        raise _fail(f"--config-file: {str(config_file)!r} is a directory; allowed: a stack file")
     try:
         return plan_stack(stack, config_file=config_file)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
     except ProgramError as error:
-        if not error.bad_input and os.environ.get("INFERSTACK_DEBUG") and error.__cause__:
-            traceback.print_exception(error.__cause__)
-        hint = (
-            ""
-            if error.bad_input or os.environ.get("INFERSTACK_DEBUG")
-            else " (INFERSTACK_DEBUG=1 shows the traceback)"
-        )
-        raise _fail(f"{error}{hint}") from None
+        if error.bad_input:
+            raise _fail(str(error)) from None
+        raise _internal_error(error.__cause__ or error, f"planning {stack} failed: {error}") from None
 
 
-def _print_summary(graph: Graph, data: dict[str, Any]) -> None:
+def _check_out_file(path: Path) -> None:
+    if path.is_dir():
+        raise _fail(f"--out: {str(path)!r} is a directory; allowed: a file path")
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise _fail(f"--out: {str(path)!r} cannot be written ({error.strerror or error})") from None
+
+
+def _pools_table(summary: dict[str, Any]) -> Table:
+    table = Table(
+        "cluster",
+        "pool",
+        "machine",
+        "accelerators/node",
+        "capacity",
+        "min/desired/max",
+        "accelerators desired/max",
+        box=None,
+        pad_edge=False,
+    )
+    for cluster in summary["clusters"]:
+        for pool in cluster["nodePools"]:
+            per_node = (
+                f"{pool['acceleratorsPerNode']}x {pool['accelerator']}"
+                + (f" ({pool['tpuTopology']})" if pool["tpuTopology"] else "")
+                if pool["accelerator"]
+                else "-"
+            )
+            reach = (
+                f"{pool['acceleratorsAtDesired']}/{pool['acceleratorsAtMax']}" if pool["accelerator"] else "-"
+            )
+            table.add_row(
+                cluster["name"],
+                pool["name"],
+                pool["machineType"],
+                per_node,
+                pool["capacity"],
+                f"{pool['minSize']}/{pool['desiredSize']}/{pool['maxSize']}",
+                reach,
+            )
+    return table
+
+
+def _clusters_table(summary: dict[str, Any]) -> Table:
+    table = Table("cluster", "cloud", "region", "role", "endpoint", "kubernetes", box=None, pad_edge=False)
+    for cluster in summary["clusters"]:
+        if cluster["cloud"] == "existing":
+            where, endpoint, version = "-", f"kubeconfig from secret {cluster['kubeconfigSecret']}", "-"
+        else:
+            where, endpoint, version = (
+                cluster["region"],
+                cluster["endpointAccess"],
+                cluster["kubernetesVersion"],
+            )
+        table.add_row(cluster["name"], cluster["cloud"], where, cluster["role"], endpoint, version)
+    return table
+
+
+def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None:
     s = data["summary"]
     out.print(
-        f"[bold]{graph.project}/{graph.stack}[/] from {graph.source}: "
-        f"{s['custom']} resources in {s['components']} components, planned offline in {graph.seconds:.2f}s"
+        f"[bold]{graph.project}/{graph.stack}[/] ({s.get('environment', '?')}) from {graph.source}, "
+        f"planned offline in {graph.seconds:.2f} s",
+        highlight=False,
     )
-    table = Table("cloud/region", "resources", box=None, pad_edge=False)
-    for key, count in s["byRegion"].items():
-        table.add_row(key, str(count))
-    out.print(table)
-    types = Table("type", "count", box=None, pad_edge=False)
-    for key, count in sorted(s["byType"].items(), key=lambda kv: (-kv[1], kv[0])):
-        types.add_row(key, str(count))
-    out.print(types)
+    if "model" in s:
+        out.print(f"model: {s['model']['name']} ({s['model']['precision']})", highlight=False)
+    if s.get("clusters"):
+        out.print()
+        out.print(_clusters_table(s))
+        if any(c["nodePools"] for c in s["clusters"]):
+            out.print()
+            out.print(_pools_table(s))
+        totals = s["accelerators"]
+        if totals["max"]:
+            each = ", ".join(
+                f"{name} {totals['desired'].get(name, 0)}/{count}" for name, count in totals["max"].items()
+            )
+            out.print(
+                f"\naccelerators desired/max: {sum(totals['desired'].values())}/{sum(totals['max'].values())} "
+                f"({each})",
+                highlight=False,
+            )
+    if data["outputs"].get("publicName"):
+        out.print(f"public name: {data['outputs']['publicName']}", highlight=False)
     for line in s["shape"]:
-        out.print(f"  {line}", highlight=False)
-    for warning in graph.warnings:
-        out.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        out.print(line, highlight=False)
+
+    out.print()
+    for warning in data["warnings"]:
+        out.print(f"[yellow]warning:[/] {warning['message']}", highlight=False)
     violations = data["violations"]
     mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
     for v in violations:
         out.print(f"[red]{v['enforcement']}[/] {v['policy']}: {v['message']} ({v['urn']})", highlight=False)
-    out.print(f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations")
+    out.print(
+        f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations; "
+        f"{len(data['warnings'])} warnings",
+        highlight=False,
+    )
+    cost = data["cost"]
+    if cost.get("estimated") is False:
+        out.print("cost: not estimated (no cost model yet)", highlight=False)
+    else:
+        out.print(f"cost: {cost['monthlyUsd']:,.2f} USD a month", highlight=False)
+    out.print(
+        f"resources: {s['resources']} registered ({s['custom']} custom resources, {s['components']} components)"
+        + ("" if verbose else "; --verbose counts them by region and type"),
+        highlight=False,
+    )
+    if verbose:
+        table = Table("cloud/region", "resources", box=None, pad_edge=False)
+        for key, count in s["byRegion"].items():
+            table.add_row(key, str(count))
+        out.print(table)
+        types = Table("type", "count", box=None, pad_edge=False)
+        for key, count in sorted(s["byType"].items(), key=lambda kv: (-kv[1], kv[0])):
+            types.add_row(key, str(count))
+        out.print(types)
 
 
 @app.command()
@@ -86,20 +229,24 @@ def plan(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Also write the plan JSON to this file")
     ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Also count resources by region and by type")
+    ] = False,
 ) -> None:
     """Run the program offline, apply the policy pack and price the result."""
+    if out_file is not None:
+        _check_out_file(out_file)
     graph = _plan(stack, config_file)
     data = plan_json(graph, violations=check_graph(graph))
     text = json.dumps(data, indent=2, sort_keys=False)
     if out_file is not None:
-        out_file.parent.mkdir(parents=True, exist_ok=True)
-        out_file.write_text(text + "\n", encoding="utf-8")
+        _write(out_file, text + "\n")
     if as_json:
         sys.stdout.write(text + "\n")
     else:
-        _print_summary(graph, data)
+        _print_summary(graph, data, verbose=verbose)
     if any(v["enforcement"] == "mandatory" for v in data["violations"]):
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_VIOLATIONS)
 
 
 _FLOOR_PROGRAM = """
@@ -112,10 +259,13 @@ for i in range({count}):
 @app.command()
 def bench(
     stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to time (default: every stack)")] = None,
-    runs: Annotated[int, typer.Option(help="Timed runs per stack after one warm-up")] = 3,
+    runs: Annotated[int, typer.Option(min=1, help="Timed runs per stack after one warm-up")] = 3,
 ) -> None:
     """Time the offline plan of each stack against the floor: as many trivial resources, same runtime."""
-    project = find_project()
+    try:
+        project = find_project()
+    except ConfigFileError as error:
+        raise _fail(str(error)) from None
     names = stacks or project.stacks()
     table = Table("stack", "resources", "first run s", "median s", "floor median s", "overhead x")
     for name in names:
@@ -147,7 +297,20 @@ def _floor_times(project: Project, count: int, runs: int) -> list[float]:
 
 
 def main() -> None:
-    app()
+    """The console script: every outcome is an exit code of the contract, never a bare traceback."""
+    try:
+        code = app(standalone_mode=False)
+    except typer.Exit as done:
+        code = done.exit_code
+    except typer.TyperException as usage:  # a usage error: unknown option, bad value, missing argument
+        err.print(f"[bold red]error:[/] {usage.format_message()}", highlight=False, markup=True)
+        code = getattr(usage, "exit_code", EXIT_BAD_INPUT)
+    except (KeyboardInterrupt, typer.Abort):
+        err.print("interrupted")
+        code = 130
+    except Exception as error:
+        code = _internal_error(error, f"{type(error).__name__}: {error}").exit_code
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import engine_pb2
 from pulumi.runtime.settings import configure
 from pulumi.runtime.stack import run_in_stack
 
@@ -84,6 +85,17 @@ class Resource:
         }
 
 
+@dataclass(frozen=True)
+class ProgramWarning:
+    """What the program warned about while it ran (``pulumi.log.warn``), and on which resource."""
+
+    message: str
+    urn: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"message": self.message, "urn": self.urn}
+
+
 @dataclass
 class Graph:
     project: str
@@ -91,8 +103,10 @@ class Graph:
     source: str
     resources: list[Resource]
     outputs: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[ProgramWarning] = field(default_factory=list)
     seconds: float = 0.0
+    config: StackConfig | None = None
+    """The stack config the program ran with (None for a graph read back from a file)."""
 
     def by_urn(self) -> dict[str, Resource]:
         return {r.urn: r for r in self.resources}
@@ -204,13 +218,17 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+class _RecordingEngine(pulumi_mocks.MockEngine):
+    """Pulumi's MockEngine, keeping every warning and error the program logs with its resource's URN."""
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__(logger)
+        self.warnings: list[ProgramWarning] = []
+
+    def Log(self, request: Any) -> Any:
+        if request.severity in (engine_pb2.WARNING, engine_pb2.ERROR):
+            self.warnings.append(ProgramWarning(message=request.message, urn=request.urn or None))
+        return super().Log(request)
 
 
 def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
@@ -220,8 +238,9 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
     monitor = RecordingMonitor()
     logger = logging.getLogger(f"inferstack.engine.{stack}")
     logger.propagate = False
-    collect = _Collect()
-    logger.addHandler(collect)
+    if not logger.handlers:  # the engine keeps the warnings; nothing goes to stderr behind the CLI's back
+        logger.addHandler(logging.NullHandler())
+    engine = _RecordingEngine(logger)
 
     def run() -> None:
         set_all_config(dict(config.values), sorted(config.secret_keys))
@@ -229,7 +248,7 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
             pulumi_mocks.MockSettings(
                 monitor=monitor,
                 monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
-                engine=pulumi_mocks.MockEngine(logger),
+                engine=engine,
                 project=project.name,
                 stack=stack,
                 dry_run=True,
@@ -280,7 +299,6 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
                 os.environ.pop("INFERSTACK_CONFIG_SOURCE", None)
             else:
                 os.environ["INFERSTACK_CONFIG_SOURCE"] = environ_source
-            logger.removeHandler(collect)
     resources = sorted(monitor.records.values(), key=lambda r: r.urn)
     return Graph(
         project=project.name,
@@ -288,8 +306,9 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
         source=config.source,
         resources=resources,
         outputs=monitor.stack_outputs,
-        warnings=collect.messages,
+        warnings=engine.warnings,
         seconds=time.perf_counter() - started,
+        config=config,
     )
 
 

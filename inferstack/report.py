@@ -9,6 +9,8 @@ from collections import Counter
 from typing import Any
 
 from inferstack.engine import Graph
+from infra.catalog import catalog
+from infra.settings import Settings, parse_settings, project_config
 
 
 def cloud_of(token: str) -> str:
@@ -56,6 +58,65 @@ def shape(graph: Graph) -> list[str]:
     return lines
 
 
+def settings_of(graph: Graph) -> Settings | None:
+    """The settings the program ran with, read again from the same config (None for a saved graph)."""
+    if graph.config is None:
+        return None
+    secrets = frozenset(key.partition(":")[2] for key in graph.config.secret_keys)
+    return parse_settings(project_config(graph.config.values), graph.config.source, secrets)
+
+
+def clusters(settings: Settings) -> list[dict[str, Any]]:
+    """Per cluster what a reviewer asks before an apply: where, which role, how reachable, which pools."""
+    out: list[dict[str, Any]] = []
+    for cluster in settings.clusters:
+        pools: list[dict[str, Any]] = []
+        for pool in cluster.node_pools:
+            machine = catalog().machine(cluster.cloud.value, pool.machine_type)
+            per_node = machine.accelerator_count if machine else 0
+            pools.append(
+                {
+                    "name": pool.name,
+                    "machineType": pool.machine_type,
+                    "accelerator": pool.accelerator,
+                    "acceleratorsPerNode": per_node,
+                    "tpuTopology": pool.tpu_topology,
+                    "capacity": pool.capacity.value,
+                    "minSize": pool.min_size,
+                    "desiredSize": pool.desired,
+                    "maxSize": pool.max_size,
+                    "acceleratorsAtDesired": per_node * pool.desired,
+                    "acceleratorsAtMax": per_node * pool.max_size,
+                }
+            )
+        out.append(
+            {
+                "name": cluster.name,
+                "cloud": cluster.cloud.value,
+                "region": cluster.region,
+                "role": cluster.role.value,
+                "endpointAccess": None if not cluster.provisioned else cluster.endpoint_access.value,
+                "kubernetesVersion": cluster.kubernetes_version if cluster.provisioned else None,
+                "scaleFromZero": cluster.scale_from_zero,
+                "kubeconfigSecret": cluster.kubeconfig_secret,
+                "nodePools": pools,
+            }
+        )
+    return out
+
+
+def accelerator_totals(cluster_rows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Accelerators of the whole stack by type, at desired size and at max size."""
+    desired: Counter[str] = Counter()
+    most: Counter[str] = Counter()
+    for cluster in cluster_rows:
+        for pool in cluster["nodePools"]:
+            if pool["accelerator"]:
+                desired[pool["accelerator"]] += pool["acceleratorsAtDesired"]
+                most[pool["accelerator"]] += pool["acceleratorsAtMax"]
+    return {"desired": dict(sorted(desired.items())), "max": dict(sorted(most.items()))}
+
+
 def summary(graph: Graph) -> dict[str, Any]:
     custom = [r for r in graph.resources if r.custom]
     index = graph.by_urn()
@@ -79,6 +140,19 @@ def summary(graph: Graph) -> dict[str, Any]:
     }
 
 
+def stack_summary(graph: Graph) -> dict[str, Any]:
+    """The summary with the stack's clusters, pools and accelerator totals, when the settings are known."""
+    out = summary(graph)
+    settings = settings_of(graph)
+    if settings is not None:
+        rows = clusters(settings)
+        out["environment"] = settings.environment.value
+        out["model"] = {"name": settings.model.name, "precision": settings.model.precision.value}
+        out["clusters"] = rows
+        out["accelerators"] = accelerator_totals(rows)
+    return out
+
+
 def plan_json(
     graph: Graph, violations: list[dict[str, Any]] | None = None, cost: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -88,6 +162,8 @@ def plan_json(
         "resources": [r.to_json() for r in graph.resources],
         "outputs": graph.outputs,
         "violations": violations or [],
-        "cost": cost or {"monthlyUsd": 0.0, "items": []},
-        "summary": summary(graph),
+        "warnings": [w.to_json() for w in graph.warnings],
+        # Until a cost model prices the graph, say so: a bare 0.0 would read as "free".
+        "cost": cost or {"estimated": False, "monthlyUsd": None, "items": []},
+        "summary": stack_summary(graph),
     }

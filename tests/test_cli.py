@@ -41,14 +41,17 @@ def test_plan_json_contract() -> None:
     assert plan["cost"].keys() >= {"monthlyUsd", "items"}
 
 
-def test_plan_summary_reads_by_cloud_and_region() -> None:
-    result = run("plan", "prod")
+def test_verbose_plan_counts_by_cloud_and_region() -> None:
+    result = run("plan", "prod", "--verbose")
     assert result.returncode == 0, result.stderr
     assert (
         "aws/us-east-1" in result.stdout
         and "aws/us-west-2" in result.stdout
         and "gcp/us-central1" in result.stdout
     )
+    assert "aws:eks/nodeGroup:NodeGroup" in result.stdout
+    quiet = run("plan", "prod")
+    assert "aws:eks/nodeGroup:NodeGroup" not in quiet.stdout and "--verbose" in quiet.stdout
 
 
 def test_dev_summary_says_it_stays_small() -> None:
@@ -124,3 +127,155 @@ def test_program_runs_without_the_repository_on_sys_path(tmp_path: Path) -> None
         [python, str(probe)], cwd=tmp_path, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- the front door: what a person decides from, and exit codes CI can trust ----------------
+
+
+def _rows(text: str, first: str) -> list[list[str]]:
+    return [line.split() for line in text.splitlines() if line.split()[:1] == [first]]
+
+
+def test_default_plan_leads_with_clusters_pools_and_totals() -> None:
+    result = run("plan", "prod")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(run("plan", "prod", "--json").stdout)
+    text = result.stdout
+    for cluster in plan["summary"]["clusters"]:
+        row = _rows(text, cluster["name"])[0]
+        assert row[:5] == [cluster["name"], cluster["cloud"], cluster["region"], cluster["role"], "private"]
+    # Every pool is a row with its machine, capacity, min/desired/max and accelerators desired/max.
+    pool_rows = [r for r in text.splitlines() if "on-demand" in r or " spot " in r]
+    pools = [(c["name"], p) for c in plan["summary"]["clusters"] for p in c["nodePools"]]
+    assert len(pool_rows) == len(pools) == 8
+    for (cluster, pool), line in zip(pools, pool_rows, strict=True):
+        cells = line.split()
+        assert cells[:3] == [cluster, pool["name"], pool["machineType"]]
+        assert f"{pool['minSize']}/{pool['desiredSize']}/{pool['maxSize']}" in cells
+        if pool["accelerator"]:
+            assert cells[-1] == f"{pool['acceleratorsAtDesired']}/{pool['acceleratorsAtMax']}"
+    totals = plan["summary"]["accelerators"]
+    assert (
+        f"accelerators desired/max: {sum(totals['desired'].values())}/{sum(totals['max'].values())}" in text
+    )
+    assert "public name: api.inference.example.com" in text
+    assert "database: Aurora global database over 2 regions" in text
+    assert "policy: 0 mandatory, 0 advisory violations" in text
+    assert "cost: not estimated" in text
+
+
+def test_prod_can_scale_to_what_its_pools_promise() -> None:
+    """The totals are the pools' arithmetic: max nodes times accelerators per node, per type."""
+    plan = json.loads(run("plan", "prod", "--json").stdout)
+    pools = {(c["name"], p["name"]): p for c in plan["summary"]["clusters"] for p in c["nodePools"]}
+    assert pools[("core-use1", "h200")]["acceleratorsAtMax"] == 4 * 8  # p5en.48xlarge: 8x H200
+    assert pools[("burst-usc1", "v6e-spot")]["acceleratorsAtMax"] == 8 * 4  # ct6e-standard-4t: 4 chips
+    assert pools[("core-use1", "system")]["acceleratorsAtMax"] == 0
+    assert plan["summary"]["accelerators"]["max"] == {"H200": 128, "tpu-v6e": 32}
+    assert plan["summary"]["accelerators"]["desired"] == {"H200": 16, "tpu-v6e": 0}
+
+
+def test_text_and_json_count_resources_the_same_way() -> None:
+    text = run("plan", "dev").stdout
+    summary = json.loads(run("plan", "dev", "--json").stdout)["summary"]
+    assert summary["resources"] == summary["custom"] + summary["components"]
+    assert (
+        f"resources: {summary['resources']} registered ({summary['custom']} custom resources, "
+        f"{summary['components']} components)" in text
+    )
+
+
+def test_cost_block_does_not_pretend_to_be_free() -> None:
+    plan = json.loads(run("plan", "dev", "--json").stdout)
+    assert plan["cost"]["estimated"] is False and plan["cost"]["monthlyUsd"] is None
+
+
+def _stack_with_old_eks(tmp_path: Path) -> Path:
+    text = (ROOT / "stacks" / "Pulumi.dev.yaml").read_text()
+    assert 'kubernetesVersion: "1.35"' in text
+    path = tmp_path / "Pulumi.old.yaml"
+    path.write_text(text.replace('kubernetesVersion: "1.35"', 'kubernetesVersion: "1.33"', 1))
+    return path
+
+
+def test_warnings_are_in_the_json_with_their_resource(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from infra.aws.eks import support_warning
+
+    assert support_warning("1.33", dt.date.today()), "1.33 is still in standard support: pick another"
+    path = _stack_with_old_eks(tmp_path)
+    result = run("plan", "old", "--config-file", str(path), "--json")
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(result.stdout)
+    [warning] = [w for w in plan["warnings"] if "EKS 1.33 left standard support" in w["message"]]
+    eks = next(r for r in plan["resources"] if r["urn"] == warning["urn"])
+    assert eks["type"] == "inferstack:aws:EksCluster"
+    text = run("plan", "old", "--config-file", str(path))
+    assert "warning: " in text.stdout and "EKS 1.33 left standard support" in text.stdout
+    assert "1 warnings" in text.stdout or "1 warning" in text.stdout
+    # The shipped stacks warn about nothing.
+    assert json.loads(run("plan", "dev", "--json").stdout)["warnings"] == []
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "expect"),
+    [
+        (("plan", "dev", "--config-file", "stacks"), "--config-file: 'stacks' is a directory"),
+        (("plan", "dev", "--out", "stacks"), "--out: 'stacks' is a directory"),
+        (("bench", "dev", "--runs", "0"), "--runs"),
+        (("bench", "dev", "--runs", "-1"), "--runs"),
+        (("plan",), "Missing argument 'stack'"),
+        (("plan", "dev", "--bogus"), "No such option: --bogus"),
+    ],
+)
+def test_usage_errors_exit_2_in_one_line(args: tuple[str, ...], expect: str) -> None:
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    line = _one_error_line(result)
+    assert line.startswith("error: ") and expect in line
+
+
+def test_out_file_that_cannot_be_written_exits_2(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run("plan", "dev", "--out", str(blocker / "plan.json"))
+    assert result.returncode == 2
+    assert "cannot be written" in _one_error_line(result)
+
+
+def _crashing_project(tmp_path: Path) -> Path:
+    """A project whose program has a bug: what a crash in inferstack's own program looks like."""
+    (tmp_path / "prog").mkdir()
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: inferstack\nruntime: python\nmain: prog/\nstackConfigDir: stacks\n"
+    )
+    (tmp_path / "prog" / "__main__.py").write_text("import pulumi\n\nratio = 1 / 0\n")
+    (tmp_path / "stacks" / "Pulumi.x.yaml").write_text("config: {}\n")
+    return tmp_path
+
+
+def test_a_crash_exits_3_in_one_line_with_the_traceback_in_a_file(tmp_path: Path) -> None:
+    result = run("plan", "x", cwd=_crashing_project(tmp_path))
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == ""
+    line = _one_error_line(result)
+    assert line.startswith("internal error:") and "ZeroDivisionError" in line and "bug" in line
+    crash = Path(line.split("the traceback is in ")[1].split(" (")[0])
+    trace = crash.read_text()
+    assert "Traceback" in trace and "ratio = 1 / 0" in trace
+    crash.unlink()
+
+
+def test_debug_shows_the_traceback_of_a_crash(tmp_path: Path) -> None:
+    result = run("--debug", "plan", "x", cwd=_crashing_project(tmp_path))
+    assert result.returncode == 3
+    assert "Traceback" in result.stderr and "ratio = 1 / 0" in result.stderr

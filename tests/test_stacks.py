@@ -139,3 +139,56 @@ def test_several_stacks_in_one_process_do_not_leak(project: Project) -> None:
     dev_again = plan_json(plan_stack("dev", project=find_project(ROOT)))
     assert json.dumps(dev_alone, sort_keys=True) == json.dumps(dev_again, sort_keys=True)
     assert all(":dev::" in r["urn"] for r in dev_again["resources"])
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_plan_summary_pools_are_what_the_graph_registers(stack: str) -> None:
+    """The summary a reviewer reads is read off the settings; the graph must register exactly that."""
+    from inferstack.report import clusters, settings_of
+
+    graph = planned(stack)
+    settings = settings_of(graph)
+    assert settings is not None
+    rows = clusters(settings)
+    aws_groups = {r.name: r.inputs for r in graph.of_type("aws:eks/nodeGroup:NodeGroup")}
+    gke_pools = graph.of_type("gcp:container/nodePool:NodePool")
+    checked = 0
+    for cluster in rows:
+        for pool in cluster["nodePools"]:
+            if cluster["cloud"] == "aws":
+                group = aws_groups[f"{cluster['name']}-{pool['name']}"]
+                assert group["scalingConfig"] == {
+                    "minSize": pool["minSize"],
+                    "desiredSize": pool["desiredSize"],
+                    "maxSize": pool["maxSize"],
+                }
+                assert group["instanceTypes"] == [pool["machineType"]]
+                assert (
+                    group["capacityType"]
+                    == {
+                        "on-demand": "ON_DEMAND",
+                        "spot": "SPOT",
+                        "reserved": "CAPACITY_BLOCK",
+                    }[pool["capacity"]]
+                )
+            else:
+                mine = [
+                    p
+                    for p in gke_pools
+                    if p.inputs["nodeConfig"]["labels"]["inferstack.io/pool"] == pool["name"]
+                    and p.name.startswith(f"{cluster['name']}-")
+                ]
+                assert mine, (cluster["name"], pool["name"])
+                most = sum(
+                    p.inputs["autoscaling"].get(
+                        "totalMaxNodeCount", p.inputs["autoscaling"].get("maxNodeCount", 0)
+                    )
+                    for p in mine
+                )
+                assert most == pool["maxSize"]
+                assert {p.inputs["nodeConfig"]["machineType"] for p in mine} == {pool["machineType"]}
+                assert all(
+                    bool(p.inputs["nodeConfig"].get("spot")) == (pool["capacity"] == "spot") for p in mine
+                )
+            checked += 1
+    assert checked == sum(len(c["nodePools"]) for c in rows) > 0
