@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: plan test lint typecheck unit preview up bench clean
+.PHONY: plan test lint typecheck unit preview up bench docs clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/inferstack bench
+
+# Regenerate the README's command output (a test fails when it is stale).
+docs: $(STAMP)
+	$(BIN)/python -m inferstack.docs README.md
 
 # The real path: needs the Pulumi CLI and cloud credentials.
 preview: $(STAMP)

@@ -105,6 +105,10 @@ def _write(path: Path, text: str) -> None:
         raise _fail(f"--out: {str(path)!r} cannot be written ({error.strerror or error})") from None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _pools_table(summary: dict[str, Any]) -> Table:
     table = Table(
         "cluster",
@@ -158,8 +162,8 @@ def _clusters_table(summary: dict[str, Any]) -> Table:
 def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None:
     s = data["summary"]
     out.print(
-        f"[bold]{graph.project}/{graph.stack}[/] ({s.get('environment', '?')}) from {graph.source}, "
-        f"planned offline in {graph.seconds:.2f} s",
+        f"[bold]{graph.project}/{graph.stack}[/]: environment {s.get('environment', '?')}, "
+        f"from {graph.source}, planned offline in {graph.seconds:.2f} s",
         highlight=False,
     )
     if "model" in s:
@@ -194,7 +198,7 @@ def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None
         out.print(f"[red]{v['enforcement']}[/] {v['policy']}: {v['message']} ({v['urn']})", highlight=False)
     out.print(
         f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations; "
-        f"{len(data['warnings'])} warnings",
+        f"{_count(len(data['warnings']), 'warning')}",
         highlight=False,
     )
     cost = data["cost"]
