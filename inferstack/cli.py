@@ -93,8 +93,12 @@ def _plan(stack: str, config_file: Path | None) -> Graph:
 
 
 def _check_out_file(path: Path) -> None:
+    """Refuse an --out that cannot be a file before spending a plan on it."""
     if path.is_dir():
         raise _fail(f"--out: {str(path)!r} is a directory; allowed: a file path")
+    blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise _fail(f"--out: {str(path)!r} cannot be written ({str(blocker)!r} is a file, not a directory)")
 
 
 def _write(path: Path, text: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -27,8 +28,14 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
+@functools.cache
+def once(*args: str) -> subprocess.CompletedProcess[str]:
+    """``run`` for the shipped stacks, whose output does not change within a test session."""
+    return run(*args)
+
+
 def test_plan_json_contract() -> None:
-    result = run("plan", "dev", "--json")
+    result = once("plan", "dev", "--json")
     assert result.returncode == 0, result.stderr
     plan = json.loads(result.stdout)
     assert set(plan) >= {"project", "stack", "resources", "outputs", "violations", "cost", "summary"}
@@ -42,7 +49,7 @@ def test_plan_json_contract() -> None:
 
 
 def test_verbose_plan_counts_by_cloud_and_region() -> None:
-    result = run("plan", "prod", "--verbose")
+    result = once("plan", "prod", "--verbose")
     assert result.returncode == 0, result.stderr
     assert (
         "aws/us-east-1" in result.stdout
@@ -50,12 +57,12 @@ def test_verbose_plan_counts_by_cloud_and_region() -> None:
         and "gcp/us-central1" in result.stdout
     )
     assert "aws:eks/nodeGroup:NodeGroup" in result.stdout
-    quiet = run("plan", "prod")
+    quiet = once("plan", "prod")
     assert "aws:eks/nodeGroup:NodeGroup" not in quiet.stdout and "--verbose" in quiet.stdout
 
 
 def test_dev_summary_says_it_stays_small() -> None:
-    result = run("plan", "dev")
+    result = once("plan", "dev")
     assert result.returncode == 0, result.stderr
     assert "database: single-region Aurora, no global database: us-east-1 (1 instance)" in result.stdout
     assert "cache: us-east-1: 1 node, no failover" in result.stdout
@@ -137,9 +144,9 @@ def _rows(text: str, first: str) -> list[list[str]]:
 
 
 def test_default_plan_leads_with_clusters_pools_and_totals() -> None:
-    result = run("plan", "prod")
+    result = once("plan", "prod")
     assert result.returncode == 0, result.stderr
-    plan = json.loads(run("plan", "prod", "--json").stdout)
+    plan = json.loads(once("plan", "prod", "--json").stdout)
     text = result.stdout
     for cluster in plan["summary"]["clusters"]:
         row = _rows(text, cluster["name"])[0]
@@ -166,7 +173,7 @@ def test_default_plan_leads_with_clusters_pools_and_totals() -> None:
 
 def test_prod_can_scale_to_what_its_pools_promise() -> None:
     """The totals are the pools' arithmetic: max nodes times accelerators per node, per type."""
-    plan = json.loads(run("plan", "prod", "--json").stdout)
+    plan = json.loads(once("plan", "prod", "--json").stdout)
     pools = {(c["name"], p["name"]): p for c in plan["summary"]["clusters"] for p in c["nodePools"]}
     assert pools[("core-use1", "h200")]["acceleratorsAtMax"] == 4 * 8  # p5en.48xlarge: 8x H200
     assert pools[("burst-usc1", "v6e-spot")]["acceleratorsAtMax"] == 8 * 4  # ct6e-standard-4t: 4 chips
@@ -176,8 +183,8 @@ def test_prod_can_scale_to_what_its_pools_promise() -> None:
 
 
 def test_text_and_json_count_resources_the_same_way() -> None:
-    text = run("plan", "dev").stdout
-    summary = json.loads(run("plan", "dev", "--json").stdout)["summary"]
+    text = once("plan", "dev").stdout
+    summary = json.loads(once("plan", "dev", "--json").stdout)["summary"]
     assert summary["resources"] == summary["custom"] + summary["components"]
     assert (
         f"resources: {summary['resources']} registered ({summary['custom']} custom resources, "
@@ -186,7 +193,7 @@ def test_text_and_json_count_resources_the_same_way() -> None:
 
 
 def test_cost_block_does_not_pretend_to_be_free() -> None:
-    plan = json.loads(run("plan", "dev", "--json").stdout)
+    plan = json.loads(once("plan", "dev", "--json").stdout)
     assert plan["cost"]["estimated"] is False and plan["cost"]["monthlyUsd"] is None
 
 
@@ -215,7 +222,7 @@ def test_warnings_are_in_the_json_with_their_resource(tmp_path: Path) -> None:
     assert "warning: " in text.stdout and "EKS 1.33 left standard support" in text.stdout
     assert "; 1 warning" in text.stdout
     # The shipped stacks warn about nothing.
-    assert json.loads(run("plan", "dev", "--json").stdout)["warnings"] == []
+    assert json.loads(once("plan", "dev", "--json").stdout)["warnings"] == []
 
 
 def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
