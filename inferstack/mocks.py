@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -167,13 +168,41 @@ def _policy_document(args: dict[str, Any], region: str) -> dict[str, Any]:
     return {"json": json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)}
 
 
+DEPLOYER_ROLE_PATH = "aws-reserved/sso.amazonaws.com/"
+DEPLOYER_ROLE = "AWSReservedSSO_PlatformAdmin_0123456789abcdef"
+DEPLOYER_SESSION = "deployer@example.com"
+DEPLOYER_SESSION_ARN = f"arn:aws:sts::{ACCOUNT}:assumed-role/{DEPLOYER_ROLE}/{DEPLOYER_SESSION}"
+"""Offline, the deployer is who most people deploy as: an IAM Identity Center role session, whose
+role has a path that the session ARN does not show."""
+_ROLE_PATHS = {DEPLOYER_ROLE: DEPLOYER_ROLE_PATH}
+
+
+def _session_context(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """aws_iam_session_context: an assumed-role session's source role (path included); else the ARN itself."""
+    arn = args["arn"]
+    match = re.fullmatch(r"arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/(.+)", arn)
+    if not match:
+        return {"arn": arn, "issuerArn": arn, "issuerId": "", "issuerName": "", "sessionName": "", "id": arn}
+    partition, account, role, session = match.groups()
+    issuer = f"arn:{partition}:iam::{account}:role/{_ROLE_PATHS.get(role, '')}{role}"
+    return {
+        "arn": arn,
+        "issuerArn": issuer,
+        "issuerId": "AROAOFFLINE",
+        "issuerName": role,
+        "sessionName": session,
+        "id": arn,
+    }
+
+
 INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
         "accountId": ACCOUNT,
-        "arn": f"arn:aws:iam::{ACCOUNT}:role/offline",
-        "userId": "AROAOFFLINE",
+        "arn": DEPLOYER_SESSION_ARN,
+        "userId": f"AROAOFFLINE:{DEPLOYER_SESSION}",
         "id": ACCOUNT,
     },
+    "aws:iam/getSessionContext:getSessionContext": _session_context,
     "aws:index/getPartition:getPartition": lambda a, r: {
         "partition": "aws",
         "dnsSuffix": "amazonaws.com",

@@ -20,7 +20,6 @@ from inferstack.project import find_project
 from infra.aws.eks import (
     CLUSTER_LOG_TYPES,
     EksClusterArgs,
-    iam_principal_arn,
     key_policy,
     kubeconfig,
     support_warning,
@@ -449,11 +448,27 @@ def test_a_version_past_standard_support_is_called_out() -> None:
     assert "1.35 (until 2027-03-27)" in warning
 
 
-def test_a_role_session_becomes_its_role() -> None:
-    session = "arn:aws:sts::123456789012:assumed-role/deployer/ci-1234"
-    assert iam_principal_arn(session) == "arn:aws:iam::123456789012:role/deployer"
+def test_the_deployer_access_entry_names_the_real_role_with_its_path(dev: Graph) -> None:
+    """An Identity Center session's role has a path the STS ARN does not show; the entry keeps it."""
+    from inferstack import mocks
+
+    [entry] = [e for e in dev.of_type("aws:eks/accessEntry:AccessEntry") if e.name.endswith("-deployer")]
+    assert entry.inputs["principalArn"] == (
+        f"arn:aws:iam::{mocks.ACCOUNT}:role/aws-reserved/sso.amazonaws.com/{mocks.DEPLOYER_ROLE}"
+    )
+    assert ":sts::" not in entry.inputs["principalArn"]
+
+
+def test_session_context_mock_follows_the_data_sources_documented_answers() -> None:
+    from inferstack import mocks
+
     user = "arn:aws:iam::123456789012:user/alice"
-    assert iam_principal_arn(user) == user
+    assert (
+        mocks.invoke("aws:iam/getSessionContext:getSessionContext", {"arn": user}, "x")["issuerArn"] == user
+    )
+    plain = "arn:aws:sts::123456789012:assumed-role/deployer/ci-1234"
+    answer = mocks.invoke("aws:iam/getSessionContext:getSessionContext", {"arn": plain}, "x")
+    assert answer["issuerArn"] == "arn:aws:iam::123456789012:role/deployer"
 
 
 def test_key_policy_scopes_the_logs_service_to_the_clusters_log_group() -> None:

@@ -89,20 +89,6 @@ def support_warning(version: str, today: dt.date) -> str | None:
     )
 
 
-def iam_principal_arn(caller_arn: str) -> str:
-    """The IAM principal behind a caller ARN: an assumed-role session becomes its role.
-
-    STS reports `arn:aws:sts::<acct>:assumed-role/<role>/<session>`; an access entry wants
-    `arn:aws:iam::<acct>:role/<role>`. A role's path is not in the session ARN: roles with a path
-    (AWS SSO roles) must be listed in `admin_principal_arns` with their full ARN instead.
-    """
-    match = _ASSUMED_ROLE.match(caller_arn)
-    if match:
-        partition, account, role = match.groups()
-        return f"arn:{partition}:iam::{account}:role/{role}"
-    return caller_arn
-
-
 def key_policy(*, account_id: str, partition: str, dns_suffix: str, region: str, cluster_name: str) -> str:
     """Key policy: the account administers the key through IAM; two services may use it."""
     log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/eks/{cluster_name}/cluster"
@@ -545,6 +531,20 @@ class EksCluster(pulumi.ComponentResource):
         ]
         return role, attachments
 
+    def _deployer_arn(self, identity: pulumi.Output[Any]) -> pulumi.Output[str]:
+        """The IAM principal that runs the deployment, as an access entry must name it.
+
+        STS reports a role session (`arn:aws:sts::<acct>:assumed-role/<role>/<session>`), which
+        carries the role's name but not its path; an access entry must name the role itself, path
+        included ("If the ARN is for an IAM role, it can include a path": Amazon EKS user guide,
+        Create access entries), and IAM Identity Center roles always have one
+        (`role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_...`). The session context data source
+        (aws_iam_session_context) returns the source role's real ARN as `issuer_arn`, and passes an
+        IAM user's ARN through unchanged, so no ARN is rebuilt by hand.
+        """
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        return aws.iam.get_session_context_output(arn=identity.arn, opts=invoke).issuer_arn
+
     def _admins(
         self,
         name: str,
@@ -557,7 +557,7 @@ class EksCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         principals: list[tuple[str, pulumi.Input[str]]] = [
             (f"admin-{i}", arn) for i, arn in enumerate(args.admin_principal_arns)
-        ] or [("deployer", identity.arn.apply(iam_principal_arn))]
+        ] or [("deployer", self._deployer_arn(identity))]
         policy_arn = partition.partition.apply(
             lambda p: f"arn:{p}:eks::aws:cluster-access-policy/{CLUSTER_ADMIN_POLICY}"
         )
