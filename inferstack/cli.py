@@ -25,6 +25,7 @@ from inferstack.engine import Graph, ProgramError, plan_stack, run_program
 from inferstack.policy import check_graph
 from inferstack.project import ConfigFileError, Project, StackConfig, find_project
 from inferstack.report import plan_json
+from inferstack.saved import load_graph
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -254,6 +255,41 @@ def plan(
     else:
         _print_summary(graph, data, verbose=verbose)
     if any(v["enforcement"] == "mandatory" for v in data["violations"]):
+        raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command()
+def check(
+    graph_file: Annotated[
+        Path, typer.Option("--graph", help="A plan JSON (inferstack plan --out) or its resources list")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the violations as one JSON object")] = False,
+) -> None:
+    """Apply the policy pack to a saved graph; exit 1 on any mandatory violation."""
+    try:
+        graph = load_graph(graph_file)
+    except ConfigFileError as error:
+        raise _fail(str(error)) from None
+    violations = check_graph(graph)
+    mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
+    if as_json:
+        sys.stdout.write(json.dumps({"violations": violations}, indent=2) + "\n")
+    else:
+        names = {r.urn: f"{r.type} {r.name}" for r in graph.resources}
+        for level in ("mandatory", "advisory"):
+            found = [v for v in violations if v["enforcement"] == level]
+            if found:
+                out.print(f"[bold]{level}[/] ({len(found)})")
+            for v in found:
+                out.print(
+                    f"  {names.get(v['urn'], v['urn'])}: {v['policy']}: {v['message']}", highlight=False
+                )
+        out.print(
+            f"{graph_file}: {len(graph.resources)} resources checked; {len(mandatory)} mandatory, "
+            f"{len(violations) - len(mandatory)} advisory violations",
+            highlight=False,
+        )
+    if mandatory:
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
