@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 from infra.aws.network import AwsNetwork
 from infra.catalog import catalog
 from infra.gcp.network import GcpNetwork
+from infra.gcp.services import ProjectServices, required_apis
 from infra.settings import Cloud, Cluster, Settings
 
 ZONES_PER_CLUSTER = 3
@@ -38,6 +39,8 @@ class Providers:
     settings: Settings
     aws: dict[str, aws.Provider] = field(default_factory=dict)
     gcp: dict[str, gcp.Provider] = field(default_factory=dict)
+    gcp_services: ProjectServices | None = None
+    """The project's APIs, enabled before any regional GCP provider is used."""
 
     def for_aws(self, region: str) -> aws.Provider:
         if region not in self.aws:
@@ -56,8 +59,21 @@ class Providers:
                 project=self.settings.gcp_project,
                 region=region,
                 default_labels={k: label_value(v) for k, v in self.settings.tags.items()},
+                # A resource waits for its provider, so every GCP resource waits for its APIs.
+                opts=pulumi.ResourceOptions(depends_on=[self._gcp_apis()]),
             )
         return self.gcp[region]
+
+    def _gcp_apis(self) -> ProjectServices:
+        if self.gcp_services is None:
+            services_provider = gcp.Provider("gcp-project", project=self.settings.gcp_project)
+            self.gcp_services = ProjectServices(
+                "gcp-apis",
+                project=self.settings.gcp_project,
+                apis=required_apis(),
+                opts=pulumi.ResourceOptions(providers=[services_provider]),
+            )
+        return self.gcp_services
 
 
 def physical_name(cluster: Cluster) -> str:
