@@ -146,6 +146,57 @@ def _floor_times(project: Project, count: int, runs: int) -> list[float]:
         return [run_program(floor_project, "floor", config).seconds for _ in range(runs)]
 
 
+@app.command()
+def export(
+    stack: Annotated[str, typer.Argument(help="Stack name: exports stacks/Pulumi.STACK.yaml")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: tfplan (Terraform plan JSON)")
+    ] = "tfplan",
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Export this stack file instead (as pulumi --config-file)"),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan JSON here instead of stdout")
+    ] = None,
+    out_k8s: Annotated[
+        Path | None,
+        typer.Option("--out-k8s", help="Also write every Kubernetes object as YAML under this directory"),
+    ] = None,
+) -> None:
+    """The planned graph as a Terraform plan JSON, for Checkov, Trivy and other plan scanners."""
+    from inferstack.tfplan import MappingError, manifests
+    from inferstack.tfplan import export as to_tfplan
+
+    if fmt != "tfplan":
+        raise _fail(f"--format {fmt!r}: only 'tfplan' is supported")
+    graph = _plan(stack, config_file)
+    try:
+        exported = to_tfplan(graph)
+    except MappingError as error:
+        raise _fail(str(error)) from None
+    text = json.dumps(exported.plan, indent=2)
+    if out_file is not None:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+    written = manifests(graph) if out_k8s is not None else {}
+    for relative, body in written.items():
+        path = (out_k8s or Path()) / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body, encoding="utf-8")
+    skipped = ", ".join(
+        f"{count} {reason.split(':')[0]}" for reason, count in sorted(exported.skipped.items())
+    )
+    err.print(
+        f"{graph.project}/{graph.stack}: {len(exported.addresses)} resources as Terraform plan "
+        f"({len(exported.unscanned)} of types no Checkov check evaluates on their own), {len(written)} Kubernetes manifests; "
+        f"not in the plan: {skipped or 'nothing'}",
+        highlight=False,
+    )
+
+
 def main() -> None:
     app()
 

@@ -124,7 +124,7 @@ def _convert(type_map: TypeMap, maps: frozenset[str], inputs: dict[str, Any]) ->
     def key_of(path: str, key: str) -> str:
         return type_map.rename.get(path) or snake(key)
 
-    def value(path: str, key: str, v: Any) -> tuple[Any, Any, Any]:
+    def value(path: str, key: str, v: Any, in_list: bool = False) -> tuple[Any, Any, Any]:
         """(value, unknown marker, sensitive marker) of one attribute, as Terraform writes them."""
         if v == UNKNOWN:
             return None, True, False
@@ -134,11 +134,14 @@ def _convert(type_map: TypeMap, maps: frozenset[str], inputs: dict[str, Any]) ->
             if key in maps:
                 return dict(v), False, False
             inner = block(path, v)
+            if in_list:
+                return inner.values, inner.unknown, inner.sensitive
+            # A single object is a block the bridge flattened (MaxItems=1): a one-item list.
             return [inner.values], [inner.unknown], [inner.sensitive]
         if isinstance(v, list):
-            items = [value(path, key, item) for item in v]
+            items = [value(path, key, item, in_list=True) for item in v]
             return [i[0] for i in items], [i[1] for i in items], [i[2] for i in items]
-        if path in type_map.wrap:
+        if path in type_map.wrap and not in_list:
             return [v], [False], [False]
         return v, False, False
 
@@ -187,15 +190,26 @@ def _region(graph_index: dict[str, Resource], resource: Resource) -> str:
 
 
 def mocked_outputs(graph_index: dict[str, Resource], resource: Resource) -> dict[str, str]:
-    """Attribute -> the string value the mock gave it (id, arn, name, self link, keyId...)."""
+    """Attribute -> the string value the mock gave it (id, arn, name, self link, keyId...).
+
+    Inputs echoed back count only when they identify the resource (``name``, ``...Name``,
+    ``...Id``, ``...Identifier``, ``...Arn``): a region or an engine name shared by two
+    resources is a constant, not a reference.
+    """
     state = mocks.resource_outputs(
         resource.type, resource.name, resource.inputs, _region(graph_index, resource)
     )
     outputs = {"id": mocks.resource_id(resource.type, resource.name)}
     for key, v in state.items():
-        if isinstance(v, str) and v and v not in (SECRET, UNKNOWN) and key not in outputs:
-            outputs[key] = v
+        if not isinstance(v, str) or not v or v in (SECRET, UNKNOWN) or key in outputs:
+            continue
+        if key in resource.inputs and key != "name" and not key.endswith(_IDENTIFYING):
+            continue
+        outputs[key] = v
     return outputs
+
+
+_IDENTIFYING = ("Name", "Id", "Identifier", "Arn")
 
 
 def _tokens(text: str) -> set[str]:
