@@ -24,6 +24,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -140,8 +141,16 @@ def _stack_of(file_path: str) -> str:
     return parts[-1].split(".")[0]
 
 
-def scan(graphs: dict[str, Graph], directory: Path, binary: Path) -> Scan:
+def scan(
+    graphs: dict[str, Graph],
+    directory: Path,
+    binary: Path,
+    extra_plans: dict[str, dict[str, Any]] | None = None,
+) -> Scan:
+    """Export ``graphs`` (and write ``extra_plans`` as they are) into ``directory``; one checkov run."""
     exports, rendered = write_inputs(graphs, directory)
+    for name, plan in (extra_plans or {}).items():
+        (directory / f"{name}.tfplan.json").write_text(json.dumps(plan), encoding="utf-8")
     version, seconds, results = run_checkov(binary, directory)
     return Scan(version=version, seconds=seconds, results=results, exports=exports, manifests=rendered)
 

@@ -18,11 +18,12 @@ import pytest
 
 from inferstack.engine import Graph
 from inferstack.scan import CHECKOV_ENV, Scan, checkov_binary, load_skips, scan, stale, unevaluated, unlisted
-from inferstack.tfplan import load_map
+from inferstack.tfplan import export, load_map
 from tests.conftest import ROOT, planned
 
 SHIPPED = ("dev", "staging", "prod", "onprem")
 BAD = "prod-known-bad"
+NO_REFERENCES = "prod-no-references"
 EKS, AURORA, CACHE = (
     "aws_eks_cluster.core-use1",
     "aws_rds_cluster.core-use1-db",
@@ -68,7 +69,21 @@ def checkov(tmp_path_factory: pytest.TempPathFactory) -> Scan:
     binary = _binary()
     graphs = {stack: planned(stack) for stack in SHIPPED}
     graphs[BAD] = known_bad(planned("prod"))
-    return scan(graphs, tmp_path_factory.mktemp("checkov"), binary)
+    control = without_references(export(planned("prod")).plan)
+    return scan(graphs, tmp_path_factory.mktemp("checkov"), binary, extra_plans={NO_REFERENCES: control})
+
+
+def without_references(plan: dict[str, Any]) -> dict[str, Any]:
+    """The same plan with every ``references`` dropped: the control for the join test."""
+
+    def strip(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: strip(v) for k, v in node.items() if k != "references"}
+        if isinstance(node, list):
+            return [strip(v) for v in node]
+        return node
+
+    return {**plan, "configuration": strip(plan["configuration"])}
 
 
 def shipped_failures(result: Scan) -> list[Any]:
@@ -117,6 +132,34 @@ def test_every_exported_resource_is_evaluated_by_some_check(checkov: Scan) -> No
         "exported resources no Checkov check evaluated: a wrong mapping, or mark the type "
         f"`unscanned` in inferstack/tfmap.yaml with the reason: {json.dumps(gaps, indent=1)}"
     )
+
+
+JOINS = {
+    "CKV2_AWS_11": "aws_vpc.",  # VPC flow logging: the flow log's vpc_id reference
+    "CKV2_AWS_19": "aws_eip.",  # EIP attached: the NAT gateway's allocation_id reference
+    "CKV2_AWS_5": "aws_security_group.",  # security group attached to something
+}
+
+
+def test_the_joins_scanners_make_resolve_through_references(checkov: Scan) -> None:
+    """Graph checks that pass only when the configuration's references link two resources."""
+    for stack in SHIPPED:
+        exported = checkov.exports[stack].addresses.values()
+        for check, prefix in JOINS.items():
+            resources = {a for a in exported if a.startswith(prefix)}
+            passed = {
+                r.resource for r in checkov.results if r.stack == stack and r.check == check and r.passed
+            }
+            assert resources and resources <= passed, f"{stack} {check}: {sorted(resources - passed)}"
+    for check, prefix in JOINS.items():
+        failed = {
+            r.resource
+            for r in checkov.results
+            if r.stack == NO_REFERENCES and r.check == check and not r.passed
+        }
+        assert any(a.startswith(prefix) for a in failed), (
+            f"{check} passes without references: the test proves nothing"
+        )
 
 
 def test_the_known_bad_export_fails_the_named_checks(checkov: Scan) -> None:

@@ -109,6 +109,8 @@ def test_names_are_snake_case_with_the_bridge_renames_reversed() -> None:
     assert isinstance(backend["health_checks"], list), "a MaxItems=1 set the bridge flattened to a string"
     armor = values["google_compute_security_policy.edge-armor"]["values"]
     assert armor["name"] == "edge-armor" and len(armor["rule"]) == 4
+    secret = values["aws_secretsmanager_secret.database-master"]["values"]
+    assert secret["replica"][0]["region"] == "us-west-2"
     pool = values["google_container_node_pool.burst-usc1-h200-spot"]["values"]
     assert pool["node_config"][0]["guest_accelerator"][0]["count"] == 8
     assert pool["node_config"][0]["taint"][0]["key"] == "nvidia.com/gpu"
