@@ -5,14 +5,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Checkov in its own virtualenv: its pinned dependencies clash with this project's. The tests
+# run this binary (INFERSTACK_CHECKOV) on the export of every stack.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+export INFERSTACK_CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: plan test lint typecheck unit preview up bench docs clean
+.PHONY: plan test lint typecheck unit preview up bench docs checkov checkov-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV_STAMP):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov==$(CHECKOV_VERSION)'
+	rm -f $(CHECKOV_VENV)/.installed-*
+	touch $(CHECKOV_STAMP)
+
+checkov-venv: $(CHECKOV_STAMP)
 
 plan: $(STAMP)
 	$(BIN)/inferstack plan $(STACK)
@@ -24,7 +39,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit: $(STAMP)
+unit: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
@@ -36,6 +51,10 @@ bench: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python -m inferstack.docs README.md
 
+# Checkov on the export of every stack: checks passed/failed per stack, the skip list, the time.
+checkov: $(STAMP) $(CHECKOV_STAMP)
+	$(BIN)/python -m inferstack.scan
+
 # The real path: needs the Pulumi CLI and cloud credentials.
 preview: $(STAMP)
 	pulumi preview --stack $(STACK) --policy-pack policies --diff
@@ -44,4 +63,4 @@ up: $(STAMP)
 	pulumi up --stack $(STACK) --policy-pack policies
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -340,6 +340,59 @@ def _floor_times(project: Project, count: int, runs: int) -> list[float]:
         return [run_program(floor_project, "floor", config).seconds for _ in range(runs)]
 
 
+@app.command()
+def export(
+    stack: Annotated[str, typer.Argument(help="Stack name: exports stacks/Pulumi.STACK.yaml")],
+    fmt: Annotated[
+        str, typer.Option("--format", help="Output format: tfplan (Terraform plan JSON)")
+    ] = "tfplan",
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Export this stack file instead (as pulumi --config-file)"),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan JSON here instead of stdout")
+    ] = None,
+    out_k8s: Annotated[
+        Path | None,
+        typer.Option("--out-k8s", help="Also write every Kubernetes object as YAML under this directory"),
+    ] = None,
+) -> None:
+    """The planned graph as a Terraform plan JSON, for Checkov, Trivy and other plan scanners."""
+    from inferstack.tfplan import MappingError, manifests
+    from inferstack.tfplan import export as to_tfplan
+
+    if fmt != "tfplan":
+        raise _fail(f"--format: {fmt!r} is not a format; allowed: tfplan")
+    if out_file is not None:
+        _check_out_file(out_file)
+    if out_k8s is not None and out_k8s.exists() and not out_k8s.is_dir():
+        raise _fail(f"--out-k8s: {str(out_k8s)!r} is a file; allowed: a directory")
+    graph = _plan(stack, config_file)
+    try:
+        exported = to_tfplan(graph)
+    except MappingError as error:
+        # The program registered a type the mapping table does not know: a gap in inferstack, not the stack.
+        raise _internal_error(error, str(error)) from None
+    text = json.dumps(exported.plan, indent=2)
+    if out_file is not None:
+        _write(out_file, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    written = manifests(graph) if out_k8s is not None else {}
+    for relative, body in written.items():
+        _write((out_k8s or Path()) / relative, body)
+    skipped = ", ".join(
+        f"{count} {reason.split(':')[0]}" for reason, count in sorted(exported.skipped.items())
+    )
+    err.print(
+        f"{graph.project}/{graph.stack}: {len(exported.addresses)} resources as Terraform plan "
+        f"({len(exported.unscanned)} of types no Checkov check evaluates on their own), {len(written)} Kubernetes manifests; "
+        f"not in the plan: {skipped or 'nothing'}",
+        highlight=False,
+    )
+
+
 def main() -> None:
     """The console script: every outcome is an exit code of the contract, never a bare traceback."""
     try:

@@ -88,6 +88,7 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "port": 6379,
     },
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
     "aws:globalaccelerator/accelerator:Accelerator": lambda n, i, r: {
         "dnsName": f"a{short_hash(n)}.awsglobalaccelerator.com",
