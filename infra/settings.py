@@ -24,7 +24,6 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from infra.aws.network import LOG_RETENTION_DAYS
 from infra.catalog import catalog, model_fit, tpu_topology_chips
 
 PROJECT = "inferstack"
@@ -482,8 +481,8 @@ class Settings(_Model):
                     "gcpProject", f"empty but cluster {cluster.name!r} is on gcp; set the GCP project id"
                 )
             self._check_fit(i, cluster)
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
+        if self.log_retention_days not in catalog().log_retention_days:
+            allowed = ", ".join(str(d) for d in sorted(catalog().log_retention_days))
             raise Problem(
                 "logRetentionDays",
                 f"{self.log_retention_days}; allowed (what CloudWatch Logs keeps): {allowed}",
