@@ -494,9 +494,12 @@ class Cluster(_Model):
                 )
                 continue
             nets.append(net)
-        for version in (4, 6):
-            same = [n for n in nets if n.version == version]
-            collapsed = list(ipaddress.collapse_addresses(same))  # type: ignore[arg-type]
+        v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+        v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+        for same, collapsed in (
+            (v4, list(ipaddress.collapse_addresses(v4))),
+            (v6, list(ipaddress.collapse_addresses(v6))),
+        ):
             if len(same) > 1 and len(collapsed) == 1 and collapsed[0].prefixlen == 0:
                 found.append(
                     Problem(
