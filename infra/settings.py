@@ -1280,7 +1280,7 @@ def _phrase(kind: str, key: str, value: Any, ctx: Mapping[str, Any], message: st
     """A pydantic error type in the words of a stack file's author."""
     shown = _show(value)
     if kind == "bool_as_number":
-        return f"{shown} is a boolean; allowed: a number ({key}: 3)"
+        return f"{shown} is a boolean; allowed: a number, e.g. {key}: 3"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return f"{shown} is not allowed; allowed: a whole number"
     if kind in ("float_parsing", "float_type"):
