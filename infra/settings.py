@@ -669,6 +669,8 @@ class Cluster(_Model):
         # pool each and stay far below it; other pools spread over the cluster's zones (TPU pools over
         # the zones the catalog lists for their generation).
         assert self.region is not None
+        if self.pool_nodes_per_replica(pool) > 1:
+            return  # one GKE node pool per slice (infra/gcp/nodepools.py): each far below the limit
         if hardware.kind is DeviceKind.TPU and hardware.accelerator is not None:
             zones = max(1, len(catalog().tpu_zones(hardware.accelerator, self.region)))
         else:
@@ -688,12 +690,14 @@ class Cluster(_Model):
         return self.cloud is not Cloud.EXISTING
 
     def pool_nodes_per_replica(self, pool: NodePool) -> int:
-        """Nodes one slice of a multi-host TPU pool spans (1 for everything else)."""
-        if pool.tpu_topology is None:
+        """Nodes one slice of a multi-host TPU pool spans (1 for everything else, and for a topology
+        the machine does not have, which is reported with the pool)."""
+        machine = catalog().machine(self.cloud.value, pool.machine_type) if self.provisioned else None
+        if pool.tpu_topology is None or machine is None:
             return 1
-        machine = catalog().machine(self.cloud.value, pool.machine_type)
-        chips = machine.accelerator_count if machine else 1
-        return max(1, tpu_topology_chips(pool.tpu_topology) // max(1, chips))
+        if pool.tpu_topology not in getattr(machine, "tpu_topologies", []):
+            return 1
+        return max(1, tpu_topology_chips(pool.tpu_topology) // max(1, machine.accelerator_count))
 
 
 def _did_you_mean(value: str, known: Iterable[str], n: int = 3, table: str = "") -> str:

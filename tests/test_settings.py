@@ -601,6 +601,11 @@ def test_gke_single_zone_tpu_pool_above_the_per_zone_limit() -> None:
     only_line("dev", change, "clusters[1].nodePools[2].maxSize", "1000 over its 1 zone")
 
 
+def test_a_multi_host_tpu_pool_is_one_gke_pool_per_slice_so_no_per_pool_limit() -> None:
+    # ct6e-standard-4t 4x8 spans 8 nodes per slice: 1,008 nodes are 126 GKE pools of 8.
+    valid("prod", lambda v: pool(v, 2, 2).update(maxSize=1008))
+
+
 def test_gke_cluster_above_the_node_limit() -> None:
     def change(v: dict[str, Any]) -> None:
         for k in range(6):
