@@ -266,7 +266,7 @@ def load_stack_config(project: Project, stack: str, config_file: Path | None = N
             value = raw[full]
             if check and not (full in secrets or check(value) or _coerces(expected, value)):
                 problems.append(
-                    f"{source}: {full}: {value!r} is not allowed; Pulumi.yaml declares type {expected}"
+                    f"{source}: {full}: {json.dumps(value)} is not allowed; Pulumi.yaml declares type {expected}"
                 )
             continue
         if "default" in decl:

@@ -1,12 +1,14 @@
 """The stack's typed settings.
 
 Every value a stack file can set is declared here, with the rule that makes it valid. The
-program builds nothing until the whole stack file passes: a bad value stops the run with one
-line that names the stack file, the key path, the value and what is allowed, before any
-resource is registered, under the real engine and the offline toolkit alike.
+program builds nothing until the whole stack file passes: a broken file stops the run with one
+line per problem, each naming the stack file, the key path, the value and what is allowed,
+before any resource is registered, under the real engine and the offline toolkit alike. Every
+problem is reported at once, so that fixing a file takes one run, not one run per mistake.
 
-Facts (regions, machine types, accelerators, TPU topologies, models) come from the dated
-tables in ``infra.catalog``; this module only applies them.
+Facts (regions, machine types and what they carry, TPU topologies, models, data store classes,
+provider limits) come from the dated tables in ``infra.catalog``; this module only applies them.
+What the program's node code can serve (``SERVED``) is a fact about this program and lives here.
 """
 
 from __future__ import annotations
@@ -1294,7 +1296,8 @@ def _phrase(kind: str, key: str, value: Any, ctx: Mapping[str, Any], message: st
     if kind in ("string_type",):
         if _is_number(value):
             # YAML reads an unquoted 1.35 as a number (and 1.30 as 1.3); versions are text.
-            return f'{shown} is a number; write it as a string: {key}: "{value}"'
+            hint = " (YAML reads an unquoted 1.30 as 1.3)" if isinstance(value, float) else ""
+            return f'{shown} is a number; write it as a string: {key}: "{value}"{hint}'
         return f"{shown} is not allowed; allowed: text"
     if kind in ("enum", "literal_error"):
         return f"{shown} is not allowed; allowed: {ctx.get('expected', message)}"

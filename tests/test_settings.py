@@ -698,3 +698,62 @@ def test_settings_error_keeps_the_first_problem_for_callers() -> None:
     error = caught.value
     assert [p for p, _ in error.problems] == ["inferstack:awsAccountId", "inferstack:logRetentionDays"]
     assert (error.path, error.message) == error.problems[0]
+
+
+# --- one failing case per condition of the rules above ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cidr", "fragment"),
+    [
+        ("banana", "is not a CIDR block"),
+        ("10.40.0.1/16", "is not a CIDR block"),  # host bits set
+        ("8.8.0.0/16", "a private IPv4 /16 or larger"),
+        ("10.40.128.0/17", "a private IPv4 /16 or larger"),
+        ("fd00::/16", "a private IPv4 /16 or larger"),
+    ],
+)
+def test_network_cidr_that_is_not_a_private_block(cidr: str, fragment: str) -> None:
+    only_line("dev", lambda v: v["clusters"][0].update(networkCidr=cidr), "clusters[0].networkCidr", fragment)
+
+
+@pytest.mark.parametrize("cidr", ["banana", "203.0.113.1/24"])
+def test_public_access_cidr_that_is_not_a_cidr(cidr: str) -> None:
+    only_line(
+        "dev",
+        lambda v: v["clusters"][1].update(endpointAccess="public", publicAccessCidrs=[cidr]),
+        "clusters[1].publicAccessCidrs[0]",
+        "is not a CIDR block",
+    )
+
+
+def test_database_region_that_does_not_exist() -> None:
+    only_line(
+        "dev",
+        lambda v: v["database"].update(primaryRegion="us-east-9"),
+        "database.primaryRegion",
+        "us-east-9",
+    )
+
+
+def test_burstable_class_in_a_global_database() -> None:
+    def change(v: dict[str, Any]) -> None:
+        v["database"].update(instanceClass="db.t4g.medium", secondaryRegions=["us-west-2"])
+
+    only_line("prod", change, "database.instanceClass", "cannot join an Aurora global database")
+
+
+def test_engine_version_that_is_not_a_postgres_version() -> None:
+    only_line(
+        "dev", lambda v: v["database"].update(engineVersion="sixteen"), "database.engineVersion", "16.6"
+    )
+
+
+def test_an_unquoted_version_that_lost_a_digit_says_so() -> None:
+    only_line(
+        "dev", lambda v: v["clusters"][0].update(kubernetesVersion=1.3), "reads an unquoted 1.30 as 1.3"
+    )
+
+
+def test_health_check_path_without_slash() -> None:
+    only_line("dev", lambda v: v["edge"].update(healthCheckPath="ready"), "edge.healthCheckPath", "'/'")
