@@ -879,13 +879,14 @@ _DATASTORES = "infra/catalog/datastores.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
 
 # AWS tag values (AWS Tagging docs, "Tag naming limits and requirements"): letters, spaces and
-# digits in any script, and _ . : / = + - @, at most 256 characters. AWS refuses anything else, so
+# digits in any script (spaces are the Unicode space separators, not tabs or line breaks), and
+# _ . : / = + - @, at most 256 characters. AWS refuses anything else, so
 # the settings do too. GCP label values allow only lower-case letters, digits, '_' and '-' (at
 # most 63); the program lower-cases tags for GCP (a value people still recognise) but would
 # replace every other character by '_', so "ml/infra" would be billed as "ml_infra" on GCP and
 # "ml/infra" on AWS, and a cost report joining the two would split one cost centre in two. With a
 # GCP resource in the stack that silent rewrite is refused; upper case is not.
-_AWS_TAG_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")
+_AWS_TAG_VALUE = re.compile(r"[\w .:/=+\-@\u00a0\u2000-\u200a\u202f\u205f\u3000]{0,256}")
 _GCP_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9_-]{0,63}")
 
 

@@ -619,8 +619,9 @@ def test_gke_cluster_above_the_node_limit() -> None:
 # --- tags ------------------------------------------------------------------------------------
 
 
-def test_cost_center_aws_refuses() -> None:
-    only_line("dev", lambda v: v.update(costCenter="cc;inference"), "costCenter", "not an AWS tag value")
+@pytest.mark.parametrize("value", ["cc;inference", "cc\ninference", "cc\tinference", "cc*"])
+def test_cost_center_aws_refuses(value: str) -> None:
+    only_line("dev", lambda v: v.update(costCenter=value), "costCenter", "not an AWS tag value")
 
 
 def test_cost_center_gcp_would_rewrite() -> None:
