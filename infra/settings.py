@@ -1101,10 +1101,9 @@ class Settings(_Model):
                 continue  # reported with the pool
             if catalog().hardware_of(machine).kind not in SERVED.get(cluster.cloud, frozenset()):
                 continue
-            if pool.tpu_topology is not None and pool.tpu_topology not in getattr(
-                machine, "tpu_topologies", []
-            ):
-                continue
+            topologies = getattr(machine, "tpu_topologies", [])
+            if (topologies or pool.tpu_topology is not None) and pool.tpu_topology not in topologies:
+                continue  # a missing or unknown TPU topology is reported with the pool
             devices = machine.accelerator_count * cluster.pool_nodes_per_replica(pool)
             fit = model_fit(self.model.name, self.model.precision.value, pool.accelerator, devices)
             if not fit.fits:

@@ -758,3 +758,45 @@ def test_an_unquoted_version_that_lost_a_digit_says_so() -> None:
 
 def test_health_check_path_without_slash() -> None:
     only_line("dev", lambda v: v["edge"].update(healthCheckPath="ready"), "edge.healthCheckPath", "'/'")
+
+
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        (lambda v: v["clusters"][0].pop("region"), ["clusters[0].region", "missing"]),
+        (
+            lambda v: v["clusters"][0].update(nodePools=[]),
+            ["clusters[0].nodePools", "at least one node pool"],
+        ),
+        (
+            lambda v: v["clusters"][0].update(kubeconfigSecret="k"),
+            ["clusters[0].kubeconfigSecret", "only for"],
+        ),
+        (
+            lambda v: pool(v, 0, 1).update(capacityReservationId="cr-0123456789abcdef0"),
+            ["nodePools[1].capacityReservationId", "only for capacity: reserved"],
+        ),
+        (
+            lambda v: pool(v, 0, 1).update(tpuTopology="2x2"),
+            ["nodePools[1].tpuTopology", "not a TPU machine"],
+        ),
+    ],
+    ids=["region missing", "no pools", "kubeconfig on aws", "reservation id on demand", "topology on gpu"],
+)
+def test_cluster_and_pool_conditions(change: Callable[[dict[str, Any]], None], fragments: list[str]) -> None:
+    only_line("dev", change, *fragments)
+
+
+def test_a_tpu_pool_without_its_topology() -> None:
+    only_line(
+        "prod", lambda v: pool(v, 2, 2).pop("tpuTopology"), "clusters[2].nodePools[2].tpuTopology", "missing"
+    )
+
+
+def test_an_existing_cluster_has_no_pools() -> None:
+    def change(v: dict[str, Any]) -> None:
+        v["clusters"][0]["nodePools"] = [
+            {"name": "x", "machineType": "m7i.large", "minSize": 1, "maxSize": 1}
+        ]
+
+    only_line("onprem", change, "clusters[0].nodePools", "an existing cluster is not provisioned")
