@@ -1296,7 +1296,8 @@ def _phrase(kind: str, key: str, value: Any, ctx: Mapping[str, Any], message: st
     if kind in ("string_type",):
         if _is_number(value):
             # YAML reads an unquoted 1.35 as a number (and 1.30 as 1.3); versions are text.
-            hint = " (YAML reads an unquoted 1.30 as 1.3)" if isinstance(value, float) else ""
+            version = isinstance(value, float) and key.endswith("Version")
+            hint = " (YAML reads an unquoted 1.30 as 1.3)" if version else ""
             return f'{shown} is a number; write it as a string: {key}: "{value}"{hint}'
         return f"{shown} is not allowed; allowed: text"
     if kind in ("enum", "literal_error"):
@@ -1409,9 +1410,10 @@ def parse_settings(
     must be present and encrypted, and are left out of the model.
     """
     values = dict(raw)
+    clusters = values.get("clusters")
     referenced = {
         c.get("kubeconfigSecret")
-        for c in values.get("clusters") or []
+        for c in (clusters if isinstance(clusters, list) else [])
         if isinstance(c, dict) and isinstance(c.get("kubeconfigSecret"), str)
     }
     secrets = {key: values.pop(key) for key in list(values) if key in referenced}

@@ -756,6 +756,11 @@ def test_an_unquoted_version_that_lost_a_digit_says_so() -> None:
     )
 
 
+def test_a_number_for_other_text_is_told_to_quote_it_without_the_version_hint() -> None:
+    line = only_line("dev", lambda v: v["database"].update(instanceClass=1.5), 'instanceClass: "1.5"')
+    assert "1.30" not in line
+
+
 def test_health_check_path_without_slash() -> None:
     only_line("dev", lambda v: v["edge"].update(healthCheckPath="ready"), "edge.healthCheckPath", "'/'")
 
