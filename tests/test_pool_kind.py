@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from infra.aws.nodegroups import ami_type_for, machine_of, node_template_tags, pool_labels, pool_taints
+from infra.aws.nodegroups import (
+    AMI_TYPES,
+    ami_type_for,
+    machine_of,
+    node_template_tags,
+    pool_labels,
+    pool_taints,
+)
 from infra.catalog import AwsInstanceType, DeviceKind, catalog
 from infra.gcp.nodepools import plan_pool
 from infra.settings import SERVED, Cloud, NodePool, Role
@@ -29,6 +36,10 @@ SERVED_ON_AWS = sorted(
     for name, machine in catalog().aws_instance_types.items()
     if catalog().hardware_of(machine).kind in SERVED[Cloud.AWS]
 )
+
+
+def test_every_kind_the_settings_let_onto_aws_has_a_node_image() -> None:
+    assert set(AMI_TYPES) == set(SERVED[Cloud.AWS])
 
 
 def test_aws_serves_every_catalogued_machine_but_trainium() -> None:

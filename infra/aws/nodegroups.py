@@ -29,7 +29,7 @@ import pulumi_aws as aws
 
 from infra.catalog import AwsInstanceType, DeviceKind, PoolHardware, catalog
 from infra.naming import AUTONAMED_MAX, resource_name
-from infra.settings import Capacity, NodePool, Role
+from infra.settings import SERVED, Capacity, Cloud, NodePool, Role
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -75,13 +75,13 @@ AMI_TYPES: Mapping[DeviceKind, str] = {
     DeviceKind.GPU: "AL2023_x86_64_NVIDIA",
 }
 """The EKS-optimised AL2023 AMI family per kind of node: with NVIDIA drivers and container toolkit for
-GPUs. A kind without an entry (TPU, Neuron) is refused by the settings (infra.settings.SERVED)."""
+GPUs: one for each kind the settings let onto AWS (infra.settings.SERVED)."""
 
 
 def hardware_of(machine: AwsInstanceType) -> PoolHardware:
     """What the catalog says a node of ``machine`` carries; ValueError if these node groups cannot serve it."""
     hardware = catalog().hardware_of(machine)
-    if hardware.kind not in AMI_TYPES or (hardware.accelerated and hardware.vendor != "nvidia"):
+    if hardware.kind not in SERVED[Cloud.AWS] or (hardware.accelerated and hardware.vendor != "nvidia"):
         raise ValueError(
             f"{hardware.count}x {hardware.accelerator} ({hardware.vendor} {hardware.kind.value}): "
             "EKS node groups are built for CPU and NVIDIA GPU machines only"

@@ -32,7 +32,7 @@ import pulumi_gcp as gcp
 
 from infra.catalog import DeviceKind, GcpMachineType, catalog, tpu_topology_chips
 from infra.naming import resource_name
-from infra.settings import Capacity, NodePool
+from infra.settings import SERVED, Capacity, Cloud, NodePool
 
 GKE_NAME_MAX = 40 - 8
 """Longest logical name whose auto-name ("-" + 7 hex) fits GKE's 40-character cluster / pool names."""
@@ -109,7 +109,7 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
         raise ValueError(f"{at}.machineType={pool.machine_type!r}: not a catalogued GCP machine type")
     hardware = catalog().hardware_of(machine)
     kind = hardware.kind
-    if kind not in (Kind.CPU, Kind.GPU, Kind.TPU) or (kind is Kind.GPU and hardware.vendor != "nvidia"):
+    if kind not in SERVED[Cloud.GCP] or (kind is Kind.GPU and hardware.vendor != "nvidia"):
         raise ValueError(
             f"{at}.machineType={pool.machine_type!r}: {hardware.accelerator} ({hardware.vendor} {kind.value}) "
             "is not served by GKE node pools; allowed: CPU, NVIDIA GPU or TPU machine types"
