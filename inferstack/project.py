@@ -10,11 +10,18 @@ Semantics followed (Pulumi project file reference and the CLI's config merge):
   - every value reaches the program as a string; objects and arrays as JSON text;
   - ``secure:`` values are ciphertext only the CLI can open: offline they become a marked
     placeholder and their key is listed as secret, as the engine lists decrypted secrets.
+
+Stricter than the CLI where the CLI is silently wrong: a key given twice in one YAML mapping
+(YAML keeps the last) is refused, as is a key under a namespace that looks like a misspelling
+of the project's (``inferstak:owner`` would otherwise go unread, and ``owner`` be reported
+missing).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +30,35 @@ import yaml
 
 
 class ConfigFileError(Exception):
-    """A project or stack file that cannot be read; ``str()`` is one line for a person."""
+    """A project or stack file that cannot be read; ``str()`` is one line per problem, for a person."""
+
+
+_STACK_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+"""Pulumi stack names: letters, digits, '-', '_' and '.'; never a path."""
+
+PROVIDER_NAMESPACES = frozenset(
+    {
+        "pulumi",
+        "aws",
+        "aws-native",
+        "awsx",
+        "eks",
+        "gcp",
+        "google-native",
+        "kubernetes",
+        "azure",
+        "azure-native",
+        "random",
+        "tls",
+        "command",
+        "docker",
+        "cloudflare",
+        "datadog",
+        "github",
+        "vault",
+    }
+)
+"""Config namespaces of Pulumi itself and of providers: never taken for a misspelt project name."""
 
 
 SECRET_PLACEHOLDER = "[secret:{key}]"
@@ -38,6 +73,7 @@ class Project:
     declared: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def stack_file(self, stack: str) -> Path:
+        check_stack_name(stack)
         return self.stack_config_dir / f"Pulumi.{stack}.yaml"
 
     def stacks(self) -> list[str]:
@@ -46,18 +82,64 @@ class Project:
         )
 
 
-def _read_yaml(path: Path) -> Any:
+def check_stack_name(stack: str) -> None:
+    if not _STACK_NAME.fullmatch(stack):
+        raise ConfigFileError(
+            f"{stack!r} is not a stack name; allowed: letters, digits, '-', '_' and '.' "
+            "(STACK names stacks/Pulumi.STACK.yaml; for a file elsewhere use --config-file)"
+        )
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that notes every key given twice in one mapping, where YAML lets the last win."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, int, Any]] = []
+        """(line, line of the first, key) of each repeated key."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # '<<: *defaults' then overriding a key is how merges are meant to be used
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = seen.setdefault(key, key_node.start_mark.line + 1)
+            except TypeError:
+                continue  # an unhashable key: the base constructor reports it
+            if first != key_node.start_mark.line + 1:
+                self.duplicates.append((key_node.start_mark.line + 1, first, key))
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml(path: Path, shown: str | None = None) -> Any:
+    name = shown or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigFileError(f"{path}: file not found") from None
+        raise ConfigFileError(f"{name}: file not found") from None
+    except IsADirectoryError:
+        raise ConfigFileError(f"{name}: is a directory; allowed: a YAML file") from None
+    loader = _UniqueKeyLoader(text)
     try:
-        return yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigFileError(f"{path}: {where}invalid YAML ({problem})") from None
+        raise ConfigFileError(f"{name}: {where}invalid YAML ({problem})") from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigFileError(
+            "\n".join(
+                f"{name}: line {line}: key {key!r} is given twice in one mapping (first on line {first}); "
+                "YAML would silently keep the last; allowed: each key once"
+                for line, first, key in loader.duplicates
+            )
+        )
+    return data
 
 
 def find_project(start: Path | None = None) -> Project:
@@ -132,12 +214,18 @@ class StackConfig:
 
 
 def load_stack_config(project: Project, stack: str, config_file: Path | None = None) -> StackConfig:
+    check_stack_name(stack)
     path = config_file or project.stack_file(stack)
     try:
         source = str(path.resolve().relative_to(project.root))
     except ValueError:
         source = str(path)
-    data = _read_yaml(path)
+    if config_file is None and not path.exists():
+        known = ", ".join(project.stacks()) or "none"
+        raise ConfigFileError(
+            f"{source}: no stack {stack!r} in {project.stack_config_dir.name}/; stacks: {known}"
+        )
+    data = _read_yaml(path, source)
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -155,8 +243,16 @@ def load_stack_config(project: Project, stack: str, config_file: Path | None = N
     values: dict[str, str] = {}
     secrets: set[str] = set()
     raw: dict[str, Any] = {}
+    problems: list[str] = []
+    misspelt: set[str] = set()  # project keys spelt under a misspelt namespace
     for key, value in config.items():
         full = _qualify(project.name, str(key))
+        namespace, _, name = full.partition(":")
+        if _misspelt_namespace(namespace, project.name):
+            problems.append(
+                f"{source}: {full}: unknown namespace {namespace!r}; did you mean {project.name!r}?"
+            )
+            misspelt.add(f"{project.name}:{name}")
         opened, secret = _open_secrets(value, full)
         raw[full] = opened
         if secret:
@@ -169,20 +265,29 @@ def load_stack_config(project: Project, stack: str, config_file: Path | None = N
             check = _TYPE_CHECKS.get(expected or "")
             value = raw[full]
             if check and not (full in secrets or check(value) or _coerces(expected, value)):
-                raise ConfigFileError(
-                    f"{source}: {full}: {value!r} is not allowed; Pulumi.yaml declares type {expected}"
+                problems.append(
+                    f"{source}: {full}: {json.dumps(value)} is not allowed; Pulumi.yaml declares type {expected}"
                 )
             continue
         if "default" in decl:
             raw[full] = decl["default"]
         elif "value" in decl:
             raw[full] = decl["value"]
-        elif full.startswith(project.name + ":"):
-            raise ConfigFileError(f"{source}: {full}: missing; Pulumi.yaml declares it without a default")
+        elif full.startswith(project.name + ":") and full not in misspelt:
+            problems.append(f"{source}: {full}: missing; Pulumi.yaml declares it without a default")
+    if problems:
+        raise ConfigFileError("\n".join(problems))
 
     for full, value in raw.items():
         values[full] = _as_config_string(value)
     return StackConfig(source=source, values=values, secret_keys=frozenset(secrets))
+
+
+def _misspelt_namespace(namespace: str, project: str) -> bool:
+    """A namespace that is neither the project's nor a provider's, but close to the project's name."""
+    if namespace == project or namespace in PROVIDER_NAMESPACES:
+        return False
+    return bool(difflib.get_close_matches(namespace, [project], n=1, cutoff=0.75))
 
 
 def _coerces(expected: str | None, value: Any) -> bool:

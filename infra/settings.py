@@ -1,12 +1,14 @@
 """The stack's typed settings.
 
 Every value a stack file can set is declared here, with the rule that makes it valid. The
-program builds nothing until the whole stack file passes: a bad value stops the run with one
-line that names the stack file, the key path, the value and what is allowed, before any
-resource is registered, under the real engine and the offline toolkit alike.
+program builds nothing until the whole stack file passes: a broken file stops the run with one
+line per problem, each naming the stack file, the key path, the value and what is allowed,
+before any resource is registered, under the real engine and the offline toolkit alike. Every
+problem is reported at once, so that fixing a file takes one run, not one run per mistake.
 
-Facts (regions, machine types, accelerators, TPU topologies, models) come from the dated
-tables in ``infra.catalog``; this module only applies them.
+Facts (regions, machine types and what they carry, TPU topologies, models, data store classes,
+provider limits) come from the dated tables in ``infra.catalog``; this module only applies them.
+What the program's node code can serve (``SERVED``) is a fact about this program and lives here.
 """
 
 from __future__ import annotations
@@ -16,16 +18,26 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
-from infra.aws.network import LOG_RETENTION_DAYS
-from infra.catalog import catalog, model_fit, tpu_topology_chips
+from infra.catalog import DeviceKind, PoolHardware, catalog, model_fit, tpu_topology_chips
 
 PROJECT = "inferstack"
 
@@ -34,14 +46,19 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z
 
 
 class SettingsError(pulumi.RunError):
-    """A stack file that cannot be built; ``str()`` is the one line a person reads.
+    """A stack file that cannot be built; ``str()`` is one line per problem, each a person can act on.
 
-    A RunError, so that the language host prints it as that one line, without a traceback.
+    A RunError, so that the language host prints it as those lines, without a traceback.
+    ``path`` and ``message`` are the first problem's; ``problems`` holds them all.
     """
 
-    def __init__(self, source: str, path: str, message: str):
-        self.source, self.path, self.message = source, path, message
-        super().__init__(f"{source}: {path}: {message}")
+    def __init__(self, source: str, problems: Sequence[tuple[str, str]]):
+        if not problems:
+            raise ValueError("a SettingsError needs at least one problem")
+        self.source = source
+        self.problems = list(problems)
+        self.path, self.message = self.problems[0]
+        super().__init__("\n".join(f"{source}: {path}: {message}" for path, message in self.problems))
 
 
 class Problem(ValueError):
@@ -50,6 +67,33 @@ class Problem(ValueError):
     def __init__(self, field: str, message: str):
         self.field = field
         super().__init__(message)
+
+
+class Problems(ValueError):
+    """Several broken rules of one model, reported together rather than the first alone."""
+
+    def __init__(self, problems: Sequence[Problem]):
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{p.field}: {p}" for p in self.problems))
+
+
+def _raise_all(found: Sequence[Problem]) -> None:
+    if len(found) == 1:
+        raise found[0]
+    if found:
+        raise Problems(found)
+
+
+def _not_bool(value: Any) -> Any:
+    # pydantic's lax int and float accept true/false as 1/0: `maxSize: true` would plan one node.
+    # Strings ("30") stay accepted: the engine hands top-level scalars to the program as text.
+    if isinstance(value, bool):
+        raise PydanticCustomError("bool_as_number", "a boolean where a number is expected")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
 
 
 def _dns_label(value: str) -> str:
@@ -64,6 +108,33 @@ def _dns_label(value: str) -> str:
 def _domain(value: str) -> str:
     if not _DOMAIN.match(value):
         raise ValueError(f"{value!r} is not a valid DNS name; allowed: e.g. api.example.com")
+    return value
+
+
+def _log_retention(value: int) -> int:
+    if value not in catalog().log_retention_days:
+        allowed = ", ".join(str(d) for d in sorted(catalog().log_retention_days))
+        raise ValueError(f"{value}; allowed (what CloudWatch Logs keeps): {allowed}")
+    return value
+
+
+def _iam_principal(value: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", value):
+        raise ValueError(f"{value!r}; allowed: an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)")
+    return value
+
+
+def _aws_account(value: str) -> str:
+    if value and not re.fullmatch(r"\d{12}", value):
+        raise ValueError(f"{value!r}; allowed: a 12-digit AWS account id")
+    return value
+
+
+def _tag_value(value: str) -> str:
+    if not _AWS_TAG_VALUE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not an AWS tag value; allowed: letters, digits, spaces and _ . : / = + - @"
+        )
     return value
 
 
@@ -105,10 +176,88 @@ class Precision(StrEnum):
     INT4 = "int4"
 
 
+_DEFER = "inferstack.defer"
+"""Validation context key: nested models keep their broken rules for the stack to report all at once."""
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
     )
+    _deferred: list[Problem] = PrivateAttr(default_factory=list)
+
+    def _report(self, found: Sequence[Problem], info: ValidationInfo) -> None:
+        """Raise the broken rules, or, inside a whole stack, keep them so that the rules of the levels
+        above still run: a broken pool must not hide a broken database."""
+        if found and isinstance(info.context, Mapping) and info.context.get(_DEFER):
+            self._deferred.extend(found)
+        else:
+            _raise_all(found)
+
+
+def _deferred_below(model: _Model, prefix: str = "") -> list[Problem]:
+    """The problems kept by every model nested in ``model``, with their key paths from ``model``."""
+    out: list[Problem] = []
+    for name, field in type(model).model_fields.items():
+        value = getattr(model, name)
+        key = f"{prefix}.{field.alias or name}" if prefix else (field.alias or name)
+        items = [(key, value)] if isinstance(value, _Model) else []
+        if isinstance(value, list):
+            items = [(f"{key}[{k}]", v) for k, v in enumerate(value) if isinstance(v, _Model)]
+        for at, child in items:
+            out += [Problem(f"{at}.{p.field}", str(p)) for p in child._deferred]
+            out += _deferred_below(child, at)
+    return out
+
+
+# Kubernetes label syntax (Kubernetes docs, "Labels and Selectors: syntax and character set"):
+# an optional DNS-subdomain prefix of at most 253 characters and "/", then a name of at most 63
+# characters; a value of at most 63 characters of the same set, or empty. GKE takes Kubernetes
+# node labels as they are (GKE docs, "Update Kubernetes node labels and taints for node pools").
+# EKS additionally limits the whole key and the value to 1-63 characters (EKS API reference,
+# UpdateLabelsPayload), which the cluster checks for AWS pools.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_PREFIX = re.compile(r"(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+_RESERVED_LABEL_DOMAINS = ("kubernetes.io", "k8s.io")
+_KUBELET_LABEL_DOMAINS = ("kubelet.kubernetes.io", "node.kubernetes.io")
+OWN_LABEL_PREFIX = "inferstack.io/"
+"""Node labels the program sets itself (pool, role, accelerator, ...); a stack may not set them."""
+
+
+def label_key_problem(key: str) -> str | None:
+    """Why Kubernetes (or this program) would refuse ``key`` as a node label key, or None."""
+    prefix, slash, name = key.rpartition("/")
+    if slash and not _LABEL_PREFIX.fullmatch(prefix):
+        return (
+            f"prefix {prefix!r} is not a DNS subdomain; allowed: lower-case letters, digits, '-' and '.', "
+            "at most 253 characters (e.g. example.com/team)"
+        )
+    if not _LABEL_NAME.fullmatch(name):
+        return (
+            f"name {name!r}; allowed: at most 63 letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    if (
+        slash
+        and any(prefix == d or prefix.endswith("." + d) for d in _RESERVED_LABEL_DOMAINS)
+        and not any(prefix == d or prefix.endswith("." + d) for d in _KUBELET_LABEL_DOMAINS)
+    ):
+        return (
+            f"prefix {prefix!r} is reserved for Kubernetes; a node may only label itself under "
+            "kubelet.kubernetes.io/ or node.kubernetes.io/ (NodeRestriction)"
+        )
+    if key.startswith(OWN_LABEL_PREFIX):
+        return f"{OWN_LABEL_PREFIX} labels are set by inferstack itself; allowed: another prefix"
+    return None
+
+
+def label_value_problem(value: str) -> str | None:
+    if value and not _LABEL_NAME.fullmatch(value):
+        return (
+            "allowed: empty, or at most 63 letters, digits, '-', '_' and '.', "
+            "starting and ending with a letter or digit"
+        )
+    return None
 
 
 class NodePool(_Model):
@@ -117,29 +266,44 @@ class NodePool(_Model):
     name: DnsLabel
     machine_type: str
     accelerator: str | None = None
-    accelerator_count: int | None = Field(default=None, ge=1)
+    accelerator_count: Int | None = Field(default=None, ge=1)
     tpu_topology: str | None = None
     capacity: Capacity = Capacity.ON_DEMAND
-    min_size: int = Field(ge=0)
-    max_size: int = Field(ge=1)
-    desired_size: int | None = Field(default=None, ge=0)
-    disk_size_gib: int = Field(default=200, ge=20, le=16384)
+    min_size: Int = Field(ge=0)
+    max_size: Int = Field(ge=1)
+    desired_size: Int | None = Field(default=None, ge=0)
+    disk_size_gib: Int = Field(default=200, ge=20, le=16384)
     labels: dict[str, str] = Field(default_factory=dict)
     capacity_reservation_id: str | None = None
     """AWS: the Capacity Block reservation (cr-...) a `reserved` pool launches into."""
 
     @model_validator(mode="after")
-    def _sizes(self) -> NodePool:
+    def _sizes(self, info: ValidationInfo) -> NodePool:
+        found: list[Problem] = []
         if self.min_size > self.max_size:
-            raise Problem(
-                "minSize", f"{self.min_size} is above maxSize {self.max_size}; allowed: minSize <= maxSize"
+            found.append(
+                Problem(
+                    "minSize",
+                    f"{self.min_size} is above maxSize {self.max_size}; allowed: minSize <= maxSize",
+                )
             )
-        desired = self.desired
-        if not self.min_size <= desired <= self.max_size:
-            raise Problem(
-                "desiredSize",
-                f"{desired} is outside minSize..maxSize ({self.min_size}..{self.max_size})",
+        elif not self.min_size <= self.desired <= self.max_size:
+            found.append(
+                Problem(
+                    "desiredSize",
+                    f"{self.desired} is outside minSize..maxSize ({self.min_size}..{self.max_size})",
+                )
             )
+        for key, value in self.labels.items():
+            problem = label_key_problem(key)
+            if problem:
+                found.append(Problem(f"labels.{key}", f"{key!r} is not a node label key: {problem}"))
+            problem = label_value_problem(value)
+            if problem:
+                found.append(
+                    Problem(f"labels.{key}", f"value {value!r} is not a node label value; {problem}")
+                )
+        self._report(found, info)
         return self
 
     @property
@@ -147,12 +311,40 @@ class NodePool(_Model):
         return self.min_size if self.desired_size is None else self.desired_size
 
     @property
+    def kind(self) -> DeviceKind:
+        """CPU, GPU, TPU or Neuron, from the catalog's row of the pool's accelerator."""
+        if self.accelerator is None:
+            return DeviceKind.CPU
+        accelerator = catalog().accelerators.get(self.accelerator)
+        if accelerator is None:
+            raise ValueError(f"node pool {self.name!r}: accelerator {self.accelerator!r} is not catalogued")
+        return accelerator.kind
+
+    @property
     def is_tpu(self) -> bool:
-        return (self.accelerator or "").startswith("tpu-")
+        return self.kind is DeviceKind.TPU
 
     @property
     def is_accelerated(self) -> bool:
         return self.accelerator is not None
+
+
+SERVED: Mapping[Cloud, frozenset[DeviceKind]] = {
+    Cloud.AWS: frozenset({DeviceKind.CPU, DeviceKind.GPU}),
+    Cloud.GCP: frozenset({DeviceKind.CPU, DeviceKind.GPU, DeviceKind.TPU}),
+}
+"""What the node groups (AWS: NVIDIA AMI, GPU taint) and node pools (GCP: GPU driver, TPU slices)
+know how to build. Anything else the catalog knows is refused by the settings."""
+
+ZONES_PER_CLUSTER = 3
+"""Zones a provisioned cluster spreads over (the first three of its region in the catalog)."""
+
+GKE_CONTROL_PLANE_BLOCK = "172.16.{index}.0/28"
+"""A private GKE cluster's control-plane range; index is the cluster's position in the stack."""
+
+
+def _plain_private(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return net.is_private and not net.is_loopback and not net.is_link_local
 
 
 class Cluster(_Model):
@@ -171,154 +363,273 @@ class Cluster(_Model):
     node_pools: list[NodePool] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _shape(self) -> Cluster:
+    def _shape(self, info: ValidationInfo) -> Cluster:
+        found: list[Problem] = []
+        self._check_shape(found)
+        self._report(found, info)
+        return self
+
+    def _check_shape(self, found: list[Problem]) -> None:
         if self.cloud is Cloud.EXISTING:
             if not self.kubeconfig_secret:
-                raise Problem(
-                    "kubeconfigSecret",
-                    "missing; an existing cluster needs the name of a secret config key that holds its "
-                    "kubeconfig (pulumi config set --secret <key> ...)",
+                found.append(
+                    Problem(
+                        "kubeconfigSecret",
+                        "missing; an existing cluster needs the name of a secret config key that holds its "
+                        "kubeconfig (pulumi config set --secret <key> ...)",
+                    )
                 )
             if self.node_pools:
-                raise Problem("nodePools", "an existing cluster is not provisioned; allowed: no nodePools")
-            return self
+                found.append(
+                    Problem("nodePools", "an existing cluster is not provisioned; allowed: no nodePools")
+                )
+            return
         if self.kubeconfig_secret:
-            raise Problem("kubeconfigSecret", f"only for cloud: existing, not {self.cloud.value}")
+            found.append(Problem("kubeconfigSecret", f"only for cloud: existing, not {self.cloud.value}"))
         if self.region is None:
-            raise Problem("region", f"missing; a {self.cloud.value} cluster needs a region")
+            found.append(Problem("region", f"missing; a {self.cloud.value} cluster needs a region"))
+            return
         regions = catalog().aws_regions if self.cloud is Cloud.AWS else catalog().gcp_regions
         if self.region not in regions:
-            raise Problem(
-                "region",
-                f"{self.region!r} is not a known {self.cloud.value} region; allowed: {', '.join(sorted(regions))}",
+            found.append(
+                Problem(
+                    "region",
+                    f"{self.region!r} is not a known {self.cloud.value} region; allowed: {', '.join(sorted(regions))}",
+                )
             )
+            return
         if self.cloud is Cloud.AWS:
             supported = sorted(catalog().eks_addons)  # add-ons are pinned per version; no pin, no cluster
             if self.kubernetes_version not in supported:
-                raise Problem(
-                    "kubernetesVersion",
-                    f"{self.kubernetes_version!r} is not an EKS version with pinned add-ons; allowed: {', '.join(supported)}",
+                found.append(
+                    Problem(
+                        "kubernetesVersion",
+                        f"{self.kubernetes_version!r} is not an EKS version with pinned add-ons; "
+                        f"allowed: {', '.join(supported)}",
+                    )
                 )
-        for i, cidr in enumerate(self.public_access_cidrs):
-            try:
-                net = ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise Problem(f"publicAccessCidrs[{i}]", f"{cidr!r} is not a CIDR block") from None
-            if net.prefixlen == 0:
-                raise Problem(
-                    f"publicAccessCidrs[{i}]",
-                    f"{cidr!r} opens the API to the internet; allowed: narrower CIDRs",
-                )
-        if self.endpoint_access is EndpointAccess.PUBLIC and not self.public_access_cidrs:
-            raise Problem(
-                "publicAccessCidrs", "empty; a public endpoint must list the CIDRs allowed to reach it"
-            )
+        self._check_access(found)
         if self.network_cidr is not None:
             try:
                 net = ipaddress.ip_network(self.network_cidr, strict=True)
             except ValueError:
-                raise Problem("networkCidr", f"{self.network_cidr!r} is not a CIDR block") from None
-            if not net.is_private or net.prefixlen > 16:
-                raise Problem(
-                    "networkCidr",
-                    f"{self.network_cidr!r}; allowed: a private /16 or larger (e.g. 10.10.0.0/16)",
-                )
+                found.append(Problem("networkCidr", f"{self.network_cidr!r} is not a CIDR block"))
+            else:
+                if net.version != 4 or not net.is_private or net.prefixlen > 16:
+                    found.append(
+                        Problem(
+                            "networkCidr",
+                            f"{self.network_cidr!r}; allowed: a private IPv4 /16 or larger (e.g. 10.10.0.0/16)",
+                        )
+                    )
         if not self.node_pools:
-            raise Problem("nodePools", "empty; a provisioned cluster needs at least one node pool")
+            found.append(Problem("nodePools", "empty; a provisioned cluster needs at least one node pool"))
+            return
         seen: set[str] = set()
         for i, pool in enumerate(self.node_pools):
             if pool.name in seen:
-                raise Problem(f"nodePools[{i}].name", f"{pool.name!r} is used twice in cluster {self.name!r}")
-            seen.add(pool.name)
-            self._check_pool(i, pool)
-            if self.scale_from_zero and pool.is_accelerated and pool.min_size > 0:
-                raise Problem(
-                    f"nodePools[{i}].minSize",
-                    f"{pool.min_size} but cluster {self.name!r} asks for scaleFromZero; allowed: 0",
+                found.append(
+                    Problem(f"nodePools[{i}].name", f"{pool.name!r} is used twice in cluster {self.name!r}")
                 )
-        if not any(not p.is_accelerated and p.min_size >= 1 for p in self.node_pools):
-            raise Problem(
-                "nodePools",
-                "no pool without accelerators and minSize >= 1; accelerator nodes are tainted, so CoreDNS and "
-                "other system pods would have nowhere to run",
+            seen.add(pool.name)
+            self._check_pool(i, pool, found)
+            if self.scale_from_zero and pool.is_accelerated and pool.min_size > 0:
+                found.append(
+                    Problem(
+                        f"nodePools[{i}].minSize",
+                        f"{pool.min_size} but cluster {self.name!r} asks for scaleFromZero; allowed: 0",
+                    )
+                )
+        if not any(not self._accelerated(p) and p.min_size >= 1 for p in self.node_pools):
+            found.append(
+                Problem(
+                    "nodePools",
+                    "no pool without accelerators and minSize >= 1; accelerator nodes are tainted, so CoreDNS and "
+                    "other system pods would have nowhere to run",
+                )
             )
-        accelerated = [p for p in self.node_pools if p.is_accelerated]
+        accelerated = [p for p in self.node_pools if self._accelerated(p)]
         if (
             self.role is Role.CORE
             and accelerated
             and not any(p.capacity is not Capacity.SPOT and p.min_size >= 1 for p in accelerated)
         ):
-            raise Problem(
-                "nodePools",
-                f"core cluster {self.name!r} has no on-demand accelerator floor; allowed: at least one accelerator "
-                "pool with capacity on-demand or reserved and minSize >= 1 (spot alone can be interrupted to zero)",
+            found.append(
+                Problem(
+                    "nodePools",
+                    f"core cluster {self.name!r} has no on-demand accelerator floor; allowed: at least one "
+                    "accelerator pool with capacity on-demand or reserved and minSize >= 1 (spot alone can be "
+                    "interrupted to zero)",
+                )
             )
-        return self
+        if self.cloud is Cloud.GCP:
+            most = catalog().gke_max_nodes_per_cluster
+            total = sum(p.max_size for p in self.node_pools)
+            if total > most:
+                found.append(
+                    Problem(
+                        "nodePools",
+                        f"the pools' maxSize add up to {total} nodes; a GKE cluster holds at most {most} "
+                        "(GKE limits per cluster)",
+                    )
+                )
 
-    def _check_pool(self, i: int, pool: NodePool) -> None:
+    def _accelerated(self, pool: NodePool) -> bool:
+        """Whether the pool's nodes carry accelerators, by the catalog (the declaration may be wrong)."""
+        hardware = catalog().hardware(self.cloud.value, pool.machine_type) if self.provisioned else None
+        return pool.is_accelerated if hardware is None else hardware.accelerated
+
+    def _check_access(self, found: list[Problem]) -> None:
+        nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for i, cidr in enumerate(self.public_access_cidrs):
+            try:
+                net = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                found.append(Problem(f"publicAccessCidrs[{i}]", f"{cidr!r} is not a CIDR block"))
+                continue
+            if net.prefixlen == 0:
+                found.append(
+                    Problem(
+                        f"publicAccessCidrs[{i}]",
+                        f"{cidr!r} opens the API to the internet; allowed: narrower CIDRs",
+                    )
+                )
+                continue
+            nets.append(net)
+        v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+        v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+        for same, collapsed in (
+            (v4, list(ipaddress.collapse_addresses(v4))),
+            (v6, list(ipaddress.collapse_addresses(v6))),
+        ):
+            if len(same) > 1 and len(collapsed) == 1 and collapsed[0].prefixlen == 0:
+                found.append(
+                    Problem(
+                        "publicAccessCidrs",
+                        f"{', '.join(str(n) for n in same)} together cover the whole internet ({collapsed[0]}); "
+                        "allowed: narrower CIDRs",
+                    )
+                )
+        if self.endpoint_access is EndpointAccess.PUBLIC and not self.public_access_cidrs:
+            found.append(
+                Problem(
+                    "publicAccessCidrs", "empty; a public endpoint must list the CIDRs allowed to reach it"
+                )
+            )
+
+    def _check_pool(self, i: int, pool: NodePool, found: list[Problem]) -> None:
         at = f"nodePools[{i}]"
         cloud = self.cloud.value
+        if self.cloud is Cloud.AWS:
+            for key, value in pool.labels.items():
+                if len(key) > 63 or not 1 <= len(value) <= 63:
+                    found.append(
+                        Problem(
+                            f"{at}.labels.{key}",
+                            f"{key!r}: {value!r}; EKS takes node label keys and values of 1-63 characters",
+                        )
+                    )
         machine = catalog().machine(cloud, pool.machine_type)
         if machine is None:
             known = catalog().aws_instance_types if self.cloud is Cloud.AWS else catalog().gcp_machine_types
-            near = difflib.get_close_matches(pool.machine_type, list(known), n=3)
-            hint = f"did you mean {', '.join(near)}?" if near else f"allowed: {', '.join(sorted(known))}"
-            raise Problem(
-                f"{at}.machineType", f"{pool.machine_type!r} is not a known {cloud} machine type; {hint}"
+            found.append(
+                Problem(
+                    f"{at}.machineType",
+                    f"{pool.machine_type!r} is not a known {cloud} machine type; {_did_you_mean(pool.machine_type, known)}",
+                )
             )
+            return
+        hardware = catalog().hardware_of(machine)
+        if hardware.kind not in SERVED[self.cloud]:
+            served = ", ".join(sorted(k.value for k in SERVED[self.cloud]))
+            found.append(
+                Problem(
+                    f"{at}.machineType",
+                    f"{pool.machine_type} carries {hardware.count}x {hardware.accelerator} ({hardware.vendor} "
+                    f"{hardware.kind.value}), which inferstack does not know how to serve on {cloud}: no node image, "
+                    f"device plugin or taint is built for it; allowed: {served} machine types",
+                )
+            )
+            return
         if machine.accelerator is None:
             if pool.accelerator is not None:
-                raise Problem(
-                    f"{at}.accelerator",
-                    f"{pool.accelerator!r} but {pool.machine_type} has no accelerator; allowed: omit it",
+                found.append(
+                    Problem(
+                        f"{at}.accelerator",
+                        f"{pool.accelerator!r} but {pool.machine_type} has no accelerator; allowed: omit it",
+                    )
                 )
         else:
             if pool.accelerator is None:
-                raise Problem(
-                    f"{at}.accelerator",
-                    f"missing; {pool.machine_type} carries {machine.accelerator_count}x {machine.accelerator}, "
-                    f"declare accelerator: {machine.accelerator}",
+                found.append(
+                    Problem(
+                        f"{at}.accelerator",
+                        f"missing; {pool.machine_type} carries {machine.accelerator_count}x {machine.accelerator}, "
+                        f"declare accelerator: {machine.accelerator}",
+                    )
                 )
-            if pool.accelerator != machine.accelerator:
-                raise Problem(
-                    f"{at}.accelerator",
-                    f"{pool.accelerator!r} does not match {pool.machine_type}; allowed: {machine.accelerator}",
+            elif pool.accelerator != machine.accelerator:
+                found.append(
+                    Problem(
+                        f"{at}.accelerator",
+                        f"{pool.accelerator!r} does not match {pool.machine_type}; allowed: {machine.accelerator}",
+                    )
                 )
             if pool.accelerator_count is not None and pool.accelerator_count != machine.accelerator_count:
-                raise Problem(
-                    f"{at}.acceleratorCount",
-                    f"{pool.accelerator_count} but {pool.machine_type} has {machine.accelerator_count} "
-                    f"{machine.accelerator}; allowed: {machine.accelerator_count}",
+                found.append(
+                    Problem(
+                        f"{at}.acceleratorCount",
+                        f"{pool.accelerator_count} but {pool.machine_type} has {machine.accelerator_count} "
+                        f"{machine.accelerator}; allowed: {machine.accelerator_count}",
+                    )
                 )
             if machine.regions is not None and self.region not in machine.regions:
-                raise Problem(
-                    f"{at}.machineType",
-                    f"{pool.machine_type} is not offered in {self.region}; allowed regions: {', '.join(machine.regions)}",
+                found.append(
+                    Problem(
+                        f"{at}.machineType",
+                        f"{pool.machine_type} is not offered in {self.region}; "
+                        f"allowed regions: {', '.join(machine.regions)}",
+                    )
                 )
         if pool.capacity is Capacity.RESERVED and self.cloud is not Cloud.AWS:
-            raise Problem(
-                f"{at}.capacity", "'reserved' is only built for AWS Capacity Blocks; allowed: on-demand, spot"
+            found.append(
+                Problem(
+                    f"{at}.capacity",
+                    "'reserved' is only built for AWS Capacity Blocks; allowed: on-demand, spot",
+                )
             )
-        if pool.capacity is Capacity.RESERVED and not re.fullmatch(
+        elif pool.capacity is Capacity.RESERVED and not re.fullmatch(
             r"cr-[0-9a-f]{17}", pool.capacity_reservation_id or ""
         ):
-            raise Problem(
-                f"{at}.capacityReservationId",
-                f"{pool.capacity_reservation_id!r}; a reserved pool launches into a Capacity Block: allowed: cr-<17 hex digits>",
+            found.append(
+                Problem(
+                    f"{at}.capacityReservationId",
+                    f"{pool.capacity_reservation_id!r}; a reserved pool launches into a Capacity Block: "
+                    "allowed: cr-<17 hex digits>",
+                )
             )
         if pool.capacity is not Capacity.RESERVED and pool.capacity_reservation_id is not None:
-            raise Problem(f"{at}.capacityReservationId", "only for capacity: reserved")
+            found.append(Problem(f"{at}.capacityReservationId", "only for capacity: reserved"))
+        self._check_pool_limit(at, pool, hardware, found)
         topologies = list(getattr(machine, "tpu_topologies", []) or [])
         if topologies:
             if pool.tpu_topology is None:
-                raise Problem(
-                    f"{at}.tpuTopology", f"missing; allowed for {pool.machine_type}: {', '.join(topologies)}"
+                found.append(
+                    Problem(
+                        f"{at}.tpuTopology",
+                        f"missing; allowed for {pool.machine_type}: {', '.join(topologies)}",
+                    )
                 )
+                return
             if pool.tpu_topology not in topologies:
-                raise Problem(
-                    f"{at}.tpuTopology",
-                    f"{pool.tpu_topology!r} does not exist for {pool.machine_type}; allowed: {', '.join(topologies)}",
+                found.append(
+                    Problem(
+                        f"{at}.tpuTopology",
+                        f"{pool.tpu_topology!r} does not exist for {pool.machine_type}; "
+                        f"allowed: {', '.join(topologies)}",
+                    )
                 )
+                return
             per_slice = tpu_topology_chips(pool.tpu_topology) // max(1, machine.accelerator_count)
             for key, value in (
                 ("maxSize", pool.max_size),
@@ -326,14 +637,54 @@ class Cluster(_Model):
                 ("desiredSize", pool.desired),
             ):
                 if per_slice > 1 and value % per_slice:
-                    raise Problem(
-                        f"{at}.{key}",
-                        f"{value}: a {pool.machine_type} {pool.tpu_topology} slice spans {per_slice} nodes and GKE adds "
-                        f"or removes whole slices; allowed: a multiple of {per_slice}",
+                    found.append(
+                        Problem(
+                            f"{at}.{key}",
+                            f"{value}: a {pool.machine_type} {pool.tpu_topology} slice spans {per_slice} nodes and "
+                            f"GKE adds or removes whole slices; allowed: a multiple of {per_slice}",
+                        )
                     )
         elif pool.tpu_topology is not None:
-            raise Problem(
-                f"{at}.tpuTopology", f"{pool.tpu_topology!r} but {pool.machine_type} is not a TPU machine"
+            found.append(
+                Problem(
+                    f"{at}.tpuTopology", f"{pool.tpu_topology!r} but {pool.machine_type} is not a TPU machine"
+                )
+            )
+
+    def _check_pool_limit(
+        self, at: str, pool: NodePool, hardware: PoolHardware, found: list[Problem]
+    ) -> None:
+        if self.cloud is Cloud.AWS:
+            # EKS service quota "Nodes per managed node group" (its default; adjustable through Service Quotas).
+            most = catalog().eks_max_nodes_per_node_group
+            if pool.max_size > most:
+                found.append(
+                    Problem(
+                        f"{at}.maxSize",
+                        f"{pool.max_size}; an EKS managed node group holds at most {most} nodes "
+                        "(EKS quota 'Nodes per managed node group'); allowed: <= "
+                        f"{most}, or split the pool",
+                    )
+                )
+            return
+        # GKE system limit: 1,000 nodes per node pool in one zone. Multi-host TPU slices become one
+        # pool each and stay far below it; other pools spread over the cluster's zones (TPU pools over
+        # the zones the catalog lists for their generation).
+        assert self.region is not None
+        if self.pool_nodes_per_replica(pool) > 1:
+            return  # one GKE node pool per slice (infra/gcp/nodepools.py): each far below the limit
+        if hardware.kind is DeviceKind.TPU and hardware.accelerator is not None:
+            zones = max(1, len(catalog().tpu_zones(hardware.accelerator, self.region)))
+        else:
+            zones = min(ZONES_PER_CLUSTER, len(catalog().gcp_regions[self.region]))
+        most = catalog().gke_max_nodes_per_pool_zone * zones
+        if pool.max_size > most:
+            found.append(
+                Problem(
+                    f"{at}.maxSize",
+                    f"{pool.max_size}; a GKE node pool holds at most {catalog().gke_max_nodes_per_pool_zone} nodes "
+                    f"per zone, {most} over its {zones} zone(s); allowed: <= {most}, or split the pool",
+                )
             )
 
     @property
@@ -341,12 +692,25 @@ class Cluster(_Model):
         return self.cloud is not Cloud.EXISTING
 
     def pool_nodes_per_replica(self, pool: NodePool) -> int:
-        """Nodes one slice of a multi-host TPU pool spans (1 for everything else)."""
-        if pool.tpu_topology is None:
+        """Nodes one slice of a multi-host TPU pool spans (1 for everything else, and for a topology
+        the machine does not have, which is reported with the pool)."""
+        machine = catalog().machine(self.cloud.value, pool.machine_type) if self.provisioned else None
+        if pool.tpu_topology is None or machine is None:
             return 1
-        machine = catalog().machine(self.cloud.value, pool.machine_type)
-        chips = machine.accelerator_count if machine else 1
-        return max(1, tpu_topology_chips(pool.tpu_topology) // max(1, chips))
+        if pool.tpu_topology not in getattr(machine, "tpu_topologies", []):
+            return 1
+        return max(1, tpu_topology_chips(pool.tpu_topology) // max(1, machine.accelerator_count))
+
+
+def _did_you_mean(value: str, known: Iterable[str], n: int = 3, table: str = "") -> str:
+    names = list(known)
+    near = difflib.get_close_matches(value, names, n=n)
+    if near:
+        return f"did you mean {', '.join(near)}?"
+    if table and len(names) > 12:
+        families = sorted({name.rpartition(".")[0] if name.count(".") > 1 else name for name in names})
+        return f"allowed: one of the {len(names)} in {table} ({', '.join(families)})"
+    return f"allowed: {', '.join(sorted(names))}"
 
 
 class Database(_Model):
@@ -357,15 +721,68 @@ class Database(_Model):
     secondary_regions: list[str] = Field(default_factory=list)
     instance_class: str
     engine_version: str = "16.6"
-    backup_retention_days: int = Field(default=7, ge=1, le=35)
+    backup_retention_days: Int = Field(default=7, ge=1, le=35)
+
+    def members(self) -> list[tuple[str, str]]:
+        """(key, region) of the primary and every secondary."""
+        return [("primaryRegion", self.primary_region)] + [
+            (f"secondaryRegions[{k}]", r) for k, r in enumerate(self.secondary_regions)
+        ]
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Database:
+        found: list[Problem] = []
+        regions = catalog().aws_regions if self.cloud == "aws" else catalog().gcp_regions
+        for key, region in self.members():
+            if region not in regions:
+                found.append(Problem(key, f"{region!r} is not a known {self.cloud} region"))
+        for k, region in enumerate(self.secondary_regions):
+            if region == self.primary_region:
+                found.append(
+                    Problem(
+                        f"secondaryRegions[{k}]", f"{region!r} equals primaryRegion; allowed: another region"
+                    )
+                )
+        if self.cloud == "aws":
+            classes = catalog().aurora_postgresql_classes
+            if self.instance_class not in classes:
+                found.append(
+                    Problem(
+                        "instanceClass",
+                        f"{self.instance_class!r} is not an Aurora PostgreSQL instance class; "
+                        f"{_did_you_mean(self.instance_class, classes, table=_DATASTORES)}",
+                    )
+                )
+            elif self.secondary_regions and (
+                self.instance_class.rpartition(".")[0] in catalog().aurora_burstable_families
+            ):
+                found.append(
+                    Problem(
+                        "instanceClass",
+                        f"{self.instance_class!r} cannot join an Aurora global database; allowed: a "
+                        "memory-optimized class such as db.r6g.large or db.r7g.large",
+                    )
+                )
+        else:
+            problem = catalog().cloud_sql_tiers.problem(self.instance_class)
+            if problem:
+                found.append(Problem("instanceClass", f"{self.instance_class!r}: {problem}"))
+        if not re.fullmatch(r"\d{2}\.\d+", self.engine_version):
+            found.append(
+                Problem(
+                    "engineVersion", f"{self.engine_version!r}; allowed: a PostgreSQL version such as 16.6"
+                )
+            )
+        self._report(found, info)
+        return self
 
 
 class Cache(_Model):
     """Redis as the gateway's response cache, one per core region."""
 
     node_type: str
-    replicas: int = Field(default=1, ge=0, le=5)
-    memory_size_gb: int = Field(default=5, ge=1, le=300)
+    replicas: Int = Field(default=1, ge=0, le=5)
+    memory_size_gb: Int = Field(default=5, ge=1, le=300)
 
 
 class Edge(_Model):
@@ -375,43 +792,53 @@ class Edge(_Model):
     hosted_zone: DomainName | None = None
     hosted_zone_id: str | None = None
     """An existing Route 53 zone to write into; without it the stack creates (and owns) hostedZone."""
-    health_check_interval_seconds: int = 30
+    health_check_interval_seconds: Int = 30
     health_check_path: str = "/ready"
     routing: Literal["failover", "latency", "weighted"] = "failover"
     aws_entry: Literal["route53", "global-accelerator"] = "route53"
 
     @model_validator(mode="after")
-    def _interval(self) -> Edge:
+    def _interval(self, info: ValidationInfo) -> Edge:
+        found: list[Problem] = []
         if self.health_check_interval_seconds not in (10, 30):
-            raise Problem(
-                "healthCheckIntervalSeconds",
-                f"{self.health_check_interval_seconds}; allowed: 10 or 30 (what Route 53 supports)",
+            found.append(
+                Problem(
+                    "healthCheckIntervalSeconds",
+                    f"{self.health_check_interval_seconds}; allowed: 10 or 30 (what Route 53 supports)",
+                )
             )
         if not self.health_check_path.startswith("/"):
-            raise Problem("healthCheckPath", f"{self.health_check_path!r}; allowed: a path starting with '/'")
+            found.append(
+                Problem("healthCheckPath", f"{self.health_check_path!r}; allowed: a path starting with '/'")
+            )
         if self.hosted_zone and not self.domain.endswith("." + self.hosted_zone):
-            raise Problem(
-                "hostedZone",
-                f"{self.hosted_zone!r} does not hold domain {self.domain!r} below its apex "
-                "(failover records are CNAMEs, which a zone apex cannot carry)",
+            found.append(
+                Problem(
+                    "hostedZone",
+                    f"{self.hosted_zone!r} does not hold domain {self.domain!r} below its apex "
+                    "(failover records are CNAMEs, which a zone apex cannot carry)",
+                )
             )
         if self.hosted_zone_id is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", self.hosted_zone_id):
-            raise Problem(
-                "hostedZoneId",
-                f"{self.hosted_zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+            found.append(
+                Problem(
+                    "hostedZoneId",
+                    f"{self.hosted_zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+                )
             )
+        self._report(found, info)
         return self
 
 
 class Monitoring(_Model):
-    retention_days: int = Field(default=15, ge=1, le=400)
-    storage_gib: int = Field(default=50, ge=10, le=4096)
-    p99_latency_seconds: float = Field(default=1.5, gt=0)
+    retention_days: Int = Field(default=15, ge=1, le=400)
+    storage_gib: Int = Field(default=50, ge=10, le=4096)
+    p99_latency_seconds: Float = Field(default=1.5, gt=0)
     grafana: bool = True
 
 
 class Budget(_Model):
-    max_monthly_usd: float = Field(gt=0)
+    max_monthly_usd: Float = Field(gt=0)
 
 
 class ServedModel(_Model):
@@ -421,21 +848,46 @@ class ServedModel(_Model):
     precision: Precision = Precision.BF16
 
     @model_validator(mode="after")
-    def _known(self) -> ServedModel:
+    def _known(self, info: ValidationInfo) -> ServedModel:
         models = catalog().models
+        found: list[Problem] = []
         if self.name not in models:
-            near = difflib.get_close_matches(self.name, list(models), n=2)
-            hint = f"did you mean {', '.join(near)}?" if near else f"allowed: {', '.join(sorted(models))}"
-            raise Problem("name", f"{self.name!r} is not a known model; {hint}")
-        if self.precision.value not in models[self.name].weights_gib:
-            allowed = ", ".join(models[self.name].weights_gib)
-            raise Problem(
-                "precision", f"{self.precision.value!r} is not published for {self.name}; allowed: {allowed}"
+            found.append(
+                Problem(
+                    "name", f"{self.name!r} is not a known model; {_did_you_mean(self.name, models, n=2)}"
+                )
             )
+        elif self.precision.value not in models[self.name].weights_gib:
+            allowed = ", ".join(models[self.name].weights_gib)
+            found.append(
+                Problem(
+                    "precision",
+                    f"{self.precision.value!r} is not published for {self.name}; allowed: {allowed}",
+                )
+            )
+        self._report(found, info)
         return self
 
+    @property
+    def known(self) -> bool:
+        return (
+            self.name in catalog().models and self.precision.value in catalog().models[self.name].weights_gib
+        )
 
+
+_DATASTORES = "infra/catalog/datastores.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
+
+# AWS tag values (AWS Tagging docs, "Tag naming limits and requirements"): letters, spaces and
+# digits in any script (spaces are the Unicode space separators, not tabs or line breaks), and
+# _ . : / = + - @, at most 256 characters. AWS refuses anything else, so
+# the settings do too. GCP label values allow only lower-case letters, digits, '_' and '-' (at
+# most 63); the program lower-cases tags for GCP (a value people still recognise) but would
+# replace every other character by '_', so "ml/infra" would be billed as "ml_infra" on GCP and
+# "ml/infra" on AWS, and a cost report joining the two would split one cost centre in two. With a
+# GCP resource in the stack that silent rewrite is refused; upper case is not.
+_AWS_TAG_VALUE = re.compile(r"[\w .:/=+\-@\u00a0\u2000-\u200a\u202f\u205f\u3000]{0,256}")
+_GCP_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9_-]{0,63}")
 
 
 class Settings(_Model):
@@ -443,11 +895,11 @@ class Settings(_Model):
 
     environment: Environment
     owner: DnsLabel
-    cost_center: str = Field(min_length=1, max_length=63)
+    cost_center: Annotated[str, AfterValidator(_tag_value)] = Field(min_length=1, max_length=63)
     gcp_project: str = ""
-    aws_account_id: str = ""
-    log_retention_days: int = Field(default=30, ge=1, le=3653)
-    cluster_admins: list[str] = Field(default_factory=list)
+    aws_account_id: Annotated[str, AfterValidator(_aws_account)] = ""
+    log_retention_days: Annotated[Int, AfterValidator(_log_retention)] = Field(default=30, ge=1, le=3653)
+    cluster_admins: list[Annotated[str, AfterValidator(_iam_principal)]] = Field(default_factory=list)
     """IAM role/user ARNs given cluster-admin on every EKS cluster (besides whoever deploys)."""
     clusters: list[Cluster] = Field(min_length=1)
     model: ServedModel
@@ -459,45 +911,46 @@ class Settings(_Model):
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
+        found: list[Problem] = _deferred_below(self)
         names: set[str] = set()
         for i, cluster in enumerate(self.clusters):
             if cluster.name in names:
-                raise Problem(
-                    f"clusters[{i}].name", f"{cluster.name!r} is used by two clusters; names must be unique"
+                found.append(
+                    Problem(
+                        f"clusters[{i}].name",
+                        f"{cluster.name!r} is used by two clusters; names must be unique",
+                    )
                 )
             names.add(cluster.name)
         if not any(c.role is Role.CORE for c in self.clusters):
-            raise Problem("clusters", "no cluster has role: core; allowed: at least one core cluster")
+            found.append(Problem("clusters", "no cluster has role: core; allowed: at least one core cluster"))
         for i, cluster in enumerate(self.clusters):
             if (
                 self.environment is Environment.PROD
                 and cluster.role is Role.CORE
                 and cluster.endpoint_access is EndpointAccess.PUBLIC
             ):
-                raise Problem(
-                    f"clusters[{i}].endpointAccess", "'public' on a prod core cluster; allowed: private"
+                found.append(
+                    Problem(
+                        f"clusters[{i}].endpointAccess", "'public' on a prod core cluster; allowed: private"
+                    )
                 )
-            if cluster.cloud is Cloud.GCP and not self.gcp_project:
-                raise Problem(
-                    "gcpProject", f"empty but cluster {cluster.name!r} is on gcp; set the GCP project id"
+            if (
+                cluster.cloud is Cloud.GCP
+                and not self.gcp_project
+                and not any(p.field == "gcpProject" for p in found)
+            ):
+                found.append(
+                    Problem(
+                        "gcpProject", f"empty but cluster {cluster.name!r} is on gcp; set the GCP project id"
+                    )
                 )
-            self._check_fit(i, cluster)
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(str(d) for d in sorted(LOG_RETENTION_DAYS))
-            raise Problem(
-                "logRetentionDays",
-                f"{self.log_retention_days}; allowed (what CloudWatch Logs keeps): {allowed}",
-            )
-        for k, arn in enumerate(self.cluster_admins):
-            if not re.fullmatch(r"arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+", arn):
-                raise Problem(
-                    f"clusterAdmins[{k}]",
-                    f"{arn!r}; allowed: an IAM role or user ARN (arn:aws:iam::<account>:role/<name>)",
-                )
-        if self.aws_account_id and not re.fullmatch(r"\d{12}", self.aws_account_id):
-            raise Problem("awsAccountId", f"{self.aws_account_id!r}; allowed: a 12-digit AWS account id")
-        self._check_data()
-        self._check_edge()
+            self._check_fit(i, cluster, found)
+        self._check_networks(found)
+        self._check_tags(found)
+        self._check_data(found)
+        self._check_edge(found)
+        _raise_all(found)
         return self
 
     def serving_clusters(self) -> list[Cluster]:
@@ -508,129 +961,231 @@ class Settings(_Model):
             if c.cloud is Cloud.EXISTING or any(p.is_accelerated for p in c.node_pools)
         ]
 
-    def _check_edge(self) -> None:
+    # --- networks --------------------------------------------------------------------------------
+
+    def network_of(self, cluster: Cluster) -> ipaddress.IPv4Network:
+        """The cluster's address block: as set in the stack, or 10.(16 + index).0.0/16.
+
+        Every range of a provisioned cluster is carved from it (AWS subnets; GKE nodes, pods and
+        Services), so that two clusters whose blocks do not overlap never share an address.
+        """
+        if cluster.network_cidr:
+            return ipaddress.IPv4Network(cluster.network_cidr)
+        index = self.clusters.index(cluster)
+        return ipaddress.IPv4Network(f"10.{16 + index}.0.0/16")
+
+    def control_plane_of(self, cluster: Cluster) -> ipaddress.IPv4Network | None:
+        """The /28 a private GKE control plane takes; None for clusters without one."""
+        if cluster.cloud is not Cloud.GCP:
+            return None
+        return ipaddress.IPv4Network(GKE_CONTROL_PLANE_BLOCK.format(index=self.clusters.index(cluster)))
+
+    def _check_networks(self, found: list[Problem]) -> None:
+        """Address ranges that would overlap: such clusters cannot be peered or routed to each other."""
+        blocks: list[tuple[int, Cluster, ipaddress.IPv4Network, str]] = []
+        for i, cluster in enumerate(self.clusters):
+            if not cluster.provisioned or not _valid_block(cluster.network_cidr):
+                continue
+            how = "networkCidr" if cluster.network_cidr else "default networkCidr"
+            blocks.append((i, cluster, self.network_of(cluster), how))
+            plane = self.control_plane_of(cluster)
+            if plane is not None:
+                blocks.append((i, cluster, plane, "GKE control plane"))
+        reported: set[int] = set()
+        for a, (i, first, net_a, how_a) in enumerate(blocks):
+            for j, second, net_b, how_b in blocks[a + 1 :]:
+                if i == j or not net_a.overlaps(net_b):
+                    continue
+                # The problem belongs to whichever range the stack file spells out (else the later one).
+                at, other = (
+                    (j, (first, net_a, how_a))
+                    if second.network_cidr or not first.network_cidr
+                    else (i, (second, net_b, how_b))
+                )
+                mine = net_b if at == j else net_a
+                if at in reported:
+                    continue
+                reported.add(at)
+                found.append(
+                    Problem(
+                        f"clusters[{at}].networkCidr",
+                        f"{mine} overlaps {other[1]} ({other[2]} of cluster {other[0].name!r}); "
+                        "allowed: a private block that overlaps no other cluster's network",
+                    )
+                )
+        # A private range allow-listed for a control plane is an on-prem or deployer network
+        # reaching it over a VPN or interconnect; if it is also another cluster's network, one of
+        # the two is unroutable. (Public ranges cannot collide with private VPC ranges.)
+        for i, cluster in enumerate(self.clusters):
+            for k, cidr in enumerate(cluster.public_access_cidrs):
+                try:
+                    net = ipaddress.ip_network(cidr, strict=True)
+                except ValueError:
+                    continue
+                if net.version != 4 or not _plain_private(net) or net.prefixlen == 0:
+                    continue
+                for j, other, block, how in blocks:
+                    if j != i and net.overlaps(block):
+                        found.append(
+                            Problem(
+                                f"clusters[{i}].publicAccessCidrs[{k}]",
+                                f"{cidr!r} overlaps {block} ({how} of cluster {other.name!r}): the same "
+                                "addresses cannot be both an allowed client network and a cluster's network",
+                            )
+                        )
+                        break
+
+    # --- tags ----------------------------------------------------------------------------------
+
+    def _check_tags(self, found: list[Problem]) -> None:
+        on_gcp = any(c.cloud is Cloud.GCP for c in self.clusters) or any(
+            x is not None and x.cloud == "gcp" for x in (self.database,)
+        )
+        for key, value in (("costCenter", self.cost_center),):
+            if on_gcp and not _GCP_SAFE_LABEL_VALUE.fullmatch(value):
+                found.append(
+                    Problem(
+                        key,
+                        f"{value!r} would be rewritten to {_gcp_label_value(value)!r} as a GCP label; "
+                        "allowed with GCP in the stack: letters, digits, '_' and '-'",
+                    )
+                )
+
+    def _check_edge(self, found: list[Problem]) -> None:
         edge = self.edge
         if edge is None:
             return
         serving = self.serving_clusters()
         gcp_roles = {c.role for c in serving if c.cloud is Cloud.GCP}
         if len(gcp_roles) > 1:
-            raise Problem(
-                "edge",
-                "GCP clusters of both roles would share one GCP load balancer, which cannot keep burst idle "
-                "behind core; allowed: serving GCP clusters of one role",
+            found.append(
+                Problem(
+                    "edge",
+                    "GCP clusters of both roles would share one GCP load balancer, which cannot keep burst idle "
+                    "behind core; allowed: serving GCP clusters of one role",
+                )
             )
         if edge.aws_entry == "global-accelerator":
             if edge.routing != "failover":
-                raise Problem(
-                    "edge.routing", f"{edge.routing!r} with awsEntry global-accelerator; allowed: failover"
+                found.append(
+                    Problem(
+                        "edge.routing",
+                        f"{edge.routing!r} with awsEntry global-accelerator; allowed: failover",
+                    )
                 )
             if any(c.cloud is not Cloud.AWS for c in serving if c.role is Role.CORE):
-                raise Problem(
-                    "edge.awsEntry",
-                    "'global-accelerator' fronts AWS regions only, but a core cluster is not on aws; allowed: route53",
+                found.append(
+                    Problem(
+                        "edge.awsEntry",
+                        "'global-accelerator' fronts AWS regions only, but a core cluster is not on aws; "
+                        "allowed: route53",
+                    )
                 )
         if edge.routing == "latency" and any(c.cloud is Cloud.EXISTING for c in serving):
-            raise Problem(
-                "edge.routing",
-                "'latency' needs a cloud region for every serving cluster, and an existing cluster has none; "
-                "allowed: failover, weighted",
+            found.append(
+                Problem(
+                    "edge.routing",
+                    "'latency' needs a cloud region for every serving cluster, and an existing cluster has none; "
+                    "allowed: failover, weighted",
+                )
             )
 
-    def _check_fit(self, i: int, cluster: Cluster) -> None:
+    def _check_fit(self, i: int, cluster: Cluster, found: list[Problem]) -> None:
+        if not self.model.known:
+            return
         for j, pool in enumerate(cluster.node_pools):
-            if pool.accelerator is None:
+            if pool.accelerator is None or not cluster.provisioned:
                 continue
             machine = catalog().machine(cluster.cloud.value, pool.machine_type)
-            assert machine is not None  # checked by Cluster
+            if machine is None or machine.accelerator != pool.accelerator:
+                continue  # reported with the pool
+            if catalog().hardware_of(machine).kind not in SERVED.get(cluster.cloud, frozenset()):
+                continue
+            topologies = getattr(machine, "tpu_topologies", [])
+            if (topologies or pool.tpu_topology is not None) and pool.tpu_topology not in topologies:
+                continue  # a missing or unknown TPU topology is reported with the pool
             devices = machine.accelerator_count * cluster.pool_nodes_per_replica(pool)
             fit = model_fit(self.model.name, self.model.precision.value, pool.accelerator, devices)
             if not fit.fits:
-                raise Problem(
-                    f"clusters[{i}].nodePools[{j}].machineType",
-                    f"{pool.machine_type} cannot hold one replica of {self.model.name} ({self.model.precision.value}): "
-                    f"needs {fit.needed_gib:.0f} GiB (weights {fit.weights_gib:.0f} GiB + KV-cache headroom), "
-                    f"has {fit.available_gib:.0f} GiB ({devices}x {pool.accelerator})",
+                found.append(
+                    Problem(
+                        f"clusters[{i}].nodePools[{j}].machineType",
+                        f"{pool.machine_type} cannot hold one replica of {self.model.name} "
+                        f"({self.model.precision.value}): needs {fit.needed_gib:.0f} GiB (weights "
+                        f"{fit.weights_gib:.0f} GiB + KV-cache headroom), has {fit.available_gib:.0f} GiB "
+                        f"({devices}x {pool.accelerator})",
+                    )
                 )
 
-    def _check_data(self) -> None:
+    def _check_data(self, found: list[Problem]) -> None:
         core_clouds = {c.cloud.value for c in self.clusters if c.role is Role.CORE}
+        if not core_clouds:
+            return  # "no core cluster" is reported; where data would live follows from fixing it
         cache = self.cache
         if cache is not None:
             hosts = sorted(core_clouds & {"aws", "gcp"})
             if not hosts:
-                raise Problem(
-                    "cache", "set, but no core cluster is on aws or gcp to host it; allowed: omit cache"
+                found.append(
+                    Problem(
+                        "cache", "set, but no core cluster is on aws or gcp to host it; allowed: omit cache"
+                    )
                 )
             if self.environment is Environment.PROD and cache.replicas < 1:
-                raise Problem(
-                    "cache.replicas",
-                    "0 in prod leaves Redis without automatic failover; allowed: >= 1",
+                found.append(
+                    Problem(
+                        "cache.replicas", "0 in prod leaves Redis without automatic failover; allowed: >= 1"
+                    )
                 )
             if "gcp" in hosts and cache.replicas >= 1 and cache.memory_size_gb < 5:
-                raise Problem(
-                    "cache.memorySizeGb",
-                    f"{cache.memory_size_gb}; Memorystore read replicas need >= 5 (or set replicas: 0)",
+                found.append(
+                    Problem(
+                        "cache.memorySizeGb",
+                        f"{cache.memory_size_gb}; Memorystore read replicas need >= 5 (or set replicas: 0)",
+                    )
+                )
+            if "aws" in hosts and cache.node_type not in catalog().elasticache_node_types:
+                found.append(
+                    Problem(
+                        "cache.nodeType",
+                        f"{cache.node_type!r} is not an ElastiCache node type; "
+                        f"{_did_you_mean(cache.node_type, catalog().elasticache_node_types, table=_DATASTORES)}",
+                    )
                 )
         db = self.database
         if db is None:
             return
         if db.cloud not in core_clouds:
-            raise Problem(
-                "database.cloud",
-                f"{db.cloud!r} has no core cluster; allowed: {', '.join(sorted(core_clouds & {'aws', 'gcp'})) or 'none'}",
-            )
-        regions = catalog().aws_regions if db.cloud == "aws" else catalog().gcp_regions
-        for key, region in [("primaryRegion", db.primary_region)] + [
-            (f"secondaryRegions[{k}]", r) for k, r in enumerate(db.secondary_regions)
-        ]:
-            if region not in regions:
-                raise Problem(f"database.{key}", f"{region!r} is not a known {db.cloud} region")
-        for k, region in enumerate(db.secondary_regions):
-            if region == db.primary_region:
-                raise Problem(
-                    f"database.secondaryRegions[{k}]",
-                    f"{region!r} equals primaryRegion; allowed: another region",
+            found.append(
+                Problem(
+                    "database.cloud",
+                    f"{db.cloud!r} has no core cluster; allowed: "
+                    f"{', '.join(sorted(core_clouds & {'aws', 'gcp'})) or 'none'}",
                 )
+            )
+            return
+        regions = catalog().aws_regions if db.cloud == "aws" else catalog().gcp_regions
         if db.cloud == "aws":
             # Every Aurora member lives in the private subnets of a core cluster's VPC in its region;
             # the data layer builds no network of its own. (A GCP VPC is global: one core network serves all.)
             aws_cores = self.clusters_of(role=Role.CORE, cloud=Cloud.AWS)
             core_regions = sorted({c.region for c in aws_cores if c.region})
-            for key, region in [("primaryRegion", db.primary_region)] + [
-                (f"secondaryRegions[{k}]", r) for k, r in enumerate(db.secondary_regions)
-            ]:
-                if region not in core_regions:
-                    raise Problem(
-                        f"database.{key}",
-                        f"{region!r} has no aws core cluster whose network could host the database; "
-                        f"allowed: {', '.join(core_regions)}",
+            settled = all(c.region in regions for c in aws_cores)  # else the cluster's region is reported
+            for key, region in db.members():
+                if settled and region in regions and region not in core_regions:
+                    found.append(
+                        Problem(
+                            f"database.{key}",
+                            f"{region!r} has no aws core cluster whose network could host the database; "
+                            f"allowed: {', '.join(core_regions)}",
+                        )
                     )
-            if not db.instance_class.startswith("db."):
-                raise Problem(
-                    "database.instanceClass",
-                    f"{db.instance_class!r}; allowed: an RDS class such as db.r6g.large",
-                )
-            if db.secondary_regions and db.instance_class.startswith("db.t"):
-                raise Problem(
-                    "database.instanceClass",
-                    f"{db.instance_class!r} cannot join an Aurora global database; allowed: a memory-optimized "
-                    "class such as db.r6g.large or db.r7g.large",
-                )
-        elif not db.instance_class.startswith("db-"):
-            raise Problem(
-                "database.instanceClass",
-                f"{db.instance_class!r}; allowed: a Cloud SQL tier such as db-custom-4-16384",
-            )
-        if not re.fullmatch(r"\d{2}\.\d+", db.engine_version):
-            raise Problem(
-                "database.engineVersion", f"{db.engine_version!r}; allowed: a PostgreSQL version such as 16.6"
-            )
         minimum = _BACKUP_MINIMUM[self.environment]
         if db.backup_retention_days < minimum:
-            raise Problem(
-                "database.backupRetentionDays",
-                f"{db.backup_retention_days} is below the {self.environment.value} minimum; allowed: >= {minimum}",
+            found.append(
+                Problem(
+                    "database.backupRetentionDays",
+                    f"{db.backup_retention_days} is below the {self.environment.value} minimum; allowed: >= {minimum}",
+                )
             )
 
     # Derived views the topology uses.
@@ -654,6 +1209,22 @@ class Settings(_Model):
             "managed-by": "pulumi",
             "project": PROJECT,
         }
+
+
+def _valid_block(cidr: str | None) -> bool:
+    """Whether a cluster's networkCidr (if any) passed its own check; a bad one is reported there."""
+    if cidr is None:
+        return True
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return False
+    return net.version == 4 and net.is_private and net.prefixlen <= 16
+
+
+def _gcp_label_value(value: str) -> str:
+    """What the program makes of a tag value as a GCP label (topology's rule)."""
+    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
 
 
 # --- reading a stack's config --------------------------------------------------------------
@@ -707,76 +1278,174 @@ def _show(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _first_problem(error: ValidationError) -> tuple[str, str]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _phrase(kind: str, key: str, value: Any, ctx: Mapping[str, Any], message: str) -> str:
+    """A pydantic error type in the words of a stack file's author."""
+    shown = _show(value)
+    if kind == "bool_as_number":
+        return f"{shown} is a boolean; allowed: a number, e.g. {key}: 3"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"{shown} is not allowed; allowed: a whole number"
+    if kind in ("float_parsing", "float_type"):
+        return f"{shown} is not allowed; allowed: a number"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"{shown} is not allowed; allowed: true or false"
+    if kind in ("string_type",):
+        if _is_number(value):
+            # YAML reads an unquoted 1.35 as a number (and 1.30 as 1.3); versions are text.
+            version = isinstance(value, float) and key.endswith("Version")
+            hint = " (YAML reads an unquoted 1.30 as 1.3)" if version else ""
+            return f'{shown} is a number; write it as a string: {key}: "{value}"{hint}'
+        return f"{shown} is not allowed; allowed: text"
+    if kind in ("enum", "literal_error"):
+        return f"{shown} is not allowed; allowed: {ctx.get('expected', message)}"
+    if kind in ("too_short", "string_too_short"):
+        least = ctx.get("min_length", 1)
+        if key == "clusters":
+            return "at least one cluster is needed"
+        if kind == "string_too_short":
+            return f"{shown} is too short; allowed: at least {least} character{'s' if least != 1 else ''}"
+        return f"{shown} has too few items; allowed: at least {least}"
+    if kind in ("too_long", "string_too_long"):
+        most = ctx.get("max_length")
+        unit = "characters" if kind == "string_too_long" else "items"
+        return f"{shown} is too long; allowed: at most {most} {unit}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        words = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
+        bound = next((ctx[k] for k in ("ge", "gt", "le", "lt") if k in ctx), "")
+        return f"{shown} is out of range; allowed: {words} {bound}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"{shown} is not allowed; allowed: a mapping of keys to values"
+    if kind == "list_type":
+        return f"{shown} is not allowed; allowed: a list (- item per line, or [a, b])"
+    if kind in ("value_error", "assertion_error"):
+        return message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    return f"{shown} is not allowed; {message}"
+
+
+def _problems(error: ValidationError) -> list[tuple[str, str]]:
+    """Every problem of a failed validation, as (key path, message), one per broken rule."""
     errors = error.errors(include_url=False)
-    # A misspelt key explains the "missing" error of the key it was meant to be: report it first.
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-    ctx_error = (err.get("ctx") or {}).get("error")
-    if isinstance(ctx_error, Problem):
-        extra = re.findall(r"[^.\[\]]+|\[\d+\]", ctx_error.field)
-        for part in extra:
-            loc.append(int(part[1:-1]) if part.startswith("[") else part)
-        return _key_path(loc), str(ctx_error)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        key = str(loc[-1])
-        model = _model_at(loc[:-1])
-        allowed = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
-        near = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
-        return _key_path(loc), f"unknown key; {hint}"
-    if kind == "missing":
-        return _key_path(loc), "missing; this key is required"
-    message = err["msg"]
-    if message.startswith("Value error, "):
-        message = message[len("Value error, ") :]
-    if message.startswith("Input should be"):
-        message = "allowed: " + message[len("Input should be ") :]
-    return _key_path(loc), f"{_show(err.get('input'))} is not allowed; {message}"
+    out: list[tuple[str, str]] = []
+    meant: set[str] = set()  # keys a misspelt key was probably meant to be: their "missing" is redundant
+    for err in errors:
+        if err["type"] == "extra_forbidden":
+            loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            model = _model_at(loc[:-1])
+            allowed = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
+            near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            if near:
+                meant.add(_key_path([*loc[:-1], near[0]]))
+    for err in errors:
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+        ctx = err.get("ctx") or {}
+        ctx_error = ctx.get("error")
+        if isinstance(ctx_error, Problem | Problems):
+            for problem in ctx_error.problems if isinstance(ctx_error, Problems) else [ctx_error]:
+                extra = re.findall(r"[^.\[\]]+|\[\d+\]", problem.field)
+                at = [*loc, *(int(p[1:-1]) if p.startswith("[") else p for p in extra)]
+                out.append((_key_path(at), str(problem)))
+            continue
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            key = str(loc[-1])
+            model = _model_at(loc[:-1])
+            allowed = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
+            near = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
+            out.append((_key_path(loc), f"unknown key; {hint}"))
+            continue
+        if kind == "missing":
+            if _key_path(loc) not in meant:
+                out.append((_key_path(loc), "missing; this key is required"))
+            continue
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), PROJECT)
+        out.append((_key_path(loc), _phrase(kind, key, err.get("input"), ctx, err["msg"])))
+    return out
+
+
+def _parts_deferred(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The rules broken inside each part of a stack whose own fields failed.
+
+    When a field of the stack itself is wrong, pydantic never hands over the parts it did build, so
+    the rules they kept would be lost; each part is validated again on its own to report them too.
+    (Rules across parts, such as overlapping networks, need the whole stack and wait for the fix.)
+    """
+    out: list[tuple[str, str]] = []
+    for name, field in Settings.model_fields.items():
+        key = field.alias or name
+        model = _unwrap(field.annotation)
+        value = values.get(key)
+        if model is None or not issubclass(model, _Model) or value is None:
+            continue
+        items = (
+            [(key, value)]
+            if not isinstance(value, list)
+            else [(f"{key}[{k}]", v) for k, v in enumerate(value)]
+        )
+        for at, item in items:
+            try:
+                part = model.model_validate(item, context={_DEFER: True})
+            except ValidationError:
+                continue  # its own errors are in the stack's
+            for problem in [*part._deferred, *_deferred_below(part)]:
+                out.append((f"{PROJECT}:{at}.{problem.field}", str(problem)))
+    return out
 
 
 def parse_settings(
     raw: Mapping[str, Any], source: str, secret_keys: frozenset[str] = frozenset()
 ) -> Settings:
-    """Validate the bare-keyed project config of one stack; raise SettingsError with one line.
+    """Validate the bare-keyed project config of one stack; raise SettingsError with every problem.
 
     Keys that a cluster names as its ``kubeconfigSecret`` are not settings but secrets: they
     must be present and encrypted, and are left out of the model.
     """
     values = dict(raw)
+    clusters = values.get("clusters")
     referenced = {
         c.get("kubeconfigSecret")
-        for c in values.get("clusters") or []
+        for c in (clusters if isinstance(clusters, list) else [])
         if isinstance(c, dict) and isinstance(c.get("kubeconfigSecret"), str)
     }
     secrets = {key: values.pop(key) for key in list(values) if key in referenced}
     try:
-        settings = Settings.model_validate(values)
+        settings = Settings.model_validate(values, context={_DEFER: True})
     except ValidationError as error:
-        path, message = _first_problem(error)
-        more = error.error_count() - 1
-        suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-        raise SettingsError(source, path, message + suffix) from None
+        found = _problems(error)
+        found += [p for p in _parts_deferred(values) if p not in found]
+        raise SettingsError(source, found) from None
+    problems: list[tuple[str, str]] = []
     for i, cluster in enumerate(settings.clusters):
         key = cluster.kubeconfig_secret
         if key is None:
             continue
-        path = f"{PROJECT}:clusters[{i}].kubeconfigSecret"
         if key not in secrets:
-            raise SettingsError(
-                source,
-                path,
-                f"names config key {key!r}, which is not set; set it with "
-                f"`pulumi config set --secret {key} < kubeconfig`",
+            problems.append(
+                (
+                    f"{PROJECT}:clusters[{i}].kubeconfigSecret",
+                    f"names config key {key!r}, which is not set; set it with "
+                    f"`pulumi config set --secret {key} < kubeconfig`",
+                )
             )
-        if key not in secret_keys:
-            raise SettingsError(
-                source,
-                f"{PROJECT}:{key}",
-                "holds a kubeconfig in plain text; allowed: a secret "
-                f"(`pulumi config set --secret {key} < kubeconfig`)",
+        elif key not in secret_keys:
+            problems.append(
+                (
+                    f"{PROJECT}:{key}",
+                    "holds a kubeconfig in plain text; allowed: a secret "
+                    f"(`pulumi config set --secret {key} < kubeconfig`)",
+                )
             )
+    if problems:
+        raise SettingsError(source, problems)
     return settings
 
 

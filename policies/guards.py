@@ -10,7 +10,8 @@ so nothing here imports the program or the rest of the project.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pulumi_policy import (
@@ -49,11 +50,25 @@ def _guard(name: str, description: str, token: str, check: Check) -> ResourceVal
     )
 
 
+def _covers_the_internet(cidrs: Iterable[Any]) -> bool:
+    """Whether the CIDRs, taken together, allow every address (0.0.0.0/1 + 128.0.0.0/1 is 0.0.0.0/0)."""
+    nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+    for cidr in cidrs:
+        if isinstance(cidr, str):  # an unknown value during a preview is not a string
+            try:
+                nets.append(ipaddress.ip_network(cidr.strip(), strict=False))
+            except ValueError:
+                continue
+    v4 = list(ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv4Network)))
+    v6 = list(ipaddress.collapse_addresses(n for n in nets if isinstance(n, ipaddress.IPv6Network)))
+    return any(len(family) == 1 and family[0].prefixlen == 0 for family in (v4, v6))
+
+
 def _eks_endpoint(props: Mapping[str, Any]) -> str | None:
     if _get(props, "vpcConfig.endpointPublicAccess") is not True:
         return None
     cidrs = _get(props, "vpcConfig.publicAccessCidrs") or []
-    if not cidrs or "0.0.0.0/0" in cidrs:
+    if not cidrs or _covers_the_internet(cidrs):
         return "EKS API endpoint is public to the internet; make it private or list the allowed CIDRs (S2)"
     return None
 
@@ -89,8 +104,13 @@ def _gke_private(props: Mapping[str, Any]) -> str | None:
     if _get(props, "privateClusterConfig.enablePrivateNodes") is not True:
         return "GKE nodes have public IPs; set privateClusterConfig.enablePrivateNodes (G1)"
     private_endpoint = _get(props, "privateClusterConfig.enablePrivateEndpoint") is True
-    if not private_endpoint and not _get(props, "masterAuthorizedNetworksConfig.cidrBlocks"):
+    blocks = _get(props, "masterAuthorizedNetworksConfig.cidrBlocks") or []
+    if not private_endpoint and not blocks:
         return "GKE control plane is public with no master authorized networks (G1)"
+    if not private_endpoint and _covers_the_internet(
+        b.get("cidrBlock") for b in blocks if isinstance(b, Mapping)
+    ):
+        return "GKE control plane is public and its master authorized networks cover the whole internet (G1)"
     if "workloadIdentityConfig" not in props:
         return "GKE cluster has no Workload Identity (G2)"
     return None

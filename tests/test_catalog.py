@@ -18,6 +18,7 @@ from infra.catalog import (
     PRECISIONS,
     AwsInstanceType,
     Catalog,
+    DeviceKind,
     GcpMachineType,
     build_catalog,
     catalog,
@@ -25,7 +26,7 @@ from infra.catalog import (
     tpu_topology_chips,
 )
 
-TABLES = ("regions.yaml", "machines.yaml", "models.yaml", "kubernetes.yaml")
+TABLES = ("regions.yaml", "machines.yaml", "models.yaml", "kubernetes.yaml", "datastores.yaml", "limits.yaml")
 
 
 def raw(name: str) -> Any:
@@ -420,6 +421,60 @@ def test_fit_rejects_bad_arguments(args: tuple[str, str, str, int]) -> None:
         model_fit(*args)
 
 
+def test_data_store_classes_the_stacks_use_exist(c: Catalog) -> None:
+    assert {"db.t4g.medium", "db.r6g.large", "db.r6g.xlarge", "db.serverless"} <= set(
+        c.aurora_postgresql_classes
+    )
+    assert {"cache.t4g.small", "cache.r7g.large", "cache.r7g.xlarge"} <= set(c.elasticache_node_types)
+    assert "db.banana" not in c.aurora_postgresql_classes
+    assert "cache.t2.micro" not in c.elasticache_node_types  # previous generation: no new clusters
+    assert set(c.aurora_burstable_families) == {"db.t4g", "db.t3"}
+
+
+@pytest.mark.parametrize(
+    ("tier", "fragment"),
+    [
+        ("db-custom-4-16384", None),
+        ("db-custom-1-3840", None),
+        ("db-perf-optimized-N-8", None),
+        ("db-f1-micro", None),
+        ("db-custom-3-12288", "3 vCPUs"),
+        ("db-custom-98-65536", "98 vCPUs"),
+        ("db-custom-4-16000", "multiple of 256"),
+        ("db-custom-4-2048", "at least 3840"),
+        ("db-custom-2-16384", "at most 13312"),
+        ("db-perf-optimized-N-6", "6 vCPUs"),
+        ("db-n1-standard-2", "not a Cloud SQL for PostgreSQL tier"),
+    ],
+)
+def test_cloud_sql_tiers_follow_the_naming_rule(c: Catalog, tier: str, fragment: str | None) -> None:
+    problem = c.cloud_sql_tiers.problem(tier)
+    if fragment is None:
+        assert problem is None, problem
+    else:
+        assert problem is not None and fragment in problem, problem
+
+
+def test_limits(c: Catalog) -> None:
+    assert c.eks_max_nodes_per_node_group == 450
+    assert c.gke_max_nodes_per_pool_zone == 1000
+    assert c.gke_max_nodes_per_cluster == 15000
+    assert {1, 7, 30, 90, 365, 3653} <= c.log_retention_days
+    assert 0 not in c.log_retention_days and 10 not in c.log_retention_days
+
+
+def test_what_a_machine_carries_is_decided_by_the_catalog(c: Catalog) -> None:
+    assert c.hardware("aws", "m7i.large") is not None
+    assert c.hardware("aws", "m7i.large").kind is DeviceKind.CPU  # type: ignore[union-attr]
+    h200 = c.hardware("aws", "p5en.48xlarge")
+    assert h200 is not None and (h200.kind, h200.vendor, h200.count) == (DeviceKind.GPU, "nvidia", 8)
+    tpu = c.hardware("gcp", "ct6e-standard-4t")
+    assert tpu is not None and (tpu.kind, tpu.vendor) == (DeviceKind.TPU, "google")
+    trainium = c.hardware("aws", "trn1.32xlarge")
+    assert trainium is not None and (trainium.kind, trainium.vendor) == (DeviceKind.NEURON, "aws")
+    assert c.hardware("aws", "banana.large") is None
+
+
 # --- the loader rejects broken data ----------------------------------------------------------
 
 
@@ -535,6 +590,30 @@ def _latency_only_region_also_deployable(t: dict[str, Any]) -> None:
     t["regions.yaml"]["awsLatencyOnly"].append("us-east-1")
 
 
+def _aurora_family_sizes_repeat(t: dict[str, Any]) -> None:
+    t["datastores.yaml"]["auroraPostgresql"]["families"]["db.r6g"].append("large")
+
+
+def _burstable_family_unknown(t: dict[str, Any]) -> None:
+    t["datastores.yaml"]["auroraPostgresql"]["burstable"].append("db.t2")
+
+
+def _cache_family_without_sizes(t: dict[str, Any]) -> None:
+    t["datastores.yaml"]["elasticache"]["families"]["cache.r7g"] = []
+
+
+def _retention_list_empty(t: dict[str, Any]) -> None:
+    t["limits.yaml"]["cloudwatchLogs"]["retentionDays"] = []
+
+
+def _node_group_limit_zero(t: dict[str, Any]) -> None:
+    t["limits.yaml"]["eks"]["maxNodesPerManagedNodeGroup"] = 0
+
+
+def _unknown_vendor(t: dict[str, Any]) -> None:
+    t["machines.yaml"]["accelerators"]["Trainium"]["vendor"] = "intel"
+
+
 def _latency_only_region_unused(t: dict[str, Any]) -> None:
     t["regions.yaml"]["awsLatencyOnly"].append("sa-east-1")
 
@@ -569,6 +648,12 @@ def _latency_only_region_unused(t: dict[str, Any]) -> None:
         _gcp_region_without_nearest_aws_region,
         _latency_only_region_also_deployable,
         _latency_only_region_unused,
+        _aurora_family_sizes_repeat,
+        _burstable_family_unknown,
+        _cache_family_without_sizes,
+        _retention_list_empty,
+        _node_group_limit_zero,
+        _unknown_vendor,
     ],
 )
 def test_loader_rejects(breakage: Callable[[dict[str, Any]], None]) -> None:

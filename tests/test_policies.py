@@ -92,6 +92,44 @@ def test_each_guard_catches_its_violation(policy: str, token: str, inputs: dict)
     assert violations[0]["enforcement"] == "mandatory"
 
 
+_ENCRYPTED = {"encryptionConfig": {"resources": ["secrets"], "provider": {"keyArn": "k"}}}
+
+
+@pytest.mark.parametrize(
+    "cidrs",
+    [
+        ["0.0.0.0/1", "128.0.0.0/1"],
+        ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/1"],
+        ["203.0.113.0/24", "0.0.0.0/0"],
+    ],
+    ids=["halves", "three pieces", "one of several"],
+)
+def test_the_eks_endpoint_guard_sees_the_whole_internet_in_pieces(cidrs: list[str]) -> None:
+    inputs = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}, **_ENCRYPTED}
+    violations = check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs)))
+    assert [v["policy"] for v in violations] == ["eks-endpoint-private"]
+
+
+def test_the_eks_endpoint_guard_lets_half_the_internet_through_as_an_allow_list() -> None:
+    inputs = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/1"]}, **_ENCRYPTED}
+    assert check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs))) == []
+
+
+def test_the_gke_guard_sees_master_authorized_networks_that_cover_the_internet() -> None:
+    inputs = {
+        "privateClusterConfig": {"enablePrivateNodes": True, "enablePrivateEndpoint": False},
+        "masterAuthorizedNetworksConfig": {
+            "cidrBlocks": [{"cidrBlock": "0.0.0.0/1"}, {"cidrBlock": "128.0.0.0/1", "displayName": "rest"}]
+        },
+        "workloadIdentityConfig": {"workloadPool": "p.svc.id.goog"},
+    }
+    violations = check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs)))
+    assert [v["policy"] for v in violations] == ["gke-private-cluster"]
+    assert "whole internet" in violations[0]["message"]
+    inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] = [{"cidrBlock": "203.0.113.0/24"}]
+    assert check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs))) == []
+
+
 def test_a_weakened_prod_graph_is_caught() -> None:
     prod = planned("prod")
     weakened = copy.deepcopy(prod)

@@ -30,8 +30,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.aws.network import LOG_RETENTION_DAYS
 from infra.aws.stores import StoreHome, customer_managed_key
+from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
 
 ENGINE = "valkey"
@@ -76,9 +76,9 @@ class AwsCacheArgs(StoreHome):
             raise ValueError(f"{where}.replicas={self.replicas}: must be 0..5")
         if not 1 <= self.snapshot_retention_days <= 35:
             raise ValueError(f"{where}.snapshot_retention_days={self.snapshot_retention_days}: must be 1..35")
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
+        if self.log_retention_days not in catalog().log_retention_days:
             raise ValueError(
-                f"{where}.log_retention_days={self.log_retention_days}: must be one of {sorted(LOG_RETENTION_DAYS)}"
+                f"{where}.log_retention_days={self.log_retention_days}: must be one of {sorted(catalog().log_retention_days)}"
             )
         if self.final_snapshot_identifier is not None and not re.fullmatch(
             r"[a-z](?!.*--)[a-z0-9-]{0,253}[a-z0-9]", self.final_snapshot_identifier

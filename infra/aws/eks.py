@@ -38,7 +38,6 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws.network import LOG_RETENTION_DAYS
 from infra.aws.nodegroups import NodeGroupContext, machine_of, node_group
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
@@ -238,10 +237,10 @@ class EksClusterArgs:
                 f"{where}.kubernetes_version={self.kubernetes_version!r}: no add-on versions are pinned for it "
                 f"in infra/catalog/kubernetes.yaml (eksAddons); allowed: {', '.join(pinned)}"
             )
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
+        if self.log_retention_days not in catalog().log_retention_days:
             raise ValueError(
                 f"{where}.log_retention_days={self.log_retention_days}: "
-                f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+                f"must be one of {sorted(catalog().log_retention_days)}"
             )
         cidrs = list(self.public_access_cidrs)
         if self.endpoint_public and (not cidrs or "0.0.0.0/0" in cidrs):

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name, subnet_cidrs
 
 DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = (
@@ -49,11 +50,6 @@ DEFAULT_INTERFACE_ENDPOINTS: tuple[str, ...] = (
 """What nodes of a private EKS cluster call: image pulls (ecr.*), IRSA (sts),
 Pod Identity (eks-auth), node join (eks, ec2), the load balancer controller
 (elasticloadbalancing), container logs (logs) and SSM agent (ssm)."""
-
-LOG_RETENTION_DAYS = frozenset(
-    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
-)
-"""Values CloudWatch Logs accepts for retention_in_days (0, never expire, excluded)."""
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _PRIVATE_BLOCKS_SHIFT = 3
@@ -114,10 +110,10 @@ class AwsNetworkArgs:
             raise ValueError(
                 f"{where}.nat_gateways={self.nat_gateways}: must be 1 or {len(zones)} (one per zone)"
             )
-        if self.flow_log_retention_days not in LOG_RETENTION_DAYS:
+        if self.flow_log_retention_days not in catalog().log_retention_days:
             raise ValueError(
                 f"{where}.flow_log_retention_days={self.flow_log_retention_days}: "
-                f"must be one of {sorted(LOG_RETENTION_DAYS)}"
+                f"must be one of {sorted(catalog().log_retention_days)}"
             )
         endpoints = list(self.interface_endpoints)
         if len(set(endpoints)) != len(endpoints) or "s3" in endpoints:

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.catalog import AwsInstanceType, catalog
+from infra.catalog import AwsInstanceType, DeviceKind, PoolHardware, catalog
 from infra.naming import AUTONAMED_MAX, resource_name
-from infra.settings import Capacity, NodePool, Role
+from infra.settings import SERVED, Capacity, Cloud, NodePool, Role
 
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_TAINT_VALUE = "present"
@@ -70,13 +70,32 @@ def machine_of(pool: NodePool) -> AwsInstanceType:
     return machine
 
 
-def is_nvidia(machine: AwsInstanceType) -> bool:
-    return machine.accelerator is not None and catalog().accelerators[machine.accelerator].vendor == "nvidia"
+AMI_TYPES: Mapping[DeviceKind, str] = {
+    DeviceKind.CPU: "AL2023_x86_64_STANDARD",
+    DeviceKind.GPU: "AL2023_x86_64_NVIDIA",
+}
+"""The EKS-optimised AL2023 AMI family per kind of node: with NVIDIA drivers and container toolkit for
+GPUs: one for each kind the settings let onto AWS (infra.settings.SERVED)."""
+
+
+def hardware_of(machine: AwsInstanceType) -> PoolHardware:
+    """What the catalog says a node of ``machine`` carries; ValueError if these node groups cannot serve it."""
+    hardware = catalog().hardware_of(machine)
+    if hardware.kind not in SERVED[Cloud.AWS] or (hardware.accelerated and hardware.vendor != "nvidia"):
+        raise ValueError(
+            f"{hardware.count}x {hardware.accelerator} ({hardware.vendor} {hardware.kind.value}): "
+            "EKS node groups are built for CPU and NVIDIA GPU machines only"
+        )
+    return hardware
+
+
+def is_gpu(machine: AwsInstanceType) -> bool:
+    return hardware_of(machine).kind is DeviceKind.GPU
 
 
 def ami_type_for(machine: AwsInstanceType) -> str:
-    """The EKS-optimised AL2023 AMI family: with NVIDIA drivers and container toolkit for GPU machines."""
-    return "AL2023_x86_64_NVIDIA" if is_nvidia(machine) else "AL2023_x86_64_STANDARD"
+    """The EKS-optimised AL2023 AMI family for nodes of ``machine``."""
+    return AMI_TYPES[hardware_of(machine).kind]
 
 
 def capacity_type_for(capacity: Capacity) -> str:
@@ -88,14 +107,14 @@ def pool_labels(pool: NodePool, role: Role) -> dict[str, str]:
     labels = {"inferstack.io/pool": pool.name, "inferstack.io/role": role.value}
     if pool.accelerator is not None:
         labels["inferstack.io/accelerator"] = pool.accelerator
-        if is_nvidia(machine_of(pool)):
+        if is_gpu(machine_of(pool)):
             labels[f"{GPU_RESOURCE}.present"] = "true"
     return {**labels, **pool.labels}
 
 
 def pool_taints(pool: NodePool) -> list[Taint]:
     """GPU nodes repel every pod that does not tolerate nvidia.com/gpu (which GPU workloads do)."""
-    if pool.accelerator is not None and is_nvidia(machine_of(pool)):
+    if is_gpu(machine_of(pool)):
         return [Taint(GPU_RESOURCE, GPU_TAINT_VALUE, "NO_SCHEDULE")]
     return []
 
@@ -105,9 +124,9 @@ def node_template_tags(pool: NodePool, role: Role) -> dict[str, str]:
     tags = {f"{AUTOSCALER}/node-template/label/{k}": v for k, v in pool_labels(pool, role).items()}
     for taint in pool_taints(pool):
         tags[f"{AUTOSCALER}/node-template/taint/{taint.key}"] = f"{taint.value}:{taint.kubernetes_effect}"
-    machine = machine_of(pool)
-    if is_nvidia(machine):
-        tags[f"{AUTOSCALER}/node-template/resources/{GPU_RESOURCE}"] = str(machine.accelerator_count)
+    hardware = hardware_of(machine_of(pool))
+    if hardware.kind is DeviceKind.GPU:
+        tags[f"{AUTOSCALER}/node-template/resources/{GPU_RESOURCE}"] = str(hardware.count)
     return tags
 
 
@@ -150,7 +169,7 @@ def launch_template(
     ctx: NodeGroupContext, pool: NodePool, opts: pulumi.ResourceOptions
 ) -> aws.ec2.LaunchTemplate:
     name = resource_name(ctx.base_name, pool.name, max_len=AUTONAMED_MAX)
-    accelerated = pool.is_accelerated
+    accelerated = hardware_of(machine_of(pool)).accelerated
     node_tags = {**ctx.tags, "Name": name, "inferstack.io/pool": pool.name}
     reservation = ctx.capacity_reservation_ids.get(pool.name) if pool.capacity is Capacity.RESERVED else None
     return aws.ec2.LaunchTemplate(

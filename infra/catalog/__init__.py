@@ -16,8 +16,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 from typing import Any, Literal, get_args
 
@@ -32,9 +34,12 @@ __all__ = [
     "AwsInstanceType",
     "BootDiskType",
     "Catalog",
+    "CloudSqlTiers",
+    "DeviceKind",
     "GcpMachineType",
     "Model",
     "ModelFit",
+    "PoolHardware",
     "build_catalog",
     "catalog",
     "model_fit",
@@ -56,8 +61,26 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=_alias, populate_by_name=True, frozen=True)
 
 
+class DeviceKind(StrEnum):
+    """What a node of a pool computes on: the one decision settings, node groups and node pools share."""
+
+    CPU = "cpu"
+    GPU = "gpu"
+    TPU = "tpu"
+    NEURON = "neuron"
+    """AWS Trainium / Inferentia, driven by the Neuron SDK."""
+
+
+Vendor = Literal["nvidia", "google", "aws"]
+_KIND_OF_VENDOR: Mapping[str, DeviceKind] = {
+    "nvidia": DeviceKind.GPU,
+    "google": DeviceKind.TPU,
+    "aws": DeviceKind.NEURON,
+}
+
+
 class Accelerator(_Row):
-    vendor: Literal["nvidia", "google"]
+    vendor: Vendor
     memory_gib: float = Field(gt=0)
     zones: dict[str, list[str]] | None = None
     """TPUs only: region -> the zones where multi-tenant (on-demand / spot) VMs of the generation exist."""
@@ -71,6 +94,26 @@ class Accelerator(_Row):
             if not zones or len(set(zones)) != len(zones):
                 raise ValueError(f"zones[{region}]: a non-empty list without repeats, got {zones}")
         return self
+
+    @property
+    def kind(self) -> DeviceKind:
+        return _KIND_OF_VENDOR[self.vendor]
+
+
+@dataclass(frozen=True)
+class PoolHardware:
+    """What one node of a machine type carries, as decided from the catalog."""
+
+    kind: DeviceKind
+    vendor: str | None
+    """nvidia, google or aws; None for CPU machines."""
+    accelerator: str | None
+    count: int
+    """Accelerators per node (0 for CPU machines)."""
+
+    @property
+    def accelerated(self) -> bool:
+        return self.kind is not DeviceKind.CPU
 
 
 class _Machine(_Row):
@@ -220,6 +263,108 @@ class _KubernetesTable(_Table):
         return self
 
 
+class _Sized(_Row):
+    families: dict[str, list[str]]
+
+    @model_validator(mode="after")
+    def _sizes_unique(self) -> _Sized:
+        for family, sizes in self.families.items():
+            if not sizes or len(set(sizes)) != len(sizes):
+                raise ValueError(f"{family}: a non-empty list of sizes without repeats, got {sizes}")
+        return self
+
+    def names(self) -> list[str]:
+        return [f"{family}.{size}" for family, sizes in self.families.items() for size in sizes]
+
+
+class _Aurora(_Sized):
+    serverless: list[str] = Field(default_factory=list)
+    burstable: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _burstable_known(self) -> _Aurora:
+        unknown = sorted(set(self.burstable) - set(self.families))
+        if unknown:
+            raise ValueError(f"burstable: {unknown} are not families in families")
+        return self
+
+
+class _Range(_Row):
+    min: float
+    max: float
+
+
+class _CloudSqlCustom(_Row):
+    vcpus: _Range
+    memory_mib_per_vcpu: _Range
+    memory_step_mib: int = Field(gt=0)
+    min_memory_mib: int = Field(gt=0)
+
+
+_CUSTOM_TIER = re.compile(r"db-custom-(\d+)-(\d+)")
+_PERF_TIER = re.compile(r"db-perf-optimized-N-(\d+)")
+
+
+class CloudSqlTiers(_Row):
+    """Cloud SQL for PostgreSQL machine tiers: a rule over the tier's name, not a list."""
+
+    shared_core: list[str]
+    custom: _CloudSqlCustom
+    perf_optimized_vcpus: list[int] = Field(min_length=1)
+
+    def problem(self, tier: str) -> str | None:
+        """Why ``tier`` is not a Cloud SQL for PostgreSQL tier, or None if it is one."""
+        if tier in self.shared_core:
+            return None
+        custom = _CUSTOM_TIER.fullmatch(tier)
+        if custom:
+            vcpus, mib = int(custom[1]), int(custom[2])
+            c = self.custom
+            if not (vcpus == 1 or (vcpus % 2 == 0 and c.vcpus.min <= vcpus <= c.vcpus.max)):
+                return f"{vcpus} vCPUs; a custom tier has 1 or an even number up to {c.vcpus.max:.0f}"
+            low, high = c.memory_mib_per_vcpu.min * vcpus, c.memory_mib_per_vcpu.max * vcpus
+            if mib % c.memory_step_mib or not max(low, c.min_memory_mib) <= mib <= high:
+                return (
+                    f"{mib} MiB for {vcpus} vCPUs; a custom tier has a multiple of {c.memory_step_mib} MiB, "
+                    f"at least {max(low, c.min_memory_mib):.0f} and at most {high:.0f}"
+                )
+            return None
+        perf = _PERF_TIER.fullmatch(tier)
+        if perf:
+            if int(perf[1]) in self.perf_optimized_vcpus:
+                return None
+            return f"{perf[1]} vCPUs; allowed: {', '.join(str(v) for v in self.perf_optimized_vcpus)}"
+        return (
+            "not a Cloud SQL for PostgreSQL tier; allowed: db-custom-<vCPUs>-<MiB> (e.g. db-custom-4-16384), "
+            f"db-perf-optimized-N-<vCPUs> (e.g. db-perf-optimized-N-4) or {', '.join(self.shared_core)}"
+        )
+
+
+class _DatastoresTable(_Table):
+    aurora_postgresql: _Aurora
+    elasticache: _Sized
+    cloud_sql: CloudSqlTiers
+
+
+class _CloudWatchLogs(_Row):
+    retention_days: list[int] = Field(min_length=1)
+
+
+class _EksLimits(_Row):
+    max_nodes_per_managed_node_group: int = Field(gt=0)
+
+
+class _GkeLimits(_Row):
+    max_nodes_per_pool_per_zone: int = Field(gt=0)
+    max_nodes_per_cluster: int = Field(gt=0)
+
+
+class _LimitsTable(_Table):
+    cloudwatch_logs: _CloudWatchLogs
+    eks: _EksLimits
+    gke: _GkeLimits
+
+
 class Catalog(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -238,15 +383,23 @@ class Catalog(BaseModel):
     eks_addons: dict[str, dict[str, str]]
     """EKS minor version -> add-on name -> the add-on version pinned for clusters of that version."""
     gke_release_channels: list[str]
+    aurora_postgresql_classes: list[str]
+    """Every Aurora PostgreSQL DB instance class (db.serverless, db.r6g.large, ...)."""
+    aurora_burstable_families: list[str]
+    elasticache_node_types: list[str]
+    cloud_sql_tiers: CloudSqlTiers
+    log_retention_days: frozenset[int]
+    """Values CloudWatch Logs accepts for a log group's retention in days."""
+    eks_max_nodes_per_node_group: int
+    gke_max_nodes_per_pool_zone: int
+    gke_max_nodes_per_cluster: int
 
     @model_validator(mode="after")
     def _cross_references(self) -> Catalog:
         _check_machines("aws", self.aws_instance_types, self.aws_regions, self.accelerators)
         _check_machines("gcp", self.gcp_machine_types, self.gcp_regions, self.accelerators)
         for name, machine in self.gcp_machine_types.items():
-            is_tpu = machine.accelerator is not None and (
-                self.accelerators[machine.accelerator].vendor == "google"
-            )
+            is_tpu = self.hardware_of(machine).kind is DeviceKind.TPU
             if is_tpu != bool(machine.tpu_topologies):
                 raise ValueError(f"gcp {name}: tpuTopologies must be given exactly for TPU machines")
             if is_tpu and machine.boot_disk is None:
@@ -281,6 +434,23 @@ class Catalog(BaseModel):
         if cloud == "gcp":
             return self.gcp_machine_types.get(name)
         raise ValueError(f"unknown cloud {cloud!r}; expected 'aws' or 'gcp'")
+
+    def hardware_of(self, machine: AwsInstanceType | GcpMachineType) -> PoolHardware:
+        """CPU, GPU, TPU or Neuron, and whose: decided here, from the machine's accelerator row, only."""
+        if machine.accelerator is None:
+            return PoolHardware(kind=DeviceKind.CPU, vendor=None, accelerator=None, count=0)
+        accelerator = self.accelerators[machine.accelerator]
+        return PoolHardware(
+            kind=accelerator.kind,
+            vendor=accelerator.vendor,
+            accelerator=machine.accelerator,
+            count=machine.accelerator_count,
+        )
+
+    def hardware(self, cloud: str, machine_type: str) -> PoolHardware | None:
+        """What a node of ``machine_type`` on ``cloud`` carries, or None if the type is not catalogued."""
+        machine = self.machine(cloud, machine_type)
+        return None if machine is None else self.hardware_of(machine)
 
     def tpu_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
         """Zones of GCP ``region`` that offer TPU ``accelerator``, in regions.yaml's order; may be empty."""
@@ -360,14 +530,18 @@ def _read(name: str) -> Any:
     return yaml.safe_load(resources.files(__name__).joinpath(name).read_text(encoding="utf-8"))
 
 
-def build_catalog(regions: Any, machines: Any, models: Any, kubernetes: Any) -> Catalog:
-    """Validate the four parsed YAML documents and assemble them into a Catalog."""
+def build_catalog(
+    regions: Any, machines: Any, models: Any, kubernetes: Any, datastores: Any, limits: Any
+) -> Catalog:
+    """Validate the parsed YAML documents and assemble them into a Catalog."""
     r = _RegionsTable.model_validate(regions)
     m = _MachinesTable.model_validate(machines)
     mo = _ModelsTable.model_validate(models)
     k = _KubernetesTable.model_validate(kubernetes)
+    d = _DatastoresTable.model_validate(datastores)
+    li = _LimitsTable.model_validate(limits)
     return Catalog(
-        as_of=min(t.as_of for t in (r, m, mo, k)),
+        as_of=min(t.as_of for t in (r, m, mo, k, d, li)),
         aws_regions={name: list(region.zones) for name, region in r.aws.items()},
         gcp_regions={name: list(region.zones) for name, region in r.gcp.items()},
         nearest_aws_region={name: region.nearest_aws_region for name, region in r.gcp.items()},
@@ -378,6 +552,14 @@ def build_catalog(regions: Any, machines: Any, models: Any, kubernetes: Any) -> 
         eks_versions={v: e.end_of_standard_support for v, e in k.eks.items()},
         eks_addons={v: addons.versions() for v, addons in k.eks_addons.items()},
         gke_release_channels=list(k.gke_release_channels),
+        aurora_postgresql_classes=[*d.aurora_postgresql.serverless, *d.aurora_postgresql.names()],
+        aurora_burstable_families=list(d.aurora_postgresql.burstable),
+        elasticache_node_types=d.elasticache.names(),
+        cloud_sql_tiers=d.cloud_sql,
+        log_retention_days=frozenset(li.cloudwatch_logs.retention_days),
+        eks_max_nodes_per_node_group=li.eks.max_nodes_per_managed_node_group,
+        gke_max_nodes_per_pool_zone=li.gke.max_nodes_per_pool_per_zone,
+        gke_max_nodes_per_cluster=li.gke.max_nodes_per_cluster,
     )
 
 
@@ -389,4 +571,6 @@ def catalog() -> Catalog:
         _read("machines.yaml"),
         _read("models.yaml"),
         _read("kubernetes.yaml"),
+        _read("datastores.yaml"),
+        _read("limits.yaml"),
     )

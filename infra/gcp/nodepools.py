@@ -26,14 +26,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 
 import pulumi
 import pulumi_gcp as gcp
 
-from infra.catalog import GcpMachineType, catalog, tpu_topology_chips
+from infra.catalog import DeviceKind, GcpMachineType, catalog, tpu_topology_chips
 from infra.naming import resource_name
-from infra.settings import Capacity, NodePool
+from infra.settings import SERVED, Capacity, Cloud, NodePool
 
 GKE_NAME_MAX = 40 - 8
 """Longest logical name whose auto-name ("-" + 7 hex) fits GKE's 40-character cluster / pool names."""
@@ -44,17 +43,15 @@ _CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 _NOT_LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
 
 
-class Kind(StrEnum):
-    CPU = "cpu"
-    GPU = "gpu"
-    TPU = "tpu"
+Kind = DeviceKind
+"""What a pool's nodes compute on, as the catalog decides it (infra.catalog.Catalog.hardware)."""
 
 
 def boot_disk_type(machine: GcpMachineType) -> str:
     """The boot disk a node of ``machine`` should use: the one it requires, else the default for its kind."""
     if machine.boot_disk is not None:
         return machine.boot_disk
-    return "pd-ssd" if machine.accelerator is not None else "pd-balanced"
+    return "pd-ssd" if catalog().hardware_of(machine).accelerated else "pd-balanced"
 
 
 @dataclass(frozen=True)
@@ -110,8 +107,13 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
     machine = catalog().gcp_machine_types.get(pool.machine_type)
     if machine is None:
         raise ValueError(f"{at}.machineType={pool.machine_type!r}: not a catalogued GCP machine type")
-    accelerator = catalog().accelerators.get(machine.accelerator) if machine.accelerator else None
-    kind = Kind.CPU if accelerator is None else Kind.TPU if accelerator.vendor == "google" else Kind.GPU
+    hardware = catalog().hardware_of(machine)
+    kind = hardware.kind
+    if kind not in SERVED[Cloud.GCP] or (kind is Kind.GPU and hardware.vendor != "nvidia"):
+        raise ValueError(
+            f"{at}.machineType={pool.machine_type!r}: {hardware.accelerator} ({hardware.vendor} {kind.value}) "
+            "is not served by GKE node pools; allowed: CPU, NVIDIA GPU or TPU machine types"
+        )
     disk = boot_disk_type(machine)
 
     if kind is not Kind.TPU:
