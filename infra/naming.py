@@ -65,3 +65,8 @@ def resource_name(*parts: str, max_len: int = DNS_LABEL_MAX) -> str:
     digest = hashlib.sha256(label.encode()).hexdigest()[:_HASH_LEN]
     head = label[: max_len - _HASH_LEN - 1].rstrip("-")
     return f"{head}-{digest}"
+
+
+def gcp_label_value(value: str) -> str:
+    """A value as a GCP label value: lower-case letters, digits, '-' and '_', at most 63 characters."""
+    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]

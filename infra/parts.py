@@ -9,8 +9,6 @@ offers the layers above (its network, its Kubernetes provider, its private range
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass, field
 
 import pulumi
@@ -22,14 +20,8 @@ from infra.aws.network import AwsNetwork
 from infra.catalog import catalog
 from infra.gcp.network import GcpNetwork
 from infra.gcp.services import ProjectServices, required_apis
-from infra.settings import Cloud, Cluster, Settings
-
-ZONES_PER_CLUSTER = 3
-
-
-def label_value(value: str) -> str:
-    """GCP label values: lower-case letters, digits, '-' and '_', at most 63 characters."""
-    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
+from infra.naming import gcp_label_value
+from infra.settings import ZONES_PER_CLUSTER, Cloud, Cluster, Settings
 
 
 @dataclass
@@ -58,7 +50,7 @@ class Providers:
                 f"gcp-{region}",
                 project=self.settings.gcp_project,
                 region=region,
-                default_labels={k: label_value(v) for k, v in self.settings.tags.items()},
+                default_labels={k: gcp_label_value(v) for k, v in self.settings.tags.items()},
                 # A resource waits for its provider, so every GCP resource waits for its APIs.
                 opts=pulumi.ResourceOptions(depends_on=[self._gcp_apis()]),
             )
@@ -81,17 +73,12 @@ def physical_name(cluster: Cluster) -> str:
     return f"{pulumi.get_project()}-{pulumi.get_stack()}-{cluster.name}"
 
 
-def cluster_cidr(settings: Settings, cluster: Cluster) -> ipaddress.IPv4Network:
-    """The cluster's /16: as set in the stack, or 10.(16 + index).0.0/16 so that clusters never overlap."""
-    if cluster.network_cidr:
-        return ipaddress.IPv4Network(cluster.network_cidr)
-    index = settings.clusters.index(cluster)
-    return ipaddress.IPv4Network(f"10.{16 + index}.0.0/16")
-
-
 def gcp_ranges(settings: Settings, cluster: Cluster) -> tuple[str, str, str]:
-    """The GKE cluster's node, pod and Service ranges, carved from its /16 (network and cluster agree)."""
-    block = cluster_cidr(settings, cluster)
+    """The GKE cluster's node, pod and Service ranges, carved from its block (network and cluster agree).
+
+    The block is the settings' own (``Settings.network_of``), the one their overlap rules check.
+    """
+    block = settings.network_of(cluster)
     nodes, services = list(block.subnets(new_prefix=20))[:2]
     pods = list(block.subnets(new_prefix=17))[1]
     return str(nodes), str(pods), str(services)

@@ -38,6 +38,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from infra.catalog import DeviceKind, PoolHardware, catalog, model_fit, tpu_topology_chips
+from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
 
@@ -1046,7 +1047,7 @@ class Settings(_Model):
                 found.append(
                     Problem(
                         key,
-                        f"{value!r} would be rewritten to {_gcp_label_value(value)!r} as a GCP label; "
+                        f"{value!r} would be rewritten to {gcp_label_value(value)!r} as a GCP label; "
                         "allowed with GCP in the stack: letters, digits, '_' and '-'",
                     )
                 )
@@ -1220,11 +1221,6 @@ def _valid_block(cidr: str | None) -> bool:
     except ValueError:
         return False
     return net.version == 4 and net.is_private and net.prefixlen <= 16
-
-
-def _gcp_label_value(value: str) -> str:
-    """What the program makes of a tag value as a GCP label (topology's rule)."""
-    return re.sub(r"[^a-z0-9_-]", "_", value.lower())[:63]
 
 
 # --- reading a stack's config --------------------------------------------------------------

@@ -20,7 +20,8 @@ from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
-from infra.parts import ClusterParts, Providers, cluster_cidr, gcp_ranges, label_value, physical_name, zones
+from infra.naming import gcp_label_value
+from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Settings
 
 
@@ -32,7 +33,7 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
         AwsNetworkArgs(
             cluster_name=physical_name(cluster),
             region=cluster.region,
-            cidr=str(cluster_cidr(settings, cluster)),
+            cidr=str(settings.network_of(cluster)),
             zones=zone_list,
             nat_gateways=len(zone_list) if settings.environment is Environment.PROD else 1,
             flow_log_retention_days=settings.log_retention_days,
@@ -53,7 +54,7 @@ def _gcp_network(settings: Settings, cluster: Cluster, provider: gcp.Provider) -
             cidr=str(nodes),
             pods_cidr=str(pods),
             services_cidr=str(services),
-            labels={k: label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
+            labels={k: gcp_label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
@@ -122,14 +123,14 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             node_cidr=node_cidr,
             pods_cidr=pods_cidr,
             services_cidr=services_cidr,
-            master_ipv4_cidr_block=f"172.16.{settings.clusters.index(cluster)}.0/28",
+            master_ipv4_cidr_block=str(settings.control_plane_of(cluster)),
             endpoint_public=public,
             master_authorized_cidrs=cluster.public_access_cidrs if public else [],
             node_pools=cluster.node_pools,
             role=cluster.role,
             environment=settings.environment,
             scale_from_zero=cluster.scale_from_zero,
-            labels={k: label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
+            labels={k: gcp_label_value(v) for k, v in {**settings.tags, "cluster": cluster.name}.items()},
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
     )

@@ -23,7 +23,6 @@ counts differently, so the translation lives here and is tested without Pulumi:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -31,7 +30,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from infra.catalog import DeviceKind, GcpMachineType, catalog, tpu_topology_chips
-from infra.naming import resource_name
+from infra.naming import gcp_label_value, resource_name
 from infra.settings import SERVED, Capacity, Cloud, NodePool
 
 GKE_NAME_MAX = 40 - 8
@@ -40,7 +39,6 @@ GKE_NAME_MAX = 40 - 8
 _GPU_TAINT = ("nvidia.com/gpu", "present")
 _TPU_TAINT = ("google.com/tpu", "present")
 _CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
-_NOT_LABEL_VALUE = re.compile(r"[^a-z0-9_-]")
 
 
 Kind = DeviceKind
@@ -195,11 +193,6 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
     ]
 
 
-def _label_value(value: str) -> str:
-    """GCP label values: lower-case letters, digits, '-' and '_', at most 63 characters."""
-    return _NOT_LABEL_VALUE.sub("_", value.lower())[:63]
-
-
 @dataclass(frozen=True, kw_only=True)
 class NodePoolContext:
     """What every node pool of one cluster shares."""
@@ -298,8 +291,8 @@ def node_pool(spec: GkePool, ctx: NodePoolContext, opts: pulumi.ResourceOptions)
         labels=node_labels,
         resource_labels={
             **ctx.labels,
-            "pool": _label_value(pool.name),
-            "role": _label_value(ctx.role),
+            "pool": gcp_label_value(pool.name),
+            "role": gcp_label_value(ctx.role),
         },
     )
 
