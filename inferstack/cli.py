@@ -6,6 +6,8 @@ Exit codes (the README's contract, which CI depends on): 0 fine, 1 mandatory pol
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -14,6 +16,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -167,8 +170,9 @@ def _clusters_table(summary: dict[str, Any]) -> Table:
 def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None:
     s = data["summary"]
     out.print(
-        f"[bold]{graph.project}/{graph.stack}[/]: environment {s.get('environment', '?')}, "
-        f"from {graph.source}, planned offline in {graph.seconds:.2f} s",
+        f"[bold]{graph.project}/{graph.stack}[/]: "
+        + (f"environment {s['environment']}, " if "environment" in s else "")
+        + f"from {graph.source}, planned offline in {graph.seconds:.2f} s",
         highlight=False,
     )
     if "model" in s:
@@ -407,7 +411,18 @@ def main() -> None:
         code = 130
     except Exception as error:
         code = _internal_error(error, f"{type(error).__name__}: {error}").exit_code
+    _close_event_loop()
     sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def _close_event_loop() -> None:
+    """Close the thread's event loop now: left to the garbage collector at interpreter exit, its
+    __del__ can run after its self-pipe is gone and print an "Exception ignored" traceback."""
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        if not loop.is_closed():
+            loop.close()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Any
 
 from inferstack.engine import Graph
 from infra.catalog import catalog
-from infra.settings import Settings, parse_settings, project_config
+from infra.settings import PROJECT, Settings, parse_settings, project_config
 
 
 def cloud_of(token: str) -> str:
@@ -60,7 +60,7 @@ def shape(graph: Graph) -> list[str]:
 
 def settings_of(graph: Graph) -> Settings | None:
     """The settings the program ran with, read again from the same config (None for a saved graph)."""
-    if graph.config is None:
+    if graph.config is None or graph.project != PROJECT:  # a saved graph, or another project (bootstrap)
         return None
     secrets = frozenset(key.partition(":")[2] for key in graph.config.secret_keys)
     return parse_settings(project_config(graph.config.values), graph.config.source, secrets)

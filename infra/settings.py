@@ -1233,9 +1233,9 @@ def _alias_of(model: type[BaseModel], key: str) -> str | None:
     return None
 
 
-def _model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
+def _model_at(path: Sequence[str | int], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The settings model that a validation error's location points into."""
-    model: type[BaseModel] | None = Settings
+    model: type[BaseModel] | None = root or Settings
     for part in path:
         if model is None:
             return None
@@ -1259,14 +1259,14 @@ def _unwrap(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _key_path(loc: Sequence[str | int]) -> str:
+def _key_path(loc: Sequence[str | int], namespace: str = PROJECT) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else f"{PROJECT}:") + part
-    return out or PROJECT
+            out += ("." if out else f"{namespace}:") + part
+    return out or namespace
 
 
 def _show(value: Any) -> str:
@@ -1327,19 +1327,25 @@ def _phrase(kind: str, key: str, value: Any, ctx: Mapping[str, Any], message: st
     return f"{shown} is not allowed; {message}"
 
 
-def _problems(error: ValidationError) -> list[tuple[str, str]]:
-    """Every problem of a failed validation, as (key path, message), one per broken rule."""
+def _problems(
+    error: ValidationError, root: type[BaseModel] | None = None, namespace: str = PROJECT
+) -> list[tuple[str, str]]:
+    """Every problem of a failed validation, as (key path, message), one per broken rule.
+
+    ``root`` and ``namespace`` name the model and config namespace validated (the stack's settings by
+    default); another Pulumi project of this repository reads its settings with the same words.
+    """
     errors = error.errors(include_url=False)
     out: list[tuple[str, str]] = []
     meant: set[str] = set()  # keys a misspelt key was probably meant to be: their "missing" is redundant
     for err in errors:
         if err["type"] == "extra_forbidden":
             loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            model = _model_at(loc[:-1])
+            model = _model_at(loc[:-1], root)
             allowed = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
             near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
             if near:
-                meant.add(_key_path([*loc[:-1], near[0]]))
+                meant.add(_key_path([*loc[:-1], near[0]], namespace))
     for err in errors:
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
         ctx = err.get("ctx") or {}
@@ -1348,23 +1354,23 @@ def _problems(error: ValidationError) -> list[tuple[str, str]]:
             for problem in ctx_error.problems if isinstance(ctx_error, Problems) else [ctx_error]:
                 extra = re.findall(r"[^.\[\]]+|\[\d+\]", problem.field)
                 at = [*loc, *(int(p[1:-1]) if p.startswith("[") else p for p in extra)]
-                out.append((_key_path(at), str(problem)))
+                out.append((_key_path(at, namespace), str(problem)))
             continue
         kind = err["type"]
         if kind == "extra_forbidden":
             key = str(loc[-1])
-            model = _model_at(loc[:-1])
+            model = _model_at(loc[:-1], root)
             allowed = sorted((f.alias or n) for n, f in model.model_fields.items()) if model else []
             near = difflib.get_close_matches(key, allowed, n=1)
             hint = f"did you mean {near[0]!r}?" if near else f"allowed: {', '.join(allowed)}"
-            out.append((_key_path(loc), f"unknown key; {hint}"))
+            out.append((_key_path(loc, namespace), f"unknown key; {hint}"))
             continue
         if kind == "missing":
-            if _key_path(loc) not in meant:
-                out.append((_key_path(loc), "missing; this key is required"))
+            if _key_path(loc, namespace) not in meant:
+                out.append((_key_path(loc, namespace), "missing; this key is required"))
             continue
-        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), PROJECT)
-        out.append((_key_path(loc), _phrase(kind, key, err.get("input"), ctx, err["msg"])))
+        key = next((str(p) for p in reversed(loc) if isinstance(p, str)), namespace)
+        out.append((_key_path(loc, namespace), _phrase(kind, key, err.get("input"), ctx, err["msg"])))
     return out
 
 
@@ -1445,7 +1451,14 @@ def parse_settings(
     return settings
 
 
-def project_config(config: Mapping[str, Any]) -> dict[str, Any]:
+def validation_problems(
+    error: ValidationError, root: type[BaseModel], namespace: str
+) -> list[tuple[str, str]]:
+    """(key path, message) for each problem of ``root`` validated under config ``namespace``."""
+    return _problems(error, root, namespace)
+
+
+def project_config(config: Mapping[str, Any], namespace: str = PROJECT) -> dict[str, Any]:
     """The project's keys of a config bag (``inferstack:key`` -> ``key``), JSON objects decoded.
 
     The engine hands every config value to the program as a string; structured values arrive as
@@ -1453,8 +1466,8 @@ def project_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """
     raw: dict[str, Any] = {}
     for key, value in config.items():
-        namespace, _, name = key.partition(":")
-        if namespace != PROJECT or not name:
+        key_namespace, _, name = key.partition(":")
+        if key_namespace != namespace or not name:
             continue
         if isinstance(value, str) and value[:1] in ("{", "["):
             with contextlib.suppress(json.JSONDecodeError):
