@@ -33,8 +33,8 @@ plan: $(STAMP)
 	$(BIN)/inferstack plan $(STACK)
 
 lint: $(STAMP)
-	$(BIN)/ruff check infra inferstack policies tests
-	$(BIN)/ruff format --check infra inferstack policies tests
+	$(BIN)/ruff check infra inferstack policies bootstrap tests
+	$(BIN)/ruff format --check infra inferstack policies bootstrap tests
 
 typecheck: $(STAMP)
 	$(BIN)/pyright

@@ -24,6 +24,7 @@ LAYERS: dict[str, int] = {
     "infra.edge": 4,
     "infra.k8s": 5,
     "infra.topology": 6,
+    "infra.bootstrap": 6,
     "infra.__main__": 7,
 }
 

@@ -1,0 +1,333 @@
+"""What one AWS account needs before the first `pulumi up` of any platform stack.
+
+The platform's stacks cannot create the things their own first run depends on, so a separate,
+small project (``bootstrap/``, one stack per account) creates them once:
+
+  - the **state backend**: an S3 bucket for Pulumi's DIY backend (``pulumi login s3://...``),
+    versioned so that every state file an update replaces can be restored, encrypted with a
+    customer-managed key, with every public-access switch on, bucket-owner-enforced ownership and
+    a policy that refuses plain HTTP. Pulumi's DIY backends lock a stack with a lock file by
+    default ("Using a DIY backend": "A basic file-based locking system is enabled by default for
+    all DIY backends"), so two updates of one stack cannot interleave;
+  - a **secrets key per platform stack** (``alias/inferstack-<stack>-secrets``): the stack's
+    ``secretsprovider`` (``awskms://alias/...?region=...``) encrypts its config secrets with it,
+    so ``pulumi config set --secret`` works for anyone, or any CI job, allowed to use that key;
+  - **CI identities** through GitHub's OIDC provider, without a long-lived key: a preview role that
+    pull requests of the repository assume (read-only, state and secrets usable), and a deploy
+    role per environment that only a workflow job bound to the GitHub environment of that name can
+    assume (AWS IAM user guide, "Configuring a role for GitHub OIDC identity provider": the `sub`
+    claim is `repo:<owner>/<repo>:pull_request` for pull requests and
+    `repo:<owner>/<repo>:environment:<name>` for jobs that name an environment);
+  - the **Auto Scaling service-linked role**, which the EKS stacks' key policies name: KMS refuses
+    a key policy whose principal does not exist (MalformedPolicyDocumentException), and the role is
+    only created by AWS on an account's first Auto Scaling group, which comes after the key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.aws.stores import customer_managed_key
+from infra.bootstrap.settings import BootstrapSettings, StackEntry
+
+GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
+GITHUB_OIDC_AUDIENCE = "sts.amazonaws.com"
+"""The audience the official aws-actions/configure-aws-credentials action asks GitHub for."""
+
+READ_ONLY_POLICY = "ReadOnlyAccess"
+DEPLOY_POLICY = "AdministratorAccess"
+"""A platform stack creates IAM roles, KMS keys, EKS clusters and their access entries: a narrower
+policy would have to be kept in step with every layer. The trust policy is what is narrow: only a
+job bound to the protected GitHub environment of the role's environment can assume it."""
+
+
+def bucket_policy(bucket_arn: str) -> str:
+    """Refuse every request that does not come over TLS (AWS: s3 "aws:SecureTransport" condition)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyPlainHttp",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def github_trust(*, provider_arn: str, repository: str, subjects: Sequence[str]) -> str:
+    """Trust for GitHub's OIDC tokens of exactly these subjects, with the STS audience."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            "token.actions.githubusercontent.com:aud": GITHUB_OIDC_AUDIENCE,
+                            "token.actions.githubusercontent.com:sub": [
+                                f"repo:{repository}:{s}" for s in subjects
+                            ],
+                        }
+                    },
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def state_access(*, bucket_arn: str, key_arns: Sequence[str]) -> str:
+    """Read and write the state bucket (state files, history, lock files) and use the stacks' keys."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Sid": "ListState", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket_arn},
+                {
+                    "Sid": "ReadWriteState",
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                    "Resource": f"{bucket_arn}/*",
+                },
+                {
+                    "Sid": "UseStateAndSecretsKeys",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    "Resource": list(key_arns),
+                },
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+class Bootstrap(pulumi.ComponentResource):
+    """The state backend, the secrets keys and the CI roles of one account."""
+
+    state_bucket: aws.s3.Bucket
+    secrets_keys: dict[str, aws.kms.Key]
+    preview_role: aws.iam.Role
+    deploy_roles: dict[str, aws.iam.Role]
+
+    def __init__(
+        self,
+        name: str,
+        settings: BootstrapSettings,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("inferstack:bootstrap:Bootstrap", name, None, opts)
+        provider = aws.Provider(
+            f"aws-{settings.region}",
+            region=settings.region,
+            allowed_account_ids=[settings.aws_account_id],
+            default_tags=aws.ProviderDefaultTagsArgs(tags=settings.tags),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        kept = pulumi.ResourceOptions(parent=self, provider=provider, protect=True)
+
+        state_key = customer_managed_key(
+            f"{name}-state",
+            description="Encrypts the Pulumi state of the inferstack stacks",
+            provider=provider,
+            region=settings.region,
+            tags=settings.tags,
+            protect=True,
+            parent=self,
+        )
+        self.state_bucket = self._state_bucket(name, settings, state_key, child, kept)
+        self.secrets_keys = self._secrets_keys(name, settings, provider)
+        key_arns = [state_key.arn, *(k.arn for k in self.secrets_keys.values())]
+
+        oidc = aws.iam.OpenIdConnectProvider(
+            f"{name}-github",
+            url=GITHUB_OIDC_URL,
+            client_id_lists=[GITHUB_OIDC_AUDIENCE],
+            # No thumbprint: IAM verifies GitHub's JWKS endpoint against its own library of trusted
+            # root CAs; thumbprints are only used for IdPs whose certificate no trusted CA signed.
+            opts=child,
+        )
+        repository = settings.github.repository
+        self.preview_role = self._role(
+            f"{name}-ci-preview",
+            trust=oidc.arn.apply(
+                lambda arn: github_trust(provider_arn=arn, repository=repository, subjects=["pull_request"])
+            ),
+            policy=READ_ONLY_POLICY,
+            bucket=self.state_bucket,
+            key_arns=key_arns,
+            opts=child,
+        )
+        self.deploy_roles = {
+            env.value: self._role(
+                f"{name}-ci-deploy-{env.value}",
+                trust=oidc.arn.apply(
+                    lambda arn, env=env: github_trust(
+                        provider_arn=arn, repository=repository, subjects=[f"environment:{env.value}"]
+                    )
+                ),
+                policy=DEPLOY_POLICY,
+                bucket=self.state_bucket,
+                key_arns=key_arns,
+                opts=child,
+            )
+            for env in settings.environments
+        }
+        if settings.autoscaling_service_linked_role:
+            aws.iam.ServiceLinkedRole(
+                f"{name}-autoscaling",
+                aws_service_name="autoscaling.amazonaws.com",
+                opts=kept,
+            )
+        self.register_outputs({"stateBucket": self.state_bucket.bucket})
+
+    def _state_bucket(
+        self,
+        name: str,
+        settings: BootstrapSettings,
+        key: aws.kms.Key,
+        child: pulumi.ResourceOptions,
+        kept: pulumi.ResourceOptions,
+    ) -> aws.s3.Bucket:
+        bucket = aws.s3.Bucket(f"{name}-state", bucket=settings.state_bucket, opts=kept)
+        aws.s3.BucketOwnershipControls(
+            f"{name}-state-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-state-private",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-state-versions",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            opts=child,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-state-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
+                    ),
+                    bucket_key_enabled=True,
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-state-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketLifecycleConfigurationRuleArgs(
+                    id="expire-superseded-state",
+                    status="Enabled",
+                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=settings.noncurrent_state_days
+                    ),
+                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                        days_after_initiation=7
+                    ),
+                )
+            ],
+            # S3 refuses a lifecycle configuration with noncurrent-version rules before versioning is on.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[versioning])),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-state-tls-only", bucket=bucket.id, policy=bucket.arn.apply(bucket_policy), opts=child
+        )
+        return bucket
+
+    def _secrets_keys(
+        self, name: str, settings: BootstrapSettings, provider: aws.Provider
+    ) -> dict[str, aws.kms.Key]:
+        keys: dict[str, aws.kms.Key] = {}
+        for stack in settings.stacks:
+            key = self._secrets_key(name, settings, provider, stack)
+            aws.kms.Alias(
+                f"{name}-{stack.name}-secrets-alias",
+                name=settings.secrets_alias(stack.name),
+                target_key_id=key.key_id,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider),
+            )
+            keys[stack.name] = key
+        return keys
+
+    def _secrets_key(
+        self, name: str, settings: BootstrapSettings, provider: aws.Provider, stack: StackEntry
+    ) -> aws.kms.Key:
+        return customer_managed_key(
+            f"{name}-{stack.name}-secrets",
+            description=f"Encrypts the config secrets of the inferstack stack {stack.name}",
+            provider=provider,
+            region=settings.region,
+            tags={**settings.tags, "stack": stack.name, "environment": stack.environment.value},
+            protect=True,
+            parent=self,
+        )
+
+    def _role(
+        self,
+        name: str,
+        *,
+        trust: pulumi.Output[str],
+        policy: str,
+        bucket: aws.s3.Bucket,
+        key_arns: Sequence[pulumi.Output[str]],
+        opts: pulumi.ResourceOptions,
+    ) -> aws.iam.Role:
+        role = aws.iam.Role(name, assume_role_policy=trust, max_session_duration=3600, opts=opts)
+        partition = aws.get_partition_output(
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=opts.provider)
+        )
+        aws.iam.RolePolicyAttachment(
+            f"{name}-{policy.lower()}",
+            role=role.name,
+            policy_arn=partition.partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{policy}"),
+            opts=opts,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-state",
+            role=role.id,
+            policy=pulumi.Output.all(bucket.arn, *key_arns).apply(
+                lambda a: state_access(bucket_arn=a[0], key_arns=a[1:])
+            ),
+            opts=opts,
+        )
+        return role
+
+
+def build(settings: BootstrapSettings) -> Bootstrap:
+    boot = Bootstrap("inferstack", settings)
+    pulumi.export("backendUrl", settings.backend_url)
+    pulumi.export("stateBucket", boot.state_bucket.bucket)
+    pulumi.export(
+        "secretsProviders", {stack.name: settings.secrets_provider(stack.name) for stack in settings.stacks}
+    )
+    pulumi.export("previewRoleArn", boot.preview_role.arn)
+    pulumi.export("deployRoleArns", {env: role.arn for env, role in boot.deploy_roles.items()})
+    return boot
