@@ -238,13 +238,21 @@ def main(argv: list[str] | None = None) -> int:
         print("error: checkov not found; `make checkov-venv` installs it", file=sys.stderr)
         return 2
     graphs = {stack: plan_stack(stack, project=project) for stack in stacks}
+    bootstrap_dir = project.root / "bootstrap"
+    if not (argv if argv is not None else sys.argv[1:]) and (bootstrap_dir / "Pulumi.yaml").is_file():
+        # The bootstrap project's stacks (state bucket, secrets keys, CI roles), as bootstrap-<stack>.
+        boot = find_project(bootstrap_dir)
+        for name in boot.stacks():
+            graphs[f"bootstrap-{name}"] = plan_stack(name, project=boot)
+        stacks = list(graphs)
     with tempfile.TemporaryDirectory(prefix="inferstack-checkov-") as tmp:
         result = scan(graphs, Path(tmp), binary)
     skips = load_skips()
     failures = result.failures()
+    width = max(10, *(len(s) for s in stacks))
     print(f"checkov {result.version}: one run over {len(stacks)} stacks in {result.seconds:.1f}s")
     print(
-        f"{'stack':<10} {'resources':>9} {'unscanned':>9} {'passed':>7} {'failed':>7} {'listed':>7} {'checks':>7}"
+        f"{'stack':<{width}} {'resources':>9} {'unscanned':>9} {'passed':>7} {'failed':>7} {'listed':>7} {'checks':>7}"
     )
     for stack in stacks:
         mine = [r for r in result.results if r.stack == stack]
@@ -252,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         listed = [r for r in failed if any(s.matches(r) for s in skips)]
         exported = result.exports[stack]
         print(
-            f"{stack:<10} {len(exported.addresses) + len(result.manifests[stack]):>9} "
+            f"{stack:<{width}} {len(exported.addresses) + len(result.manifests[stack]):>9} "
             f"{len(exported.unscanned):>9} {len(mine) - len(failed):>7} {len(failed):>7} {len(listed):>7} "
             f"{len({r.check for r in mine}):>7}"
         )

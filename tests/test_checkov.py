@@ -17,12 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
-from inferstack.engine import Graph
+from inferstack.engine import Graph, plan_stack
+from inferstack.project import find_project
 from inferstack.scan import CHECKOV_ENV, Scan, checkov_binary, load_skips, scan, stale, unevaluated, unlisted
 from inferstack.tfplan import export, load_map
 from tests.conftest import ROOT, planned
 
 SHIPPED = ("dev", "staging", "prod", "onprem")
+BOOTSTRAP = "bootstrap-acme"
+"""The bootstrap project's stack (state bucket, secrets keys, CI roles), scanned beside the platform's."""
+SCANNED = (*SHIPPED, BOOTSTRAP)
 BAD = "prod-known-bad"
 NO_REFERENCES = "prod-no-references"
 EKS, AURORA, CACHE = (
@@ -69,6 +73,7 @@ def known_bad(graph: Graph) -> Graph:
 def checkov(tmp_path_factory: pytest.TempPathFactory) -> Scan:
     binary = _binary()
     graphs = {stack: planned(stack) for stack in SHIPPED}
+    graphs[BOOTSTRAP] = plan_stack("acme", project=find_project(ROOT / "bootstrap"))
     graphs[BAD] = known_bad(planned("prod"))
     control = without_references(export(planned("prod")).plan)
     return scan(graphs, tmp_path_factory.mktemp("checkov"), binary, extra_plans={NO_REFERENCES: control})
@@ -88,7 +93,7 @@ def without_references(plan: dict[str, Any]) -> dict[str, Any]:
 
 
 def shipped_failures(result: Scan) -> list[Any]:
-    return [f for f in result.failures() if f.stack in SHIPPED]
+    return [f for f in result.failures() if f.stack in SCANNED]
 
 
 def test_checkov_is_the_pinned_version_and_ran_every_stack_in_one_run(checkov: Scan) -> None:
@@ -96,7 +101,7 @@ def test_checkov_is_the_pinned_version_and_ran_every_stack_in_one_run(checkov: S
     assert f"CHECKOV_VERSION := {checkov.version}\n" in makefile
     skips = yaml.safe_load((ROOT / "policies" / "checkov-skips.yaml").read_text(encoding="utf-8"))
     assert skips["checkov"] == checkov.version, "the skip list was reviewed against another Checkov"
-    for stack in (*SHIPPED, BAD):
+    for stack in (*SCANNED, BAD):
         assert any(r.stack == stack and r.framework == "terraform_plan" for r in checkov.results), stack
     assert any(r.framework == "kubernetes" for r in checkov.results)
 
@@ -109,7 +114,7 @@ def test_every_failed_check_is_listed_with_a_reason(checkov: Scan) -> None:
 
 
 def test_no_listed_skip_outlives_its_failure(checkov: Scan) -> None:
-    gone = stale(shipped_failures(checkov), load_skips(), set(SHIPPED))
+    gone = stale(shipped_failures(checkov), load_skips(), set(SCANNED))
     assert not gone, "skips that match no failure any more (delete them):\n" + "\n".join(
         f"  {skip.check} {skip.resource} on {stack}" for skip, stack in gone
     )
@@ -118,7 +123,7 @@ def test_no_listed_skip_outlives_its_failure(checkov: Scan) -> None:
 def test_skip_list_entries_are_reviewable() -> None:
     for skip in load_skips():
         assert skip.check.startswith(("CKV_", "CKV2_")), skip
-        assert set(skip.stacks) <= set(SHIPPED), skip
+        assert set(skip.stacks) <= set(SCANNED), skip
         assert len(skip.reason) >= 80, f"{skip.check}: a reviewer needs more than {skip.reason!r}"
 
 
@@ -127,8 +132,8 @@ def test_every_exported_resource_is_evaluated_by_some_check(checkov: Scan) -> No
         version=checkov.version,
         seconds=checkov.seconds,
         results=checkov.results,
-        exports={s: e for s, e in checkov.exports.items() if s in SHIPPED},
-        manifests={s: m for s, m in checkov.manifests.items() if s in SHIPPED},
+        exports={s: e for s, e in checkov.exports.items() if s in SCANNED},
+        manifests={s: m for s, m in checkov.manifests.items() if s in SCANNED},
     )
     gaps = unevaluated(shipped)
     assert not gaps, (

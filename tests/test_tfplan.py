@@ -65,8 +65,8 @@ def test_every_resource_of_every_stack_is_mapped_or_said_why_not(stack: str) -> 
 
 def test_an_unmapped_type_stops_the_export() -> None:
     stray = Resource(
-        urn="urn:pulumi:dev::inferstack::aws:s3/bucket:Bucket::logs",
-        type="aws:s3/bucket:Bucket",
+        urn="urn:pulumi:dev::inferstack::aws:sqs/queue:Queue::logs",
+        type="aws:sqs/queue:Queue",
         name="logs",
         parent=None,
         provider=None,
@@ -76,7 +76,7 @@ def test_an_unmapped_type_stops_the_export() -> None:
         protect=False,
     )
     graph = dataclasses.replace(planned("dev"), resources=[*planned("dev").resources, stray])
-    with pytest.raises(MappingError, match=r"aws:s3/bucket:Bucket has no Terraform type"):
+    with pytest.raises(MappingError, match=r"aws:sqs/queue:Queue has no Terraform type"):
         export(graph)
 
 
