@@ -143,8 +143,14 @@ def _allowed_cidrs(region_parts: list[ClusterParts]) -> list[str]:
     return cidrs
 
 
-def _store_home(region: str, region_parts: list[ClusterParts], providers: Providers) -> StoreHome:
-    """A data store's home: the first core cluster's private subnets in ``region``, admitting them all."""
+def _store_home(
+    region: str,
+    region_parts: list[ClusterParts],
+    providers: Providers,
+    admit: list[ClusterParts] | None = None,
+) -> StoreHome:
+    """A data store's home: the first core cluster's private subnets in ``region``, admitting the
+    private subnets of ``admit`` (by default the region's core clusters)."""
     host = region_parts[0]
     network = _aws_network(host)
     return StoreHome(
@@ -153,7 +159,7 @@ def _store_home(region: str, region_parts: list[ClusterParts], providers: Provid
         vpc_id=network.vpc_id,
         subnet_ids=network.private_subnet_ids,
         zones=zones(host.cluster),
-        allowed_cidrs=_allowed_cidrs(region_parts),
+        allowed_cidrs=_allowed_cidrs(admit or region_parts),
     )
 
 
@@ -163,13 +169,17 @@ def _aws_database(
     db = settings.database
     assert db is not None
     cores = _core_parts(parts, Cloud.AWS)
+    # Every core cluster writes to the global writer, wherever it is, and any member can become the
+    # writer: each member admits the private subnets of every AWS core cluster. The topology peers
+    # every pair of AWS core networks, which is what makes those subnets reach each other.
+    writers = [part for region_parts in cores.values() for part in region_parts]
 
     def member(region: str, key: str) -> AuroraMember:
         if region not in cores:
             raise ValueError(
                 f"inferstack:database.{key}: {region!r} has no aws core cluster whose network could host the database"
             )
-        home = _store_home(region, cores[region], providers)
+        home = _store_home(region, cores[region], providers, admit=writers)
         return AuroraMember(name=f"{cores[region][0].cluster.name}-db", **vars(home))
 
     secondaries = [member(r, f"secondaryRegions[{i}]") for i, r in enumerate(db.secondary_regions)]

@@ -16,13 +16,14 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
+from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
-from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Settings
+from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
@@ -138,6 +139,39 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
     part.private_cidrs = gke.private_cidrs
 
 
+def peer_core_networks(
+    settings: Settings, parts: dict[str, ClusterParts], providers: Providers
+) -> list[VpcPeering]:
+    """Peer every pair of AWS core networks, so that each core cluster reaches the data stores of the
+    others: the Aurora global writer lives in one VPC, and every core cluster writes to it."""
+    cores = [p for p in parts.values() if p.cluster.role is Role.CORE and isinstance(p.network, AwsNetwork)]
+    peerings: list[VpcPeering] = []
+    for i, first in enumerate(cores):
+        for second in cores[i + 1 :]:
+            sides = [_peer_side(settings, part, providers) for part in (first, second)]
+            peerings.append(
+                VpcPeering(
+                    f"peer-{first.cluster.name}-{second.cluster.name}",
+                    requester=sides[0],
+                    accepter=sides[1],
+                    tags={**settings.tags, "component": "network"},
+                )
+            )
+    return peerings
+
+
+def _peer_side(settings: Settings, part: ClusterParts, providers: Providers) -> PeerSide:
+    assert isinstance(part.network, AwsNetwork) and part.cluster.region is not None
+    return PeerSide(
+        name=part.cluster.name,
+        region=part.cluster.region,
+        provider=providers.for_aws(part.cluster.region),
+        vpc_id=part.network.vpc_id,
+        cidr=part.network.vpc_cidr,
+        route_table_ids=part.network.private_route_table_id_list,
+    )
+
+
 def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> dict[str, ClusterParts]:
     """Register every resource of the stack; return each cluster's parts (for the layers above)."""
     providers = Providers(settings)
@@ -156,6 +190,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             part.kubernetes = _existing_cluster(cluster, kubeconfigs[cluster.name])
         parts[cluster.name] = part
 
+    peer_core_networks(settings, parts, providers)
     # The data layer hands endpoints to each core cluster; the edge puts one public name on top.
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():

@@ -158,6 +158,8 @@ class AwsNetwork(pulumi.ComponentResource):
     """Public subnet IDs, in zone order: for internet-facing load balancers."""
     private_route_table_ids: pulumi.Output[list[str]]
     """Private route table IDs, in zone order."""
+    private_route_table_id_list: list[pulumi.Output[str]]
+    """The same IDs one by one, for layers that add a route to each table (peering)."""
     endpoint_security_group_id: pulumi.Output[str]
     """Security group of the interface endpoints (443 from the VPC CIDR)."""
     nat_gateway_count: int
@@ -319,6 +321,7 @@ class AwsNetwork(pulumi.ComponentResource):
         self.private_subnet_ids = pulumi.Output.all(*private_subnet_ids)
         self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
         self.private_route_table_ids = pulumi.Output.all(*[rt.id for rt in private_rts])
+        self.private_route_table_id_list = [rt.id for rt in private_rts]
         self.endpoint_security_group_id = endpoint_sg.id
         self.nat_gateway_count = len(nats)
         self.register_outputs(
