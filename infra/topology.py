@@ -38,6 +38,7 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
             zones=zone_list,
             nat_gateways=len(zone_list) if settings.environment is Environment.PROD else 1,
             flow_log_retention_days=settings.log_retention_days,
+            flow_log_own_key=True,
             tags={**settings.tags, "cluster": cluster.name},
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),

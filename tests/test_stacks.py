@@ -197,3 +197,22 @@ def test_plan_summary_pools_are_what_the_graph_registers(stack: str) -> None:
                 )
             checked += 1
     assert checked == sum(len(c["nodePools"]) for c in rows) > 0
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "onprem"])
+def test_every_vpc_closes_its_default_group_and_encrypts_its_flow_logs(stack: str) -> None:
+    graph = planned(stack)
+    networks = graph.of_type("inferstack:aws:Network")
+    assert networks
+    for net in networks:
+        kids = children_of(graph, net)
+        [default] = [r for r in kids if r.type == "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"]
+        assert not default.inputs.get("ingress") and not default.inputs.get("egress")
+        [group] = [r for r in kids if r.type == "aws:cloudwatch/logGroup:LogGroup"]
+        [key] = [r for r in kids if r.type == "aws:kms/key:Key"]
+        assert key.urn in group.dependencies and group.inputs["kmsKeyId"].startswith("arn:aws:kms:")
+        policy = json.loads(key.inputs["policy"])
+        logs = [
+            s for s in policy["Statement"] if s.get("Principal", {}).get("Service", "").startswith("logs.")
+        ]
+        assert logs and key.inputs["enableKeyRotation"] is True

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.stores import customer_managed_key
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name, subnet_cidrs
 
@@ -74,6 +75,19 @@ def carve_subnets(cidr: str, zone_count: int) -> tuple[list[str], list[str]]:
     return blocks[:zone_count], public
 
 
+def _aws_provider(opts: pulumi.ResourceOptions | None, name: str) -> aws.Provider:
+    """The explicit AWS provider a network was given (ResourceOptions.providers, list or mapping)."""
+    given = (opts.providers if opts else None) or []
+    found = [
+        p for p in (given.values() if isinstance(given, Mapping) else given) if isinstance(p, aws.Provider)
+    ]
+    if not found:
+        raise ValueError(
+            f"AwsNetwork {name}: a key of its own needs the region's aws.Provider in opts.providers"
+        )
+    return found[0]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AwsNetworkArgs:
     """What the network needs to know; validated before any resource exists."""
@@ -93,7 +107,11 @@ class AwsNetworkArgs:
     interface_endpoints: Sequence[str] = DEFAULT_INTERFACE_ENDPOINTS
     """Interface endpoint service short names (com.amazonaws.<region>.<name>); S3 gateway is always added."""
     flow_log_kms_key_arn: pulumi.Input[str] | None = None
-    """KMS key ARN to encrypt the flow log group with; None keeps CloudWatch's default encryption."""
+    """KMS key ARN to encrypt the flow log group with; None keeps CloudWatch's default encryption,
+    unless ``flow_log_own_key`` asks for a key of the network's own."""
+    flow_log_own_key: bool = False
+    """Encrypt the flow log group with a customer-managed key the network creates (needs the
+    region's aws.Provider in ``opts.providers``, which the key policy's account lookup uses)."""
     tags: Mapping[str, str]
     """Tags for every taggable child (Name and the EKS subnet tags are added per child)."""
 
@@ -187,6 +205,12 @@ class AwsNetwork(pulumi.ComponentResource):
             tags=tags(vpc_name),
             opts=child,
         )
+        # Nothing is placed in the VPC's default security group (every ENI, endpoint, node, database
+        # and cache has its own), so it keeps no rule: adopting it as aws.ec2.DefaultSecurityGroup
+        # with none removes the rules AWS created ("When Pulumi first adopts the Default Security
+        # Group, it immediately removes all ingress and egress rules", Pulumi registry).
+        default_sg_name = child_name("default-sg")
+        aws.ec2.DefaultSecurityGroup(default_sg_name, vpc_id=vpc.id, tags=tags(default_sg_name), opts=child)
 
         igw_name = child_name("igw")
         igw = aws.ec2.InternetGateway(igw_name, vpc_id=vpc.id, tags=tags(igw_name), opts=child)
@@ -270,7 +294,19 @@ class AwsNetwork(pulumi.ComponentResource):
                 opts=child,
             )
 
-        self._flow_logs(child_name("flow-logs"), vpc, args, tags)
+        flow_log_key = args.flow_log_kms_key_arn
+        if flow_log_key is None and args.flow_log_own_key:
+            flow_log_key = customer_managed_key(
+                child_name("flow-logs"),
+                description=f"Encrypts the VPC flow logs of {args.cluster_name}",
+                provider=_aws_provider(opts, name),
+                region=args.region,
+                tags=args.tags,
+                protect=False,
+                parent=self,
+                logs=True,
+            ).arn
+        self._flow_logs(child_name("flow-logs"), vpc, args, tags, flow_log_key)
 
         endpoint_sg_name = child_name("endpoints")
         endpoint_sg = aws.ec2.SecurityGroup(
@@ -342,13 +378,14 @@ class AwsNetwork(pulumi.ComponentResource):
         vpc: aws.ec2.Vpc,
         args: AwsNetworkArgs,
         tags: Callable[[str], dict[str, str]],
+        key_arn: pulumi.Input[str] | None,
     ) -> None:
         """ALL-traffic flow logs to CloudWatch through a role only the flow-logs service can assume."""
         child = pulumi.ResourceOptions(parent=self)
         log_group = aws.cloudwatch.LogGroup(
             base,
             retention_in_days=args.flow_log_retention_days,
-            kms_key_id=args.flow_log_kms_key_arn,
+            kms_key_id=key_arn,
             tags=tags(base),
             opts=child,
         )
