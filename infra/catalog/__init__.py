@@ -83,13 +83,16 @@ class Accelerator(_Row):
     vendor: Vendor
     memory_gib: float = Field(gt=0)
     zones: dict[str, list[str]] | None = None
-    """TPUs only: region -> the zones where multi-tenant (on-demand / spot) VMs of the generation exist."""
+    """GCP region -> the zones that offer it: TPUs (multi-tenant VMs of the generation) and the NVIDIA
+    GPUs of GCP machine types. AWS offerings are per instance type (machines.yaml, awsAzIds)."""
     note: str | None = None
 
     @model_validator(mode="after")
     def _zones_for_tpus(self) -> Accelerator:
-        if (self.vendor == "google") != (self.zones is not None):
-            raise ValueError("zones is required for a TPU (vendor google) and only for one")
+        if self.vendor == "google" and self.zones is None:
+            raise ValueError("zones is required for a TPU (vendor google)")
+        if self.vendor == "aws" and self.zones is not None:
+            raise ValueError("zones are GCP zones; an AWS accelerator has none")
         for region, zones in (self.zones or {}).items():
             if not zones or len(set(zones)) != len(zones):
                 raise ValueError(f"zones[{region}]: a non-empty list without repeats, got {zones}")
@@ -179,6 +182,8 @@ class Model(_Row):
 
 class _Region(_Row):
     zones: list[str] = Field(min_length=1)
+    az_ids: list[str] | None = None
+    """AWS: every AZ ID of the region (use1-az1 ...), whatever names an account gives them."""
     note: str | None = None
 
 
@@ -238,6 +243,7 @@ class _RegionsTable(_Table):
 
 class _MachinesTable(_Table):
     accelerators: dict[str, Accelerator]
+    aws_az_ids: dict[str, dict[str, list[str]]]
     aws: dict[str, AwsInstanceType]
     gcp: dict[str, GcpMachineType]
 
@@ -371,6 +377,10 @@ class Catalog(BaseModel):
     as_of: dt.date
     """The oldest ``asOf`` of the tables: the catalog is only as fresh as its stalest table."""
     aws_regions: dict[str, list[str]]
+    aws_region_az_ids: dict[str, list[str]]
+    """AWS region -> every AZ ID of it."""
+    aws_offerings: dict[str, dict[str, list[str]]]
+    """AWS GPU instance type -> region -> the AZ IDs that offer it."""
     gcp_regions: dict[str, list[str]]
     accelerators: dict[str, Accelerator]
     aws_instance_types: dict[str, AwsInstanceType]
@@ -404,6 +414,7 @@ class Catalog(BaseModel):
                 raise ValueError(f"gcp {name}: tpuTopologies must be given exactly for TPU machines")
             if is_tpu and machine.boot_disk is None:
                 raise ValueError(f"gcp {name}: a TPU machine type must give its bootDisk")
+        self._check_gpu_zones()
         for name, accelerator in self.accelerators.items():
             offered = {
                 region
@@ -426,6 +437,52 @@ class Catalog(BaseModel):
                         f"accelerator {name}: zones of {region}, where no GCP machine type with it is offered"
                     )
         return self
+
+    def _check_gpu_zones(self) -> None:
+        """Every region a GPU machine type is offered in has the zones that offer it, and only real ones."""
+        for region in self.aws_region_az_ids:
+            if region not in self.aws_regions:
+                raise ValueError(f"azIds of {region}, which is not an AWS region in regions.yaml")
+        for region in self.aws_regions:
+            if not self.aws_region_az_ids.get(region):
+                raise ValueError(f"aws {region}: regions.yaml must give its azIds")
+        for name, machine in self.aws_instance_types.items():
+            gpu = (
+                machine.accelerator is not None
+                and self.accelerators[machine.accelerator].kind is DeviceKind.GPU
+            )
+            offerings = self.aws_offerings.get(name)
+            if not gpu:
+                if offerings is not None:
+                    raise ValueError(f"awsAzIds {name}: only for GPU instance types")
+                continue
+            if offerings is None or sorted(offerings) != sorted(machine.regions or ()):
+                raise ValueError(
+                    f"awsAzIds {name}: must give the AZ IDs of exactly its regions {machine.regions}, "
+                    f"got {sorted(offerings or {})}"
+                )
+            for region, ids in offerings.items():
+                stray = sorted(set(ids) - set(self.aws_region_az_ids[region]))
+                if not ids or len(set(ids)) != len(ids) or stray:
+                    raise ValueError(
+                        f"awsAzIds {name} {region}: a non-empty list of distinct AZ IDs of {region} "
+                        f"(regions.yaml azIds), got {ids}"
+                    )
+        unknown = sorted(set(self.aws_offerings) - set(self.aws_instance_types))
+        if unknown:
+            raise ValueError(f"awsAzIds: {unknown} are not AWS instance types in aws")
+        for name, machine in self.gcp_machine_types.items():
+            if (
+                machine.accelerator is None
+                or self.accelerators[machine.accelerator].kind is not DeviceKind.GPU
+            ):
+                continue
+            zones = self.accelerators[machine.accelerator].zones or {}
+            missing = [r for r in machine.regions or () if not zones.get(r)]
+            if missing:
+                raise ValueError(
+                    f"gcp {name}: accelerator {machine.accelerator} has no zones for its regions {missing}"
+                )
 
     def machine(self, cloud: str, name: str) -> AwsInstanceType | GcpMachineType | None:
         """The machine type ``name`` on ``cloud`` ("aws" or "gcp"), or None if not catalogued."""
@@ -452,11 +509,22 @@ class Catalog(BaseModel):
         machine = self.machine(cloud, machine_type)
         return None if machine is None else self.hardware_of(machine)
 
-    def tpu_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
-        """Zones of GCP ``region`` that offer TPU ``accelerator``, in regions.yaml's order; may be empty."""
+    def gcp_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
+        """Zones of GCP ``region`` that offer ``accelerator`` (TPU or GPU), in regions.yaml's order; may be empty."""
         known = self.accelerators.get(accelerator)
         offered = set((known.zones or {}).get(region, ())) if known else set()
         return tuple(z for z in self.gcp_regions.get(region, []) if z in offered)
+
+    def tpu_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
+        """Zones of GCP ``region`` that offer TPU ``accelerator``, in regions.yaml's order; may be empty."""
+        known = self.accelerators.get(accelerator)
+        if known is None or known.kind is not DeviceKind.TPU:
+            return ()
+        return self.gcp_zones(accelerator, region)
+
+    def aws_az_ids(self, instance_type: str, region: str) -> tuple[str, ...]:
+        """AZ IDs of AWS ``region`` that offer GPU ``instance_type``; empty if none (or not catalogued)."""
+        return tuple(self.aws_offerings.get(instance_type, {}).get(region, ()))
 
 
 def _check_machines(
@@ -543,6 +611,10 @@ def build_catalog(
     return Catalog(
         as_of=min(t.as_of for t in (r, m, mo, k, d, li)),
         aws_regions={name: list(region.zones) for name, region in r.aws.items()},
+        aws_region_az_ids={name: list(region.az_ids or ()) for name, region in r.aws.items()},
+        aws_offerings={
+            name: {r: list(ids) for r, ids in regions.items()} for name, regions in m.aws_az_ids.items()
+        },
         gcp_regions={name: list(region.zones) for name, region in r.gcp.items()},
         nearest_aws_region={name: region.nearest_aws_region for name, region in r.gcp.items()},
         accelerators=m.accelerators,
