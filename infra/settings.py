@@ -340,6 +340,30 @@ know how to build. Anything else the catalog knows is refused by the settings.""
 ZONES_PER_CLUSTER = 3
 """Zones a provisioned cluster spreads over (the first three of its region in the catalog)."""
 
+
+def gke_gpu_zones(accelerator: str, region: str) -> tuple[str, ...]:
+    """The zones a GKE node pool of GPU ``accelerator`` in ``region`` spans; empty if no zone offers it.
+
+    Those of the cluster's zones that offer the GPU (catalog ``zones``), in the catalog's order; if
+    none does, up to three other zones of the region that do: a node pool's nodeLocations may be any
+    zones of its regional cluster's region, not only the cluster's own (GKE API, NodePool.locations;
+    "Nodes must be in the region of their regional cluster", pulumi-gcp container.NodePool
+    nodeLocations). A zone without the GPU would fail the pool's VMs there, so it is never listed.
+    """
+    offered = catalog().gcp_zones(accelerator, region)
+    cluster = catalog().gcp_regions.get(region, [])[:ZONES_PER_CLUSTER]
+    return tuple(z for z in offered if z in cluster) or offered[:ZONES_PER_CLUSTER]
+
+
+def _offerings(cloud: Cloud, machine_type: str, accelerator: str, regions: Sequence[str]) -> str:
+    """Where a GPU machine type is offered, by region and zone (GCP) or AZ ID (AWS), for an error."""
+    if cloud is Cloud.AWS:
+        where = {r: catalog().aws_az_ids(machine_type, r) for r in regions}
+    else:
+        where = {r: catalog().gcp_zones(accelerator, r) for r in regions}
+    return "; ".join(f"{r} ({', '.join(z)})" for r, z in where.items() if z) or "none"
+
+
 GKE_CONTROL_PLANE_BLOCK = "172.16.{index}.0/28"
 """A private GKE cluster's control-plane range; index is the cluster's position in the stack."""
 
@@ -475,6 +499,13 @@ class Cluster(_Model):
                     )
                 )
 
+    def _gpu_offered(self, machine_type: str, accelerator: str) -> bool:
+        """Whether some zone of the cluster's region offers the GPU machine type, by the catalog."""
+        assert self.region is not None
+        if self.cloud is Cloud.AWS:
+            return bool(catalog().aws_az_ids(machine_type, self.region))
+        return bool(gke_gpu_zones(accelerator, self.region))
+
     def _accelerated(self, pool: NodePool) -> bool:
         """Whether the pool's nodes carry accelerators, by the catalog (the declaration may be wrong)."""
         hardware = catalog().hardware(self.cloud.value, pool.machine_type) if self.provisioned else None
@@ -584,7 +615,20 @@ class Cluster(_Model):
                         f"{machine.accelerator}; allowed: {machine.accelerator_count}",
                     )
                 )
-            if machine.regions is not None and self.region not in machine.regions:
+            assert self.region is not None
+            if hardware.kind is DeviceKind.GPU and not self._gpu_offered(
+                pool.machine_type, machine.accelerator
+            ):
+                kind = "AZ IDs" if self.cloud is Cloud.AWS else "zones"
+                found.append(
+                    Problem(
+                        f"{at}.machineType",
+                        f"{pool.machine_type} ({machine.accelerator}) is offered in no zone of {self.region} "
+                        f"(infra/catalog/machines.yaml); allowed regions and their {kind}: "
+                        f"{_offerings(self.cloud, pool.machine_type, machine.accelerator, machine.regions or ())}",
+                    )
+                )
+            elif machine.regions is not None and self.region not in machine.regions:
                 found.append(
                     Problem(
                         f"{at}.machineType",
@@ -676,6 +720,8 @@ class Cluster(_Model):
             return  # one GKE node pool per slice (infra/gcp/nodepools.py): each far below the limit
         if hardware.kind is DeviceKind.TPU and hardware.accelerator is not None:
             zones = max(1, len(catalog().tpu_zones(hardware.accelerator, self.region)))
+        elif hardware.kind is DeviceKind.GPU and hardware.accelerator is not None:
+            zones = max(1, len(gke_gpu_zones(hardware.accelerator, self.region)))
         else:
             zones = min(ZONES_PER_CLUSTER, len(catalog().gcp_regions[self.region]))
         most = catalog().gke_max_nodes_per_pool_zone * zones

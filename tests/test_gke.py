@@ -312,17 +312,76 @@ def test_every_pool_repairs_and_upgrades_itself(stack: str) -> None:
             assert pool.inputs["management"] == {"autoRepair": True, "autoUpgrade": True}, pool.name
 
 
-def test_regional_pool_sizes_are_totals_not_per_zone(prod: Graph) -> None:
+def test_regional_pool_sizes_are_totals_not_per_zone(prod: Graph, staging: Graph) -> None:
     (component,) = _components(prod)
     by_name = {p.name: p for p in _pools(prod, component)}
-    h200 = by_name["burst-usc1-h200-spot"]
-    assert _min_max(h200) == (0, 4)
-    assert "maxNodeCount" not in h200.inputs["autoscaling"]
-    assert h200.inputs["autoscaling"]["locationPolicy"] == "ANY"
     system = by_name["burst-usc1-system"]
     assert _min_max(system) == (2, 4)
+    assert "maxNodeCount" not in system.inputs["autoscaling"]
     zones = len(_child(prod, component, CLUSTER).inputs["nodeLocations"])
     assert system.inputs["initialNodeCount"] * zones <= 4
+    # A GPU pool over two of the cluster's zones still counts its nodes over both together.
+    (burst,) = _components(staging)
+    (l4,) = [p for p in _pools(staging, burst) if p.name == "burst-use4-l4x2-spot"]
+    assert len(l4.inputs["nodeLocations"]) == 2
+    assert _min_max(l4) == (0, 4) and "maxNodeCount" not in l4.inputs["autoscaling"]
+    assert l4.inputs["autoscaling"]["locationPolicy"] == "ANY"
+
+
+def test_a_single_zone_gpu_pool_keeps_its_size(prod: Graph) -> None:
+    """In one zone the per-zone limits are the pool's limits: 4 H200 nodes at most, from 0."""
+    (component,) = _components(prod)
+    (h200,) = [p for p in _pools(prod, component) if p.name == "burst-usc1-h200-spot"]
+    assert h200.inputs["nodeLocations"] == ["us-central1-b"]
+    assert h200.inputs["autoscaling"] == {"minNodeCount": 0, "maxNodeCount": 4}
+    assert h200.inputs["initialNodeCount"] == 0
+
+
+def test_prod_h200_pool_is_only_where_gcp_offers_h200(prod: Graph) -> None:
+    """A3 Ultra (a3-ultragpu-8g) is offered in us-central1-b only; a and c would never get a node."""
+    (component,) = _components(prod)
+    (h200,) = [p for p in _pools(prod, component) if p.name == "burst-usc1-h200-spot"]
+    assert h200.inputs["nodeLocations"] == ["us-central1-b"]
+
+
+def test_staging_l4_pool_leaves_out_us_east4_b(staging: Graph) -> None:
+    (component,) = _components(staging)
+    (l4,) = [p for p in _pools(staging, component) if p.name == "burst-use4-l4x2-spot"]
+    assert l4.inputs["nodeLocations"] == ["us-east4-a", "us-east4-c"]
+
+
+@pytest.mark.parametrize("stack", GKE_STACKS)
+def test_every_gpu_pool_names_zones_that_offer_its_gpu(stack: str) -> None:
+    graph = planned(stack)
+    for component in _components(graph):
+        region = _child(graph, component, CLUSTER).inputs["location"]
+        for pool in _pools(graph, component):
+            if _kind(pool) is not Kind.GPU:
+                continue
+            accelerator = _machine(pool).accelerator
+            assert accelerator is not None
+            zones = pool.inputs.get("nodeLocations")
+            assert zones, f"{pool.name}: a GPU pool must not follow the cluster's zones"
+            assert set(zones) <= set(catalog().gcp_zones(accelerator, region)), pool.name
+
+
+def test_gpu_pool_zones_go_beyond_the_cluster_only_when_none_of_its_zones_has_the_gpu() -> None:
+    # A100-40GB is in us-central1 a, b, c and f: the pool keeps to the cluster's a, b, c.
+    a100 = plan_pool(
+        _pool(name="a100", machineType="a2-highgpu-1g", accelerator="A100-40GB", minSize=0, maxSize=2),
+        cluster="c",
+        region="us-central1",
+        zones=ZONES,
+    )
+    assert a100[0].node_locations == ("us-central1-a", "us-central1-b", "us-central1-c")
+    # H200 is in us-central1-b only.
+    h200 = plan_pool(
+        _pool(name="h200", machineType="a3-ultragpu-8g", accelerator="H200", minSize=0, maxSize=2),
+        cluster="c",
+        region="us-central1",
+        zones=ZONES,
+    )
+    assert h200[0].node_locations == ("us-central1-b",) and h200[0].single_zone
 
 
 @pytest.mark.parametrize("stack", GKE_STACKS)

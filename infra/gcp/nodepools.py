@@ -16,6 +16,11 @@ counts differently, so the translation lives here and is tested without Pulumi:
   cluster has zones starts in fewer zones, rather than with none (see ``_spread``).
 - TPU slices live in a single zone, and not every zone of a region has TPUs: TPU pools are
   pinned to the zones the catalog lists for their TPU generation (machines.yaml, accelerators).
+- Not every zone has every GPU either (us-east4-b has no L4, us-central1 has H200 in b only), and a
+  pool over a zone without its machine type cannot create nodes there: GPU pools name their zones
+  (``nodeLocations``), those of the cluster's zones that offer the GPU, or other zones of the region
+  when none does (``infra.settings.gke_gpu_zones``). A pool left to follow the cluster's zones would
+  also change zones whenever the cluster's do. Only CPU pools follow the cluster.
 - Boot disks: some machine series take only Hyperdisk, TPUs only their generation's disk types
   (machines.yaml, ``bootDisk``); any other GPU node boots on pd-ssd so that multi-GB images and
   model caches load fast; CPU nodes on pd-balanced.
@@ -31,7 +36,7 @@ import pulumi_gcp as gcp
 
 from infra.catalog import DeviceKind, GcpMachineType, catalog, tpu_topology_chips
 from infra.naming import gcp_label_value, resource_name
-from infra.settings import SERVED, Capacity, Cloud, NodePool
+from infra.settings import SERVED, Capacity, Cloud, NodePool, gke_gpu_zones
 
 GKE_NAME_MAX = 40 - 8
 """Longest logical name whose auto-name ("-" + 7 hex) fits GKE's 40-character cluster / pool names."""
@@ -115,7 +120,16 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
     disk = boot_disk_type(machine)
 
     if kind is not Kind.TPU:
-        spread, per_zone = _spread(pool.desired, pool.max_size, zones)
+        pinned: tuple[str, ...] | None = None
+        if kind is Kind.GPU:
+            assert machine.accelerator is not None
+            pinned = gke_gpu_zones(machine.accelerator, region)
+            if not pinned:
+                raise ValueError(
+                    f"{at}.machineType={pool.machine_type!r}: no zone of {region} offers {machine.accelerator} "
+                    "(infra/catalog/machines.yaml)"
+                )
+        spread, per_zone = _spread(pool.desired, pool.max_size, pinned or zones)
         return [
             GkePool(
                 logical_name=pool.name,
@@ -123,7 +137,7 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
                 machine=machine,
                 kind=kind,
                 disk_type=disk,
-                node_locations=None if len(spread) == len(zones) else spread,
+                node_locations=spread if pinned or len(spread) != len(zones) else None,
                 zone_count=len(spread),
                 min_nodes=pool.min_size,
                 max_nodes=pool.max_size,
