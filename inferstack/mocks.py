@@ -196,7 +196,62 @@ def _session_context(args: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+AZ_IDS: dict[str, dict[str, str]] = {
+    "us-east-1": {
+        "us-east-1a": "use1-az4",
+        "us-east-1b": "use1-az6",
+        "us-east-1c": "use1-az1",
+        "us-east-1d": "use1-az2",
+        "us-east-1e": "use1-az3",
+        "us-east-1f": "use1-az5",
+    },
+    "us-east-2": {"us-east-2a": "use2-az1", "us-east-2b": "use2-az2", "us-east-2c": "use2-az3"},
+    "us-west-2": {
+        "us-west-2a": "usw2-az2",
+        "us-west-2b": "usw2-az1",
+        "us-west-2c": "usw2-az3",
+        "us-west-2d": "usw2-az4",
+    },
+    "eu-west-1": {"eu-west-1a": "euw1-az3", "eu-west-1b": "euw1-az1", "eu-west-1c": "euw1-az2"},
+    "eu-west-2": {"eu-west-2a": "euw2-az2", "eu-west-2b": "euw2-az3", "eu-west-2c": "euw2-az1"},
+    "eu-central-1": {"eu-central-1a": "euc1-az2", "eu-central-1b": "euc1-az3", "eu-central-1c": "euc1-az1"},
+    "eu-north-1": {"eu-north-1a": "eun1-az1", "eu-north-1b": "eun1-az2", "eu-north-1c": "eun1-az3"},
+    "ap-northeast-1": {
+        "ap-northeast-1a": "apne1-az4",
+        "ap-northeast-1c": "apne1-az1",
+        "ap-northeast-1d": "apne1-az2",
+    },
+    "ap-southeast-1": {
+        "ap-southeast-1a": "apse1-az1",
+        "ap-southeast-1b": "apse1-az2",
+        "ap-southeast-1c": "apse1-az3",
+    },
+}
+"""The offline account's zone name -> AZ ID per region, as DescribeAvailabilityZones answers it.
+
+The mapping is per account in the regions that predate uniform mapping (us-east-1, us-west-2,
+eu-west-1, ap-northeast-1, ...: AWS docs, "AZ IDs"); this is one plausible account, not a fact
+about every account. It is chosen so that the shipped stacks meet the cases that matter: in
+us-east-1 the cluster's zones a, b, c are use1-az4, az6, az1, of which only az6 offers p5en; in
+us-west-2, b is usw2-az1, which lacks p5en."""
+
+
+def _availability_zones(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """aws_availability_zones (regular AZs only; the program filters out Local Zones)."""
+    if region not in AZ_IDS:
+        raise UnansweredInvoke(f"aws:index/getAvailabilityZones:getAvailabilityZones in {region}")
+    names = sorted(AZ_IDS[region])
+    return {
+        "names": names,
+        "zoneIds": [AZ_IDS[region][n] for n in names],
+        "groupNames": [region] * len(names),
+        "id": region,
+        "region": region,
+    }
+
+
 INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
         "accountId": ACCOUNT,
         "arn": DEPLOYER_SESSION_ARN,

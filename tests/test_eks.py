@@ -508,6 +508,7 @@ def args(**overrides: Any) -> EksClusterArgs:
         "kubernetes_version": "1.33",
         "vpc_id": "vpc-1",
         "private_subnet_ids": ["subnet-a", "subnet-b"],
+        "zones": ["us-east-1a", "us-east-1b"],
         "endpoint_public": False,
         "log_retention_days": 30,
         "node_pools": [pool(), gpu_pool()],

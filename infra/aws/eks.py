@@ -38,7 +38,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws.nodegroups import NodeGroupContext, machine_of, node_group
+from infra.aws.nodegroups import NodeGroupContext, is_gpu, machine_of, node_group
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import Capacity, Environment, NodePool, Role
@@ -202,6 +202,8 @@ class EksClusterArgs:
     """The VPC of the subnets; exported for in-cluster controllers, which cannot read it from IMDS."""
     private_subnet_ids: pulumi.Input[Sequence[str]]
     """Private subnets (at least two zones) for the control plane's network interfaces and the nodes."""
+    zones: Sequence[str]
+    """Zone names of ``private_subnet_ids``, in the same order: GPU node groups keep the zones offering their type."""
     endpoint_public: bool
     """Whether the API endpoint is also reachable from outside the VPC (the private one always is)."""
     public_access_cidrs: Sequence[str] = ()
@@ -450,6 +452,9 @@ class EksCluster(pulumi.ComponentResource):
             kubernetes_version=cluster.version,
             node_role_arn=node_role.arn,
             subnet_ids=args.private_subnet_ids,
+            region=args.region,
+            zones=args.zones,
+            zone_ids=self._zone_ids() if any(is_gpu(machine_of(p)) for p in args.node_pools) else None,
             kms_key_arn=key.arn,
             role=args.role,
             tags=args.tags,
@@ -529,6 +534,23 @@ class EksCluster(pulumi.ComponentResource):
             for policy in policies
         ]
         return role, attachments
+
+    def _zone_ids(self) -> pulumi.Output[dict[str, str]]:
+        """This account's zone name -> AZ ID in the provider's region (DescribeAvailabilityZones).
+
+        Names map to physical zones per account in the oldest regions (AWS docs, "AZ IDs"), so which
+        subnets offer a GPU type can only be told from this answer. Local Zones are left out (they
+        need an opt-in; the cluster's subnets never use one).
+        """
+        found = aws.get_availability_zones_output(
+            filters=[
+                aws.GetAvailabilityZonesFilterArgs(name="opt-in-status", values=["opt-in-not-required"])
+            ],
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        return pulumi.Output.all(found.names, found.zone_ids).apply(
+            lambda v: dict(zip(v[0] or [], v[1] or [], strict=True))
+        )
 
     def _deployer_arn(self, identity: pulumi.Output[Any]) -> pulumi.Output[str]:
         """The IAM principal that runs the deployment, as an access entry must name it.

@@ -16,6 +16,23 @@ Each pool gets a launch template and an EKS managed node group:
   Scaling group, and with no node to look at the cluster autoscaler only knows what these tags
   tell it.
 
+GPU node groups live only in the private subnets whose Availability Zone offers their instance
+type (``offering_zones``): an Auto Scaling group spread over a zone without the type fails every
+launch there. Offerings are catalogued by AZ ID (machines.yaml, ``awsAzIds``), because zone names
+map to different physical zones in different accounts; the account's own mapping comes from
+DescribeAvailabilityZones (``aws.get_availability_zones_output``), asked once per cluster.
+
+Why the catalog and not DescribeInstanceTypeOfferings, the per-account authority
+(``aws.ec2.get_instance_type_offerings_output(location_type="availability-zone-id")``):
+the settings must refuse a pool whose region has no zone with its type before anything runs,
+offline included, and that needs the table anyway; with one source the offline plan, the
+settings and ``pulumi preview`` decide alike. A node group's subnets cannot change in place (a
+new subnet list replaces the group), so they should change when a reviewed catalog change says
+so, not whenever AWS adds a zone between two previews. The cost: a type newly offered in a zone
+is only used there once the catalog says so, and the catalog can be stale; its dated sources
+name the CLI call that checks it (AWS docs: "AZ IDs", DescribeAvailabilityZones ZoneId,
+DescribeInstanceTypeOfferings LocationType availability-zone-id).
+
 The helpers are pure functions of the pool, so that the rules can be tested without Pulumi.
 """
 
@@ -23,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -98,6 +116,29 @@ def ami_type_for(machine: AwsInstanceType) -> str:
     return AMI_TYPES[hardware_of(machine).kind]
 
 
+def offering_zones(
+    pool: NodePool, *, cluster: str, region: str, zones: Sequence[str], zone_ids: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The zones (names, in order) whose subnets a node group of ``pool`` may use.
+
+    CPU pools use every zone. GPU pools use the zones whose AZ ID in this account (``zone_ids``,
+    name -> ID, from DescribeAvailabilityZones) offers the instance type by the catalog; none is a
+    ValueError that names the pool, the zones and the AZ IDs that would do.
+    """
+    if not is_gpu(machine_of(pool)):
+        return tuple(zones)
+    offered = catalog().aws_az_ids(pool.machine_type, region)
+    picked = tuple(z for z in zones if zone_ids.get(z) in offered)
+    if not picked:
+        mapped = ", ".join(f"{z}={zone_ids.get(z, '?')}" for z in zones)
+        raise ValueError(
+            f"cluster {cluster!r} nodePools[{pool.name}].machineType={pool.machine_type!r}: none of the cluster's "
+            f"zones offers it in this account ({mapped}); {region} offers it in AZ IDs {', '.join(offered) or 'none'} "
+            "(infra/catalog/machines.yaml awsAzIds); allowed: another region, or zones in regions.yaml that reach them"
+        )
+    return picked
+
+
 def capacity_type_for(capacity: Capacity) -> str:
     return CAPACITY_TYPES[capacity]
 
@@ -154,7 +195,13 @@ class NodeGroupContext:
     node_role_arn: pulumi.Input[str]
     """IAM role the nodes run as."""
     subnet_ids: pulumi.Input[Sequence[str]]
-    """Private subnets the nodes live in."""
+    """Private subnets the nodes live in, one per zone, in the order of ``zones``."""
+    region: str
+    """The cluster's AWS region."""
+    zones: Sequence[str]
+    """Zone names of ``subnet_ids``, in the same order."""
+    zone_ids: pulumi.Input[Mapping[str, str]] | None
+    """Zone name -> AZ ID in this account (DescribeAvailabilityZones); None if no pool needs it (no GPU pool)."""
     kms_key_arn: pulumi.Input[str]
     """KMS key that encrypts the root volumes."""
     role: Role
@@ -233,7 +280,7 @@ def node_group(
         cluster_name=ctx.cluster_name,
         version=ctx.kubernetes_version,
         node_role_arn=ctx.node_role_arn,
-        subnet_ids=ctx.subnet_ids,
+        subnet_ids=_subnets_for(ctx, pool),
         ami_type=ami_type_for(machine_of(pool)),
         capacity_type=capacity_type_for(pool.capacity),
         instance_types=[pool.machine_type],
@@ -261,6 +308,28 @@ def node_group(
     if pool.min_size == 0:
         _tag_auto_scaling_group(name, group, node_template_tags(pool, ctx.role), parent)
     return group
+
+
+def _subnets_for(ctx: NodeGroupContext, pool: NodePool) -> pulumi.Input[Sequence[str]]:
+    """Every private subnet for a CPU pool; for a GPU pool, those in zones that offer its type."""
+    if not is_gpu(machine_of(pool)):
+        return ctx.subnet_ids
+    if ctx.zone_ids is None:
+        raise ValueError(
+            f"node pool {pool.name!r}: a GPU pool needs the account's zone IDs (NodeGroupContext.zone_ids)"
+        )
+
+    def pick(values: list[Any]) -> list[str]:
+        subnets, zone_ids = values
+        try:
+            keep = offering_zones(
+                pool, cluster=ctx.base_name, region=ctx.region, zones=ctx.zones, zone_ids=zone_ids
+            )
+        except ValueError as error:
+            raise pulumi.RunError(str(error)) from None
+        return [subnet for zone, subnet in zip(ctx.zones, subnets, strict=True) if zone in keep]
+
+    return pulumi.Output.all(ctx.subnet_ids, ctx.zone_ids).apply(pick)
 
 
 def _tag_auto_scaling_group(
