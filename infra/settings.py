@@ -42,6 +42,10 @@ from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
 
+_RESERVATION = re.compile(
+    r"(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
+)
+"""A Compute Engine reservation by name (RFC 1035 label), or shared from another project by path."""
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -277,6 +281,11 @@ class NodePool(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     capacity_reservation_id: str | None = None
     """AWS: the Capacity Block reservation (cr-...) a `reserved` pool launches into."""
+    reservation_name: str | None = None
+    """GCP: the Compute Engine reservation a `reserved` pool consumes (SPECIFIC_RESERVATION), by name or as
+    projects/<project>/reservations/<name> for one shared from another project."""
+    reservation_zone: str | None = None
+    """GCP: the zone of that reservation; the pool's nodes live there only."""
 
     @model_validator(mode="after")
     def _sizes(self, info: ValidationInfo) -> NodePool:
@@ -499,6 +508,60 @@ class Cluster(_Model):
                     )
                 )
 
+    def _check_reservation(
+        self, at: str, pool: NodePool, hardware: PoolHardware, found: list[Problem]
+    ) -> None:
+        """A reserved pool names its reservation: an EC2 Capacity Block on AWS, a Compute Engine
+        reservation (and its zone) on GCP; the keys of the other cloud, or without `reserved`, are refused."""
+        reserved = pool.capacity is Capacity.RESERVED
+        aws, gcp = self.cloud is Cloud.AWS, self.cloud is Cloud.GCP
+        if pool.capacity_reservation_id is not None and not (reserved and aws):
+            found.append(Problem(f"{at}.capacityReservationId", "only for capacity: reserved on aws"))
+        for key, value in (
+            ("reservationName", pool.reservation_name),
+            ("reservationZone", pool.reservation_zone),
+        ):
+            if value is not None and not (reserved and gcp):
+                found.append(Problem(f"{at}.{key}", "only for capacity: reserved on gcp"))
+        if not reserved:
+            return
+        if aws and not re.fullmatch(r"cr-[0-9a-f]{17}", pool.capacity_reservation_id or ""):
+            found.append(
+                Problem(
+                    f"{at}.capacityReservationId",
+                    f"{pool.capacity_reservation_id!r}; a reserved pool launches into a Capacity Block: "
+                    "allowed: cr-<17 hex digits>",
+                )
+            )
+        if not gcp:
+            return
+        if hardware.kind is not DeviceKind.GPU or hardware.accelerator is None:
+            found.append(
+                Problem(
+                    f"{at}.capacity",
+                    f"'reserved' on gcp is built for GPU pools only, not {pool.machine_type}; allowed: on-demand, spot",
+                )
+            )
+            return
+        if not _RESERVATION.fullmatch(pool.reservation_name or ""):
+            found.append(
+                Problem(
+                    f"{at}.reservationName",
+                    f"{pool.reservation_name!r}; a reserved GKE pool consumes one specific reservation: allowed: "
+                    "its name (lower-case letters, digits, '-') or projects/<project>/reservations/<name>",
+                )
+            )
+        assert self.region is not None
+        offered = catalog().gcp_zones(hardware.accelerator, self.region)
+        if pool.reservation_zone not in offered:
+            found.append(
+                Problem(
+                    f"{at}.reservationZone",
+                    f"{pool.reservation_zone!r}; the reservation's zone, one of {self.region} that offers "
+                    f"{hardware.accelerator}: allowed: {', '.join(offered) or 'none'}",
+                )
+            )
+
     def _gpu_offered(self, machine_type: str, accelerator: str) -> bool:
         """Whether some zone of the cluster's region offers the GPU machine type, by the catalog."""
         assert self.region is not None
@@ -636,25 +699,7 @@ class Cluster(_Model):
                         f"allowed regions: {', '.join(machine.regions)}",
                     )
                 )
-        if pool.capacity is Capacity.RESERVED and self.cloud is not Cloud.AWS:
-            found.append(
-                Problem(
-                    f"{at}.capacity",
-                    "'reserved' is only built for AWS Capacity Blocks; allowed: on-demand, spot",
-                )
-            )
-        elif pool.capacity is Capacity.RESERVED and not re.fullmatch(
-            r"cr-[0-9a-f]{17}", pool.capacity_reservation_id or ""
-        ):
-            found.append(
-                Problem(
-                    f"{at}.capacityReservationId",
-                    f"{pool.capacity_reservation_id!r}; a reserved pool launches into a Capacity Block: "
-                    "allowed: cr-<17 hex digits>",
-                )
-            )
-        if pool.capacity is not Capacity.RESERVED and pool.capacity_reservation_id is not None:
-            found.append(Problem(f"{at}.capacityReservationId", "only for capacity: reserved"))
+        self._check_reservation(at, pool, hardware, found)
         self._check_pool_limit(at, pool, hardware, found)
         topologies = list(getattr(machine, "tpu_topologies", []) or [])
         if topologies:
@@ -720,6 +765,8 @@ class Cluster(_Model):
             return  # one GKE node pool per slice (infra/gcp/nodepools.py): each far below the limit
         if hardware.kind is DeviceKind.TPU and hardware.accelerator is not None:
             zones = max(1, len(catalog().tpu_zones(hardware.accelerator, self.region)))
+        elif pool.capacity is Capacity.RESERVED:
+            zones = 1  # the reservation's zone
         elif hardware.kind is DeviceKind.GPU and hardware.accelerator is not None:
             zones = max(1, len(gke_gpu_zones(hardware.accelerator, self.region)))
         else:

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from inferstack import mocks
-from inferstack.engine import Graph, Resource
+from inferstack.engine import Graph, Resource, plan_stack
+from inferstack.project import find_project
 from infra.aws.nodegroups import offering_zones
 from infra.catalog import DeviceKind, catalog
 from infra.settings import NodePool
@@ -88,7 +89,13 @@ def test_machines_table_is_dated_and_cites_the_zone_sources() -> None:
     data = yaml.safe_load(text)
     assert str(data["asOf"]) >= "2026-11-30"
     sources = " ".join(data["sources"])
-    for cited in ("gpu-regions-zones", "ai-zones", "manage-ai-zones", "az-ids", "DescribeInstanceTypeOfferings"):
+    for cited in (
+        "gpu-regions-zones",
+        "ai-zones",
+        "manage-ai-zones",
+        "az-ids",
+        "DescribeInstanceTypeOfferings",
+    ):
         assert cited in sources, cited
     assert "NOT read" in sources  # the GCP zones are not cross-checked against Google's page: say so
     assert "UNCERTAIN" in text  # g5 sizes not read row by row
@@ -141,7 +148,10 @@ def test_prod_p5en_node_groups_use_only_subnets_whose_az_id_offers_p5en(prod: Gr
         zones = _subnet_zones(prod, group)
         assert zones, group.name
         for zone in zones:
-            assert mocks.AZ_IDS[region][zone] in catalog().aws_az_ids("p5en.48xlarge", region), (group.name, zone)
+            assert mocks.AZ_IDS[region][zone] in catalog().aws_az_ids("p5en.48xlarge", region), (
+                group.name,
+                zone,
+            )
     use1 = [g for g in groups if g.name.startswith("core-use1")]
     # The offline account: us-east-1a/b/c are use1-az4/az6/az1; p5en is in use1-az2 and az6.
     assert all(_subnet_zones(prod, g) == ["us-east-1b"] for g in use1)
@@ -171,9 +181,7 @@ def _p5en(name: str = "h200") -> NodePool:
 def test_a_gpu_pool_whose_cluster_zones_all_lack_its_type_is_refused_in_one_line() -> None:
     account = {"us-east-1a": "use1-az1", "us-east-1b": "use1-az3", "us-east-1c": "use1-az4"}
     with pytest.raises(ValueError) as caught:
-        offering_zones(
-            _p5en(), cluster="core", region="us-east-1", zones=list(account), zone_ids=account
-        )
+        offering_zones(_p5en(), cluster="core", region="us-east-1", zones=list(account), zone_ids=account)
     message = str(caught.value)
     assert "\n" not in message
     for part in ("nodePools[h200]", "p5en.48xlarge", "us-east-1a=use1-az1", "use1-az2, use1-az6"):
@@ -181,7 +189,9 @@ def test_a_gpu_pool_whose_cluster_zones_all_lack_its_type_is_refused_in_one_line
 
 
 def test_cpu_pools_keep_every_zone() -> None:
-    system = NodePool.model_validate({"name": "system", "machineType": "m7i.large", "minSize": 1, "maxSize": 2})
+    system = NodePool.model_validate(
+        {"name": "system", "machineType": "m7i.large", "minSize": 1, "maxSize": 2}
+    )
     zones = ["us-east-1a", "us-east-1b"]
     assert offering_zones(system, cluster="c", region="us-east-1", zones=zones, zone_ids={}) == tuple(zones)
 
@@ -232,3 +242,61 @@ def test_the_cli_refuses_a_gpu_pool_without_a_zone_with_exit_2(tmp_path: Path) -
     assert len(lines) == 1, result.stderr
     assert "Pulumi.nogpu.yaml" in lines[0] and "nodePools[1].machineType" in lines[0]
     assert "g2-standard-8 (L4) is offered in no zone of us-east5" in lines[0]
+
+
+# --- capacity reservations on GKE -------------------------------------------------------------
+
+
+def _reserve_prod_h200(values: dict[str, Any], **keys: str) -> None:
+    h200 = pool(values, 2, 1)
+    h200["capacity"] = "reserved"
+    h200.update(keys)
+
+
+def test_a_reserved_gke_pool_consumes_its_named_reservation_in_its_zone(tmp_path: Path) -> None:
+    values = copy.deepcopy(raw("prod"))
+    _reserve_prod_h200(values, reservationName="h200-usc1b", reservationZone="us-central1-b")
+    path = tmp_path / "Pulumi.reserved.yaml"
+    path.write_text(yaml.safe_dump({"config": values}))
+    graph = plan_stack("reserved", config_file=path, project=find_project(ROOT))
+    h200 = _gke_pool(graph, "burst-usc1-h200-spot")
+    config = h200.inputs["nodeConfig"]
+    assert config["reservationAffinity"] == {
+        "consumeReservationType": "SPECIFIC_RESERVATION",
+        "key": "compute.googleapis.com/reservation-name",
+        "values": ["h200-usc1b"],
+    }
+    assert "spot" not in config
+    assert h200.inputs["nodeLocations"] == ["us-central1-b"]
+
+
+@pytest.mark.parametrize(
+    ("keys", "where", "says"),
+    [
+        ({"reservationZone": "us-central1-b"}, "reservationName", "None; a reserved GKE pool consumes one"),
+        (
+            {"reservationName": "Bad_Name", "reservationZone": "us-central1-b"},
+            "reservationName",
+            "'Bad_Name'",
+        ),
+        ({"reservationName": "h200"}, "reservationZone", "allowed: us-central1-b"),
+        (
+            {"reservationName": "h200", "reservationZone": "us-central1-a"},
+            "reservationZone",
+            "allowed: us-central1-b",
+        ),
+    ],
+)
+def test_a_reserved_gke_pool_must_name_its_reservation_and_a_zone_with_the_gpu(
+    keys: dict[str, str], where: str, says: str
+) -> None:
+    line = broken("prod", lambda values: _reserve_prod_h200(values, **keys))
+    assert f"inferstack:clusters[2].nodePools[1].{where}" in line and says in line
+
+
+def test_reservation_keys_belong_to_their_cloud() -> None:
+    def gcp_keys_on_aws(values: dict[str, Any]) -> None:
+        pool(values, 0, 1)["reservationName"] = "h200"
+
+    line = broken("prod", gcp_keys_on_aws)
+    assert "nodePools[1].reservationName" in line and "only for capacity: reserved on gcp" in line

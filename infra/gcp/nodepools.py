@@ -124,6 +124,9 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
         if kind is Kind.GPU:
             assert machine.accelerator is not None
             pinned = gke_gpu_zones(machine.accelerator, region)
+            if pool.capacity is Capacity.RESERVED and pool.reservation_zone:
+                # A specific reservation is zonal: VMs elsewhere cannot consume it and are not created.
+                pinned = (pool.reservation_zone,)
             if not pinned:
                 raise ValueError(
                     f"{at}.machineType={pool.machine_type!r}: no zone of {region} offers {machine.accelerator} "
@@ -205,6 +208,28 @@ def plan_pool(pool: NodePool, *, cluster: str, region: str, zones: Sequence[str]
         )
         for i in range(slices)
     ]
+
+
+RESERVATION_NAME_KEY = "compute.googleapis.com/reservation-name"
+
+
+def _reservation_affinity(pool: NodePool) -> gcp.container.NodePoolNodeConfigReservationAffinityArgs | None:
+    """A reserved pool consumes exactly its named reservation, and nothing else.
+
+    SPECIFIC_RESERVATION with the key compute.googleapis.com/reservation-name and the reservation's
+    name (or projects/<p>/reservations/<name> for a shared one), as the GKE API's ReservationAffinity
+    documents it ("Consuming reserved zonal resources" in the GKE docs). Not ANY_RESERVATION: that
+    falls back to on-demand VMs when the reservation is full or gone, so a pool meant to hold the
+    reserved H200s would quietly start buying them on demand, or not get them at all. Other pools
+    leave the field unset, and GKE's default lets them consume any matching open reservation.
+    """
+    if pool.capacity is not Capacity.RESERVED:
+        return None
+    return gcp.container.NodePoolNodeConfigReservationAffinityArgs(
+        consume_reservation_type="SPECIFIC_RESERVATION",
+        key=RESERVATION_NAME_KEY,
+        values=[pool.reservation_name or ""],
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -290,13 +315,7 @@ def node_pool(spec: GkePool, ctx: NodePoolContext, opts: pulumi.ResourceOptions)
             enable_secure_boot=True, enable_integrity_monitoring=True
         ),
         spot=True if pool.capacity is Capacity.SPOT else None,
-        reservation_affinity=(
-            gcp.container.NodePoolNodeConfigReservationAffinityArgs(
-                consume_reservation_type="ANY_RESERVATION"
-            )
-            if pool.capacity is Capacity.RESERVED
-            else None
-        ),
+        reservation_affinity=_reservation_affinity(pool),
         disk_size_gb=pool.disk_size_gib,
         disk_type=spec.disk_type,
         gvnic=gcp.container.NodePoolNodeConfigGvnicArgs(enabled=True) if spec.kind is Kind.GPU else None,
