@@ -987,6 +987,13 @@ _GCP_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9_-]{0,63}")
 class Settings(_Model):
     """A whole stack: who owns it, where it runs, and what it serves."""
 
+    _source: str = PrivateAttr(default="")
+
+    @property
+    def source(self) -> str:
+        """The stack file these settings came from, for errors found after validation (empty if unknown)."""
+        return self._source
+
     environment: Environment
     owner: DnsLabel
     cost_center: Annotated[str, AfterValidator(_tag_value)] = Field(min_length=1, max_length=63)
@@ -1541,6 +1548,7 @@ def parse_settings(
             )
     if problems:
         raise SettingsError(source, problems)
+    settings._source = source
     return settings
 
 

@@ -86,6 +86,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             vpc_id=part.network.vpc_id,
             private_subnet_ids=part.network.private_subnet_ids,
             zones=zones(cluster),
+            stack_file=settings.source,
             endpoint_public=cluster.endpoint_access is EndpointAccess.PUBLIC,
             public_access_cidrs=cluster.public_access_cidrs,
             log_retention_days=settings.log_retention_days,

@@ -8,6 +8,8 @@ in two of us-east-1's six). A pool spread over a zone without its machine gets n
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -186,6 +188,35 @@ def test_a_gpu_pool_whose_cluster_zones_all_lack_its_type_is_refused_in_one_line
     assert "\n" not in message
     for part in ("nodePools[h200]", "p5en.48xlarge", "us-east-1a=use1-az1", "use1-az2, use1-az6"):
         assert part in message, part
+
+
+_OTHER_ACCOUNT = """
+import sys
+from inferstack import mocks
+from inferstack.engine import ProgramError, plan_stack
+from inferstack.project import find_project
+mocks.AZ_IDS["us-east-1"].update({"us-east-1a": "use1-az1", "us-east-1b": "use1-az3", "us-east-1c": "use1-az4"})
+try:
+    plan_stack("prod", project=find_project())
+except ProgramError as error:
+    print("bad input" if error.bad_input else "crash")
+    print(error)
+"""
+
+
+def test_an_account_whose_cluster_zones_lack_the_type_stops_the_plan_in_one_line() -> None:
+    """Another account maps us-east-1a/b/c to use1-az1/az3/az4, none with p5en: exit 2, not a node group
+    that can never launch a node. (In a process of its own: a run stopped mid-way leaves Pulumi's
+    runtime state behind.)"""
+    result = subprocess.run(
+        [sys.executable, "-c", _OTHER_ACCOUNT], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    verdict, *lines = result.stdout.splitlines()
+    assert verdict == "bad input", result.stdout + result.stderr
+    assert len(lines) == 1, lines
+    (message,) = lines
+    assert message.startswith("stacks/Pulumi.prod.yaml: cluster 'core-use1' nodePools[h200")
+    assert "us-east-1b=use1-az3" in message and "use1-az2, use1-az6" in message
 
 
 def test_cpu_pools_keep_every_zone() -> None:

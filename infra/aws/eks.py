@@ -226,6 +226,8 @@ class EksClusterArgs:
     """Pool name -> EC2 Capacity Block reservation id (cr-...), one for each pool with capacity reserved."""
     protect: bool = False
     """Turn on the cluster's deletion protection and protect the key and log group from `pulumi destroy`."""
+    stack_file: str = ""
+    """The stack file, named in errors found only once the account answers (no zone offers a GPU type)."""
 
     def __post_init__(self) -> None:
         where = "EksClusterArgs"
@@ -454,6 +456,7 @@ class EksCluster(pulumi.ComponentResource):
             subnet_ids=args.private_subnet_ids,
             region=args.region,
             zones=args.zones,
+            stack_file=args.stack_file,
             zone_ids=self._zone_ids() if any(is_gpu(machine_of(p)) for p in args.node_pools) else None,
             kms_key_arn=key.arn,
             role=args.role,

@@ -202,6 +202,8 @@ class NodeGroupContext:
     """Zone names of ``subnet_ids``, in the same order."""
     zone_ids: pulumi.Input[Mapping[str, str]] | None
     """Zone name -> AZ ID in this account (DescribeAvailabilityZones); None if no pool needs it (no GPU pool)."""
+    stack_file: str = ""
+    """The stack file, named in the error when no zone of the cluster offers a GPU pool's type."""
     kms_key_arn: pulumi.Input[str]
     """KMS key that encrypts the root volumes."""
     role: Role
@@ -326,7 +328,8 @@ def _subnets_for(ctx: NodeGroupContext, pool: NodePool) -> pulumi.Input[Sequence
                 pool, cluster=ctx.base_name, region=ctx.region, zones=ctx.zones, zone_ids=zone_ids
             )
         except ValueError as error:
-            raise pulumi.RunError(str(error)) from None
+            # Raised once the account has answered, after the program body: one line, as the settings' are.
+            raise pulumi.RunError(f"{ctx.stack_file}: {error}" if ctx.stack_file else str(error)) from None
         return [subnet for zone, subnet in zip(ctx.zones, subnets, strict=True) if zone in keep]
 
     return pulumi.Output.all(ctx.subnet_ids, ctx.zone_ids).apply(pick)
