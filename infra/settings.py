@@ -679,9 +679,10 @@ class Cluster(_Model):
                     )
                 )
             assert self.region is not None
-            if hardware.kind is DeviceKind.GPU and not self._gpu_offered(
+            offered_here = self.region in (machine.regions or ()) and self._gpu_offered(
                 pool.machine_type, machine.accelerator
-            ):
+            )
+            if hardware.kind is DeviceKind.GPU and not offered_here:
                 kind = "AZ IDs" if self.cloud is Cloud.AWS else "zones"
                 found.append(
                     Problem(

@@ -365,7 +365,7 @@ def test_every_gpu_pool_names_zones_that_offer_its_gpu(stack: str) -> None:
             assert set(zones) <= set(catalog().gcp_zones(accelerator, region)), pool.name
 
 
-def test_gpu_pool_zones_go_beyond_the_cluster_only_when_none_of_its_zones_has_the_gpu() -> None:
+def test_gpu_pool_zones_are_the_cluster_s_zones_that_have_the_gpu() -> None:
     # A100-40GB is in us-central1 a, b, c and f: the pool keeps to the cluster's a, b, c.
     a100 = plan_pool(
         _pool(name="a100", machineType="a2-highgpu-1g", accelerator="A100-40GB", minSize=0, maxSize=2),
@@ -490,3 +490,24 @@ def test_prod_gke_resource_counts(prod: Graph) -> None:
     assert kinds.count(NODE_POOL) == 3
     assert kinds.count("gcp:projects/iAMMember:IAMMember") == len(NODE_ROLES)
     assert kinds.count("pulumi:providers:kubernetes") == 1
+
+
+def test_a_gpu_pool_goes_to_other_zones_of_the_region_only_when_the_cluster_s_have_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from infra import settings
+
+    offered = {"H200": ("us-central1-f",)}
+    monkeypatch.setattr(settings, "catalog", lambda: _Offering(offered))
+    assert settings.gke_gpu_zones("H200", "us-central1") == ("us-central1-f",)
+
+
+class _Offering:
+    """The catalog, with other zones for some accelerators."""
+
+    def __init__(self, zones: dict[str, tuple[str, ...]]):
+        self.zones = zones
+        self.gcp_regions = catalog().gcp_regions
+
+    def gcp_zones(self, accelerator: str, region: str) -> tuple[str, ...]:
+        return self.zones[accelerator]
