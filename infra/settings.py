@@ -714,6 +714,10 @@ def _did_you_mean(value: str, known: Iterable[str], n: int = 3, table: str = "")
     return f"allowed: {', '.join(sorted(names))}"
 
 
+DEFAULT_POSTGRES_VERSION = "16.10"
+"""database.engineVersion when a stack sets none: a row of infra/catalog/postgres.yaml (a test checks)."""
+
+
 class Database(_Model):
     """The gateway's database: Aurora PostgreSQL global database or Cloud SQL with a cross-region replica."""
 
@@ -721,7 +725,8 @@ class Database(_Model):
     primary_region: str
     secondary_regions: list[str] = Field(default_factory=list)
     instance_class: str
-    engine_version: str = "16.6"
+    engine_version: str = Field(default_factory=lambda: DEFAULT_POSTGRES_VERSION)
+    """Aurora: an exact version from infra/catalog/postgres.yaml; Cloud SQL: only the major is used."""
     backup_retention_days: Int = Field(default=7, ge=1, le=35)
 
     def members(self) -> list[tuple[str, str]]:
@@ -768,12 +773,22 @@ class Database(_Model):
             problem = catalog().cloud_sql_tiers.problem(self.instance_class)
             if problem:
                 found.append(Problem("instanceClass", f"{self.instance_class!r}: {problem}"))
+        versions = catalog().postgres_versions
         if not re.fullmatch(r"\d{2}\.\d+", self.engine_version):
             found.append(
                 Problem(
-                    "engineVersion", f"{self.engine_version!r}; allowed: a PostgreSQL version such as 16.6"
+                    "engineVersion",
+                    f"{self.engine_version!r}; allowed: a PostgreSQL version such as {DEFAULT_POSTGRES_VERSION}",
                 )
             )
+        else:
+            problem = (
+                versions.aurora_problem(self.engine_version, global_database=bool(self.secondary_regions))
+                if self.cloud == "aws"
+                else versions.cloud_sql_problem(self.engine_version)
+            )
+            if problem:
+                found.append(Problem("engineVersion", f"{self.engine_version!r}: {problem} ({_POSTGRES})"))
         self._report(found, info)
         return self
 
@@ -877,6 +892,7 @@ class ServedModel(_Model):
 
 
 _DATASTORES = "infra/catalog/datastores.yaml"
+_POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
 
 # AWS tag values (AWS Tagging docs, "Tag naming limits and requirements"): letters, spaces and
