@@ -21,11 +21,13 @@ serving cluster's region; all of its parts are global.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 
 from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.zone import PublicZone, PublicZoneArgs
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
 from infra.parts import ClusterParts, Providers
@@ -56,6 +58,10 @@ class EdgeOutputs:
     """AWS region -> validated ACM certificate for the name and *.<name>, for that region's load balancers."""
     zone_id: pulumi.Output[str]
     """The Route 53 hosted zone of the name."""
+    name_servers: pulumi.Output[Sequence[str]] | None
+    """Name servers of a created zone, which its parent must delegate to; None when the zone was taken."""
+    zone: PublicZone
+    """The zone and its delegation."""
     aws: AwsEdge
     """The Route 53 side."""
     gcp: GcpEdge | None
@@ -112,6 +118,22 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
         if cluster.cloud is not Cloud.GCP
     ]
 
+    # The zone first: what waits for it to resolve (the certificates of both clouds) waits for its delegation.
+    home = aws_clusters[0].region if aws_clusters and aws_clusters[0].region else FALLBACK_ROUTE53_REGION
+    zone_apex = zone_name(edge.domain, edge.hosted_zone)
+    zone = PublicZone(
+        "edge",
+        PublicZoneArgs(
+            name=zone_apex,
+            zone_id=edge.hosted_zone_id,
+            parent_zone_id=edge.parent_zone_id,
+            protect=settings.is_prod,
+            comment=f"Public name {edge.domain} of the inference platform",
+            tags=settings.tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(home)]),
+    )
+
     gcp_edge: GcpEdge | None = None
     extra_records: list[DnsRecord] = []
     if gcp_clusters:
@@ -129,6 +151,7 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 domain=edge.domain,
                 health_check_path=edge.health_check_path,
                 health_check_interval_seconds=edge.health_check_interval_seconds,
+                dns_ready=zone.dns_ready,
             ),
             opts=pulumi.ResourceOptions(providers=[providers.for_gcp(first.region)]),
         )
@@ -158,15 +181,14 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
             regions=core_regions,
         )
 
-    home = aws_clusters[0].region if aws_clusters and aws_clusters[0].region else FALLBACK_ROUTE53_REGION
     certificate_regions = sorted({c.region for c in aws_clusters if c.region})
     aws_edge = AwsEdge(
         "edge",
         AwsEdgeArgs(
             domain=edge.domain,
-            zone_name=zone_name(edge.domain, edge.hosted_zone),
-            zone_id=edge.hosted_zone_id,
-            protect_zone=settings.is_prod,
+            zone_name=zone_apex,
+            zone_id=zone.zone_id,
+            dns_ready=zone.dns_ready,
             routing=Routing(edge.routing),
             origins=origins,
             health_check_path=edge.health_check_path,
@@ -183,7 +205,9 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
         origin_hostnames={o.clusters[0]: o.hostname for o in origins if o.hostname is not None},
         health_check_ids=aws_edge.cluster_health_check_ids,
         certificate_arns=aws_edge.certificate_arns,
-        zone_id=aws_edge.zone_id,
+        zone_id=zone.zone_id,
+        name_servers=zone.name_servers,
+        zone=zone,
         aws=aws_edge,
         gcp=gcp_edge,
     )

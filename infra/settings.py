@@ -42,6 +42,7 @@ from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
 
+_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -808,6 +809,10 @@ class Edge(_Model):
     hosted_zone: DomainName | None = None
     hosted_zone_id: str | None = None
     """An existing Route 53 zone to write into; without it the stack creates (and owns) hostedZone."""
+    parent_zone_id: str | None = None
+    """The Route 53 zone that is the parent of the created zone: the stack writes the delegation (NS) there."""
+    parent_zone: DomainName | None = None
+    """The parent zone's name (default: the created zone's name less its first label)."""
     health_check_interval_seconds: Int = 30
     health_check_path: str = "/ready"
     routing: Literal["failover", "latency", "weighted"] = "failover"
@@ -835,15 +840,67 @@ class Edge(_Model):
                     "(failover records are CNAMEs, which a zone apex cannot carry)",
                 )
             )
-        if self.hosted_zone_id is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", self.hosted_zone_id):
-            found.append(
-                Problem(
-                    "hostedZoneId",
-                    f"{self.hosted_zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+        for key, zone_id in (("hostedZoneId", self.hosted_zone_id), ("parentZoneId", self.parent_zone_id)):
+            if zone_id is not None and not _ZONE_ID.fullmatch(zone_id):
+                found.append(
+                    Problem(key, f"{zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ")
                 )
-            )
+        self._check_delegation(found)
         self._report(found, info)
         return self
+
+    @property
+    def zone_name(self) -> str:
+        """The zone that holds the public name: hostedZone, or the name's parent."""
+        return self.hosted_zone or self.domain.partition(".")[2]
+
+    @property
+    def parent_zone_name(self) -> str:
+        """The zone a created zone is delegated from: parentZone, or the zone's name less its first label."""
+        return self.parent_zone or self.zone_name.partition(".")[2]
+
+    def _check_delegation(self, found: list[Problem]) -> None:
+        # A parent delegates a sub-zone with an NS record set named after the sub-zone, in the parent
+        # zone (Route 53 Developer Guide, "Routing traffic for subdomains"): the sub-zone must be one
+        # or more labels below the parent, and only a zone this stack creates has name servers to hand.
+        if self.parent_zone is not None and self.parent_zone_id is None:
+            found.append(
+                Problem(
+                    "parentZone",
+                    f"{self.parent_zone!r} without parentZoneId: a parent is written into by its id; "
+                    "set parentZoneId too, or omit parentZone",
+                )
+            )
+            return
+        if self.parent_zone_id is None:
+            return
+        if self.hosted_zone_id is not None:
+            found.append(
+                Problem(
+                    "parentZoneId",
+                    f"{self.parent_zone_id!r} with hostedZoneId: a stack that takes an existing zone delegates "
+                    "nothing; allowed: parentZoneId only when the stack creates its zone (no hostedZoneId)",
+                )
+            )
+            return
+        zone = self.zone_name
+        if "." not in self.parent_zone_name:
+            found.append(
+                Problem(
+                    "parentZoneId",
+                    f"{self.parent_zone_id!r}: zone {zone!r} sits below the top-level domain "
+                    f"{self.parent_zone_name!r}, which no Route 53 zone holds; delegate {zone} at its registrar "
+                    "(output nameServers) and omit parentZoneId",
+                )
+            )
+        elif not zone.endswith("." + self.parent_zone_name):
+            found.append(
+                Problem(
+                    "parentZone",
+                    f"{self.parent_zone_name!r}: zone {zone!r} is not below it; allowed: a zone {zone} is one "
+                    f"or more labels below, such as {zone.partition('.')[2]!r}",
+                )
+            )
 
 
 class Monitoring(_Model):

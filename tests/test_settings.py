@@ -859,3 +859,46 @@ def test_cloud_sql_takes_only_the_majors_it_offers() -> None:
         parse_settings(values, SOURCE)
     (line,) = str(caught.value).split("\n")
     assert "inferstack:database.engineVersion: '19.1'" in line and "POSTGRES_19" in line and "17" in line
+
+
+# --- DNS delegation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edge", "fragments"),
+    [
+        (
+            {"hostedZoneId": "Z0EXISTING123", "parentZoneId": "Z0PARENT123"},
+            ["edge.parentZoneId", "hostedZoneId", "creates"],
+        ),
+        ({"parentZoneId": "parent"}, ["edge.parentZoneId", "'parent'", "Z0123456789ABCDEFGHIJ"]),
+        ({"parentZone": "inference.example.com"}, ["edge.parentZone", "without parentZoneId"]),
+        (
+            {"parentZoneId": "Z0PARENT123", "parentZone": "example.org"},
+            ["edge.parentZone", "'example.org'", "dev.inference.example.com", "below"],
+        ),
+        (
+            {"parentZoneId": "Z0PARENT123", "parentZone": "dev.inference.example.com"},
+            ["edge.parentZone", "below"],
+        ),
+        (
+            {"domain": "api.example.com", "hostedZone": "example.com", "parentZoneId": "Z0PARENT123"},
+            ["edge.parentZoneId", "'com'", "registrar"],
+        ),
+    ],
+    ids=["with an existing zone", "not a zone id", "name without id", "not above", "itself", "below a TLD"],
+)
+def test_delegation_settings_that_cannot_work(edge: dict[str, Any], fragments: list[str]) -> None:
+    only_line("dev", lambda v: v["edge"].update(edge), *fragments)
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        {"parentZoneId": "Z0PARENT123"},
+        {"parentZoneId": "Z0PARENT123", "parentZone": "inference.example.com"},
+        {"parentZoneId": "Z0PARENT123", "parentZone": "example.com"},
+    ],
+)
+def test_a_created_zone_may_name_its_parent(edge: dict[str, Any]) -> None:
+    valid("dev", lambda v: v["edge"].update(edge))

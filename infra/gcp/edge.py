@@ -74,6 +74,9 @@ class GcpEdgeArgs:
     """How long a removed endpoint may finish its in-flight streams (scale-in, rollouts)."""
     ssl_profile: str = "MODERN"
     """MODERN or RESTRICTED; both with TLS 1.2 as the minimum."""
+    dns_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before the authorization CNAME can resolve (the delegation of a created Route 53
+    zone): the certificate, whose issuance starts with the DNS authorization check, waits for it."""
 
     def __post_init__(self) -> None:
         where = "GcpEdgeArgs"
@@ -151,7 +154,7 @@ class GcpEdge(pulumi.ComponentResource):
                 domains=[args.domain],
                 dns_authorizations=[authorization.id],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.dns_ready)),
         )
         certificate_map = gcp.certificatemanager.CertificateMap(
             child_name("certs"),
