@@ -11,6 +11,10 @@ balancer already spreads clients over the GCP regions by proximity and health.
 Core clusters are the primary side of the name, burst clusters the failover (or, with weighted
 routing, overflow) side.
 
+The hosted zone comes first (``infra.aws.zone``): a zone the stack creates resolves only once
+its parent delegates to it, so the certificates of both clouds wait for that delegation when
+the stack writes it (``edge.parentZoneId``), and the plan warns when it does not.
+
 Providers: Route 53 is global; its resources use the provider of the first AWS serving region
 (core first), so the edge adds no provider to a stack that already has one, and us-east-1 only
 when no cluster is on AWS. ACM certificates use the provider of each AWS serving region, since a
@@ -26,7 +30,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.edge import AwsEdge, AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
 from infra.aws.zone import PublicZone, PublicZoneArgs
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
@@ -135,7 +139,6 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
     )
 
     gcp_edge: GcpEdge | None = None
-    extra_records: list[DnsRecord] = []
     if gcp_clusters:
         roles = {c.role for c in gcp_clusters}
         if len(roles) > 1:
@@ -152,6 +155,9 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 health_check_path=edge.health_check_path,
                 health_check_interval_seconds=edge.health_check_interval_seconds,
                 dns_ready=zone.dns_ready,
+                write_authorization=lambda name, kind, value: zone.record(
+                    "gcp-cert-authorization", name=name, type=kind, value=value
+                ),
             ),
             opts=pulumi.ResourceOptions(providers=[providers.for_gcp(first.region)]),
         )
@@ -162,14 +168,6 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 address=gcp_edge.address,
                 region=catalog().nearest_aws_region[first.region],
                 clusters=[c.name for c in gcp_clusters],
-            )
-        )
-        extra_records.append(
-            DnsRecord(
-                key="gcp-cert-authorization",
-                name=gcp_edge.dns_authorization_record_name,
-                type=gcp_edge.dns_authorization_record_type,
-                value=gcp_edge.dns_authorization_record_value,
             )
         )
 
@@ -195,7 +193,6 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
             health_check_interval_seconds=edge.health_check_interval_seconds,
             certificate_providers={region: providers.for_aws(region) for region in certificate_regions},
             accelerator=accelerator,
-            extra_records=extra_records,
             tags=settings.tags,
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(home)]),

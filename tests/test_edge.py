@@ -227,10 +227,14 @@ def test_gcp_certificate_is_authorised_through_a_record_in_route53() -> None:
     graph = planned("prod")
     (authorization,) = graph.of_type("gcp:certificatemanager/dnsAuthorization:DnsAuthorization")
     assert authorization.inputs["domain"] == PROD_DOMAIN
-    assert authorization.urn in by_name(graph, RECORD, "edge-gcp-cert-authorization").dependencies
+    record = by_name(graph, RECORD, "edge-gcp-cert-authorization")
+    assert authorization.urn in record.dependencies
+    assert record.inputs["type"] == "CNAME"
     (certificate,) = graph.of_type("gcp:certificatemanager/certificate:Certificate")
     assert certificate.inputs["managed"]["domains"] == [PROD_DOMAIN]
     assert authorization.urn in certificate.dependencies
+    # Issuance starts with the authorization check: the CNAME must be in the zone first.
+    assert record.urn in certificate.dependencies
     assert not graph.of_type("gcp:compute/managedSslCertificate:ManagedSslCertificate")
 
 

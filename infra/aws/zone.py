@@ -114,4 +114,25 @@ class PublicZone(pulumi.ComponentResource):
                     resource=self,
                 )
         self.dns_ready = [self.delegation] if self.delegation is not None else []
+        self._name = name
         self.register_outputs({"zoneId": self.zone_id, "nameServers": self.name_servers})
+
+    def record(
+        self,
+        role: str,
+        *,
+        name: pulumi.Input[str],
+        type: pulumi.Input[str],
+        value: pulumi.Input[str],
+        ttl: int = 300,
+    ) -> aws.route53.Record:
+        """A simple record in the zone, for a component that cannot write into Route 53 itself."""
+        return aws.route53.Record(
+            resource_name(self._name, role),
+            zone_id=self.zone_id,
+            name=name,
+            type=type,
+            ttl=ttl,
+            records=[value],
+            opts=pulumi.ResourceOptions(parent=self),
+        )
