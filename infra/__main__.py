@@ -11,7 +11,8 @@ Deploys, per stack file (stacks/Pulumi.<stack>.yaml):
   - the data: an Aurora global database (or Cloud SQL with a cross-region replica) and Redis
     per core region, their endpoints handed to every core cluster;
   - the edge: one public name in Route 53 with HTTPS readiness checks every 30 s and failover
-    from the core clusters to the burst clusters, across regions and clouds.
+    from the core clusters to the burst clusters, across regions and clouds; its hosted zone,
+    delegated from the parent zone when the stack names it.
 
 Config is read once, here, and validated as a whole before any resource is registered.
 """

@@ -11,6 +11,10 @@ balancer already spreads clients over the GCP regions by proximity and health.
 Core clusters are the primary side of the name, burst clusters the failover (or, with weighted
 routing, overflow) side.
 
+The hosted zone comes first (``infra.aws.zone``): a zone the stack creates resolves only once
+its parent delegates to it, so the certificates of both clouds wait for that delegation when
+the stack writes it (``edge.parentZoneId``), and the plan warns when it does not.
+
 Providers: Route 53 is global; its resources use the provider of the first AWS serving region
 (core first), so the edge adds no provider to a stack that already has one, and us-east-1 only
 when no cluster is on AWS. ACM certificates use the provider of each AWS serving region, since a
@@ -21,11 +25,13 @@ serving cluster's region; all of its parts are global.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 
-from infra.aws.edge import AwsEdge, AwsEdgeArgs, DnsRecord, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.edge import AwsEdge, AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.zone import PublicZone, PublicZoneArgs
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
 from infra.parts import ClusterParts, Providers
@@ -56,6 +62,10 @@ class EdgeOutputs:
     """AWS region -> validated ACM certificate for the name and *.<name>, for that region's load balancers."""
     zone_id: pulumi.Output[str]
     """The Route 53 hosted zone of the name."""
+    name_servers: pulumi.Output[Sequence[str]] | None
+    """Name servers of a created zone, which its parent must delegate to; None when the zone was taken."""
+    zone: PublicZone
+    """The zone and its delegation."""
     aws: AwsEdge
     """The Route 53 side."""
     gcp: GcpEdge | None
@@ -112,8 +122,23 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
         if cluster.cloud is not Cloud.GCP
     ]
 
+    # The zone first: what waits for it to resolve (the certificates of both clouds) waits for its delegation.
+    home = aws_clusters[0].region if aws_clusters and aws_clusters[0].region else FALLBACK_ROUTE53_REGION
+    zone_apex = zone_name(edge.domain, edge.hosted_zone)
+    zone = PublicZone(
+        "edge",
+        PublicZoneArgs(
+            name=zone_apex,
+            zone_id=edge.hosted_zone_id,
+            parent_zone_id=edge.parent_zone_id,
+            protect=settings.is_prod,
+            comment=f"Public name {edge.domain} of the inference platform",
+            tags=settings.tags,
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(home)]),
+    )
+
     gcp_edge: GcpEdge | None = None
-    extra_records: list[DnsRecord] = []
     if gcp_clusters:
         roles = {c.role for c in gcp_clusters}
         if len(roles) > 1:
@@ -129,6 +154,10 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 domain=edge.domain,
                 health_check_path=edge.health_check_path,
                 health_check_interval_seconds=edge.health_check_interval_seconds,
+                dns_ready=zone.dns_ready,
+                write_authorization=lambda name, kind, value: zone.record(
+                    "gcp-cert-authorization", name=name, type=kind, value=value
+                ),
             ),
             opts=pulumi.ResourceOptions(providers=[providers.for_gcp(first.region)]),
         )
@@ -141,14 +170,6 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                 clusters=[c.name for c in gcp_clusters],
             )
         )
-        extra_records.append(
-            DnsRecord(
-                key="gcp-cert-authorization",
-                name=gcp_edge.dns_authorization_record_name,
-                type=gcp_edge.dns_authorization_record_type,
-                value=gcp_edge.dns_authorization_record_value,
-            )
-        )
 
     accelerator: GlobalAcceleratorArgs | None = None
     if edge.aws_entry == "global-accelerator":
@@ -158,22 +179,20 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
             regions=core_regions,
         )
 
-    home = aws_clusters[0].region if aws_clusters and aws_clusters[0].region else FALLBACK_ROUTE53_REGION
     certificate_regions = sorted({c.region for c in aws_clusters if c.region})
     aws_edge = AwsEdge(
         "edge",
         AwsEdgeArgs(
             domain=edge.domain,
-            zone_name=zone_name(edge.domain, edge.hosted_zone),
-            zone_id=edge.hosted_zone_id,
-            protect_zone=settings.is_prod,
+            zone_name=zone_apex,
+            zone_id=zone.zone_id,
+            dns_ready=zone.dns_ready,
             routing=Routing(edge.routing),
             origins=origins,
             health_check_path=edge.health_check_path,
             health_check_interval_seconds=edge.health_check_interval_seconds,
             certificate_providers={region: providers.for_aws(region) for region in certificate_regions},
             accelerator=accelerator,
-            extra_records=extra_records,
             tags=settings.tags,
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(home)]),
@@ -183,7 +202,9 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
         origin_hostnames={o.clusters[0]: o.hostname for o in origins if o.hostname is not None},
         health_check_ids=aws_edge.cluster_health_check_ids,
         certificate_arns=aws_edge.certificate_arns,
-        zone_id=aws_edge.zone_id,
+        zone_id=zone.zone_id,
+        name_servers=zone.name_servers,
+        zone=zone,
         aws=aws_edge,
         gcp=gcp_edge,
     )

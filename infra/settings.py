@@ -46,6 +46,7 @@ _RESERVATION = re.compile(
     r"(projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/reservations/)?[a-z]([-a-z0-9]{0,61}[a-z0-9])?"
 )
 """A Compute Engine reservation by name (RFC 1035 label), or shared from another project by path."""
+_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,30}[a-z0-9])?$")
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -808,6 +809,10 @@ def _did_you_mean(value: str, known: Iterable[str], n: int = 3, table: str = "")
     return f"allowed: {', '.join(sorted(names))}"
 
 
+DEFAULT_POSTGRES_VERSION = "16.10"
+"""database.engineVersion when a stack sets none: a row of infra/catalog/postgres.yaml (a test checks)."""
+
+
 class Database(_Model):
     """The gateway's database: Aurora PostgreSQL global database or Cloud SQL with a cross-region replica."""
 
@@ -815,7 +820,8 @@ class Database(_Model):
     primary_region: str
     secondary_regions: list[str] = Field(default_factory=list)
     instance_class: str
-    engine_version: str = "16.6"
+    engine_version: str = Field(default_factory=lambda: DEFAULT_POSTGRES_VERSION)
+    """Aurora: an exact version from infra/catalog/postgres.yaml; Cloud SQL: only the major is used."""
     backup_retention_days: Int = Field(default=7, ge=1, le=35)
 
     def members(self) -> list[tuple[str, str]]:
@@ -862,12 +868,22 @@ class Database(_Model):
             problem = catalog().cloud_sql_tiers.problem(self.instance_class)
             if problem:
                 found.append(Problem("instanceClass", f"{self.instance_class!r}: {problem}"))
+        versions = catalog().postgres_versions
         if not re.fullmatch(r"\d{2}\.\d+", self.engine_version):
             found.append(
                 Problem(
-                    "engineVersion", f"{self.engine_version!r}; allowed: a PostgreSQL version such as 16.6"
+                    "engineVersion",
+                    f"{self.engine_version!r}; allowed: a PostgreSQL version such as {DEFAULT_POSTGRES_VERSION}",
                 )
             )
+        else:
+            problem = (
+                versions.aurora_problem(self.engine_version, global_database=bool(self.secondary_regions))
+                if self.cloud == "aws"
+                else versions.cloud_sql_problem(self.engine_version)
+            )
+            if problem:
+                found.append(Problem("engineVersion", f"{self.engine_version!r}: {problem} ({_POSTGRES})"))
         self._report(found, info)
         return self
 
@@ -887,6 +903,10 @@ class Edge(_Model):
     hosted_zone: DomainName | None = None
     hosted_zone_id: str | None = None
     """An existing Route 53 zone to write into; without it the stack creates (and owns) hostedZone."""
+    parent_zone_id: str | None = None
+    """The Route 53 zone that is the parent of the created zone: the stack writes the delegation (NS) there."""
+    parent_zone: DomainName | None = None
+    """The parent zone's name (default: the created zone's name less its first label)."""
     health_check_interval_seconds: Int = 30
     health_check_path: str = "/ready"
     routing: Literal["failover", "latency", "weighted"] = "failover"
@@ -914,15 +934,67 @@ class Edge(_Model):
                     "(failover records are CNAMEs, which a zone apex cannot carry)",
                 )
             )
-        if self.hosted_zone_id is not None and not re.fullmatch(r"Z[A-Z0-9]{1,31}", self.hosted_zone_id):
-            found.append(
-                Problem(
-                    "hostedZoneId",
-                    f"{self.hosted_zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ",
+        for key, zone_id in (("hostedZoneId", self.hosted_zone_id), ("parentZoneId", self.parent_zone_id)):
+            if zone_id is not None and not _ZONE_ID.fullmatch(zone_id):
+                found.append(
+                    Problem(key, f"{zone_id!r}; allowed: a Route 53 zone id such as Z0123456789ABCDEFGHIJ")
                 )
-            )
+        self._check_delegation(found)
         self._report(found, info)
         return self
+
+    @property
+    def zone_name(self) -> str:
+        """The zone that holds the public name: hostedZone, or the name's parent."""
+        return self.hosted_zone or self.domain.partition(".")[2]
+
+    @property
+    def parent_zone_name(self) -> str:
+        """The zone a created zone is delegated from: parentZone, or the zone's name less its first label."""
+        return self.parent_zone or self.zone_name.partition(".")[2]
+
+    def _check_delegation(self, found: list[Problem]) -> None:
+        # A parent delegates a sub-zone with an NS record set named after the sub-zone, in the parent
+        # zone (Route 53 Developer Guide, "Routing traffic for subdomains"): the sub-zone must be one
+        # or more labels below the parent, and only a zone this stack creates has name servers to hand.
+        if self.parent_zone is not None and self.parent_zone_id is None:
+            found.append(
+                Problem(
+                    "parentZone",
+                    f"{self.parent_zone!r} without parentZoneId: a parent is written into by its id; "
+                    "set parentZoneId too, or omit parentZone",
+                )
+            )
+            return
+        if self.parent_zone_id is None:
+            return
+        if self.hosted_zone_id is not None:
+            found.append(
+                Problem(
+                    "parentZoneId",
+                    f"{self.parent_zone_id!r} with hostedZoneId: a stack that takes an existing zone delegates "
+                    "nothing; allowed: parentZoneId only when the stack creates its zone (no hostedZoneId)",
+                )
+            )
+            return
+        zone = self.zone_name
+        if "." not in self.parent_zone_name:
+            found.append(
+                Problem(
+                    "parentZoneId",
+                    f"{self.parent_zone_id!r}: zone {zone!r} sits below the top-level domain "
+                    f"{self.parent_zone_name!r}, which no Route 53 zone holds; delegate {zone} at its registrar "
+                    "(output nameServers) and omit parentZoneId",
+                )
+            )
+        elif not zone.endswith("." + self.parent_zone_name):
+            found.append(
+                Problem(
+                    "parentZone",
+                    f"{self.parent_zone_name!r}: zone {zone!r} is not below it; allowed: a zone {zone} is one "
+                    f"or more labels below, such as {zone.partition('.')[2]!r}",
+                )
+            )
 
 
 class Monitoring(_Model):
@@ -971,6 +1043,7 @@ class ServedModel(_Model):
 
 
 _DATASTORES = "infra/catalog/datastores.yaml"
+_POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
 
 # AWS tag values (AWS Tagging docs, "Tag naming limits and requirements"): letters, spaces and

@@ -202,6 +202,9 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)
         pulumi.export("healthCheckIds", edge.health_check_ids)
+        pulumi.export("zoneId", edge.zone_id)
+        if edge.name_servers is not None:
+            pulumi.export("nameServers", edge.name_servers)
 
     pulumi.export("environment", settings.environment.value)
     pulumi.export(

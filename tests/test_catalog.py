@@ -26,7 +26,15 @@ from infra.catalog import (
     tpu_topology_chips,
 )
 
-TABLES = ("regions.yaml", "machines.yaml", "models.yaml", "kubernetes.yaml", "datastores.yaml", "limits.yaml")
+TABLES = (
+    "regions.yaml",
+    "machines.yaml",
+    "models.yaml",
+    "kubernetes.yaml",
+    "datastores.yaml",
+    "limits.yaml",
+    "postgres.yaml",
+)
 
 
 def raw(name: str) -> Any:
@@ -455,6 +463,28 @@ def test_cloud_sql_tiers_follow_the_naming_rule(c: Catalog, tier: str, fragment:
         assert problem is not None and fragment in problem, problem
 
 
+def test_aurora_versions_are_dated_rows_with_a_global_database_floor(c: Catalog) -> None:
+    versions = c.postgres_versions
+    assert versions.aurora and set(versions.aurora_global) <= set(versions.aurora)
+    assert list(versions.aurora) == sorted(
+        versions.aurora, key=lambda v: tuple(map(int, v.split("."))), reverse=True
+    )
+    for version in versions.aurora:
+        assert re.fullmatch(r"\d{2}\.\d+", version)
+    # 16.6, the default until the table existed, no longer takes new clusters.
+    assert "16.6" not in versions.aurora
+    assert versions.aurora_problem("16.6", global_database=False)
+    assert versions.aurora_problem("16.10", global_database=True) is None
+    assert set(versions.aurora_uncertain) <= set(versions.aurora)
+
+
+def test_cloud_sql_majors_are_what_the_admin_api_names(c: Catalog) -> None:
+    majors = c.postgres_versions.cloud_sql_majors
+    assert {"16", "17"} <= set(majors) and "9" not in majors
+    assert c.postgres_versions.cloud_sql_problem("16.10") is None
+    assert "POSTGRES_19" in (c.postgres_versions.cloud_sql_problem("19.1") or "")
+
+
 def test_limits(c: Catalog) -> None:
     assert c.eks_max_nodes_per_node_group == 450
     assert c.gke_max_nodes_per_pool_zone == 1000
@@ -602,6 +632,26 @@ def _cache_family_without_sizes(t: dict[str, Any]) -> None:
     t["datastores.yaml"]["elasticache"]["families"]["cache.r7g"] = []
 
 
+def _aurora_version_not_major_minor(t: dict[str, Any]) -> None:
+    t["postgres.yaml"]["auroraPostgresql"]["versions"]["16"] = {}
+
+
+def _global_floor_of_another_major(t: dict[str, Any]) -> None:
+    t["postgres.yaml"]["auroraPostgresql"]["globalDatabaseFrom"]["16"] = "15.2"
+
+
+def _aurora_row_unknown_field(t: dict[str, Any]) -> None:
+    t["postgres.yaml"]["auroraPostgresql"]["versions"]["16.10"]["global"] = True
+
+
+def _cloud_sql_major_spelt_as_enum(t: dict[str, Any]) -> None:
+    t["postgres.yaml"]["cloudSql"]["majors"].append("POSTGRES_16")
+
+
+def _no_aurora_versions(t: dict[str, Any]) -> None:
+    t["postgres.yaml"]["auroraPostgresql"]["versions"] = {}
+
+
 def _retention_list_empty(t: dict[str, Any]) -> None:
     t["limits.yaml"]["cloudwatchLogs"]["retentionDays"] = []
 
@@ -652,6 +702,11 @@ def _latency_only_region_unused(t: dict[str, Any]) -> None:
         _burstable_family_unknown,
         _cache_family_without_sizes,
         _retention_list_empty,
+        _aurora_version_not_major_minor,
+        _global_floor_of_another_major,
+        _aurora_row_unknown_field,
+        _cloud_sql_major_spelt_as_enum,
+        _no_aurora_versions,
         _node_group_limit_zero,
         _unknown_vendor,
     ],

@@ -12,6 +12,7 @@ import yaml
 
 from inferstack.engine import Graph, Resource, plan_stack
 from inferstack.project import find_project, load_stack_config
+from infra.catalog import catalog
 from infra.settings import SettingsError, parse_settings, project_config
 from tests.conftest import ROOT, children_of, component, planned
 
@@ -57,6 +58,16 @@ def test_prod_is_a_global_database_over_both_core_regions(prod: Graph) -> None:
     assert primary.inputs["masterUsername"] and "masterUsername" not in secondary.inputs
     writer = component(prod, INSTANCE, "core-use1-db-writer")
     assert writer.urn in secondary.dependencies, "a secondary attaches only once the primary has a writer"
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_aurora_is_created_on_a_version_that_still_accepts_new_clusters(stack: str) -> None:
+    graph = planned(stack)
+    versions = catalog().postgres_versions
+    clusters = graph.of_type(CLUSTER)
+    assert clusters and all(c.inputs["engineVersion"] in versions.aurora for c in clusters)
+    for global_cluster in graph.of_type(GLOBAL):
+        assert global_cluster.inputs["engineVersion"] in versions.aurora_global
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "prod"])

@@ -17,6 +17,7 @@ import inferstack.project
 import tests.conftest
 from inferstack.engine import Graph, Resource
 from infra.aws.edge import AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.zone import PublicZoneArgs
 from infra.catalog import catalog
 from infra.edge import zone_name
 from infra.gcp.edge import GcpEdgeArgs
@@ -226,10 +227,14 @@ def test_gcp_certificate_is_authorised_through_a_record_in_route53() -> None:
     graph = planned("prod")
     (authorization,) = graph.of_type("gcp:certificatemanager/dnsAuthorization:DnsAuthorization")
     assert authorization.inputs["domain"] == PROD_DOMAIN
-    assert authorization.urn in by_name(graph, RECORD, "edge-gcp-cert-authorization").dependencies
+    record = by_name(graph, RECORD, "edge-gcp-cert-authorization")
+    assert authorization.urn in record.dependencies
+    assert record.inputs["type"] == "CNAME"
     (certificate,) = graph.of_type("gcp:certificatemanager/certificate:Certificate")
     assert certificate.inputs["managed"]["domains"] == [PROD_DOMAIN]
     assert authorization.urn in certificate.dependencies
+    # Issuance starts with the authorization check: the CNAME must be in the zone first.
+    assert record.urn in certificate.dependencies
     assert not graph.of_type("gcp:compute/managedSslCertificate:ManagedSslCertificate")
 
 
@@ -355,6 +360,7 @@ def _args(**overrides: Any) -> AwsEdgeArgs:
     values: dict[str, Any] = {
         "domain": "api.example.com",
         "zone_name": "example.com",
+        "zone_id": "Z0EXAMPLE",
         "routing": Routing.FAILOVER,
         "origins": [_origin("core-a"), _origin("burst-b", Tier.BURST)],
         "health_check_path": "/ready",
@@ -435,12 +441,89 @@ def test_every_catalog_gcp_region_has_a_latency_stand_in() -> None:
     assert all(region.count("-") == 2 for region in nearest.values())
 
 
-def test_an_existing_hosted_zone_is_used_not_created(tmp_path_factory: pytest.TempPathFactory) -> None:
+# --- delegation: a created zone resolves only once its parent points at it ------------------------
+
+NS_TTL = 172800
+PARENT_ID = "Z0PARENT0123456789"
+
+
+def stack_variant(tmp_path_factory: pytest.TempPathFactory, stack: str, old: str, new: str) -> Graph:
+    """A shipped stack with one line changed, planned from a temporary stack file."""
+    key = f"{stack}:{old}->{new}"
+    if key not in _VARIANTS:
+        text = (tests.conftest.ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+        assert old in text, old
+        path: Path = tmp_path_factory.mktemp("stacks") / "Pulumi.variant.yaml"
+        path.write_text(text.replace(old, new))
+        _VARIANTS[key] = inferstack.engine.plan_stack(
+            "variant", config_file=path, project=inferstack.project.find_project(tests.conftest.ROOT)
+        )
+    return _VARIANTS[key]
+
+
+@pytest.fixture(scope="module")
+def delegated_dev(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    return stack_variant(
+        tmp_path_factory,
+        "dev",
+        "hostedZone: dev.inference.example.com",
+        f"hostedZone: dev.inference.example.com\n    parentZoneId: {PARENT_ID}",
+    )
+
+
+def ns_records(graph: Graph) -> list[Resource]:
+    return [r for r in graph.of_type(RECORD) if r.inputs.get("type") == "NS"]
+
+
+def test_a_created_sub_zone_is_delegated_from_its_parent_zone(delegated_dev: Graph) -> None:
+    (zone,) = delegated_dev.of_type(ZONE)
+    assert zone.inputs["name"] == "dev.inference.example.com"
+    (delegation,) = ns_records(delegated_dev)
+    assert delegation.inputs["zoneId"] == PARENT_ID, "the NS record belongs in the parent zone"
+    assert delegation.inputs["name"] == "dev.inference.example.com"
+    assert delegation.inputs["ttl"] == NS_TTL
+    assert zone.urn in delegation.dependencies
+    assert delegation.inputs["records"] == delegated_dev.outputs["nameServers"]
+    assert delegation.inputs["records"], "the created zone's name servers"
+    assert not [w for w in delegated_dev.warnings if "not delegated" in w.message]
+
+
+def test_certificates_wait_for_the_delegation_of_their_zone(delegated_dev: Graph) -> None:
+    (delegation,) = ns_records(delegated_dev)
+    validations = delegated_dev.of_type("aws:acm/certificateValidation:CertificateValidation")
+    assert validations and all(delegation.urn in v.dependencies for v in validations)
+    (gcp_certificate,) = delegated_dev.of_type("gcp:certificatemanager/certificate:Certificate")
+    assert delegation.urn in gcp_certificate.dependencies
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_a_zone_no_parent_delegates_is_an_output_and_a_warning(stack: str) -> None:
+    graph = planned(stack)
+    (zone,) = graph.of_type(ZONE)
+    assert ns_records(graph) == []
+    assert graph.outputs["zoneId"] and graph.outputs["nameServers"]
+    (warning,) = [w for w in graph.warnings if "not delegated" in w.message]
+    assert warning.message.startswith(f"zone {zone.inputs['name']} is not delegated by this stack: ")
+    assert "nameServers" in warning.message and "parentZoneId" in warning.message
+
+
+def test_an_existing_zone_gets_no_zone_no_delegation_and_no_warning(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
     graph = prod_variant(
         tmp_path_factory,
         "hostedZone: inference.example.com",
         "hostedZone: inference.example.com\n    hostedZoneId: Z0EXISTING123",
     )
-    assert graph.of_type(ZONE) == []
+    assert graph.of_type(ZONE) == [] and ns_records(graph) == []
     records = graph.of_type(RECORD)
     assert records and all(r.inputs["zoneId"] == "Z0EXISTING123" for r in records)
+    assert graph.outputs["zoneId"] == "Z0EXISTING123" and "nameServers" not in graph.outputs
+    assert not [w for w in graph.warnings if "not delegated" in w.message]
+
+
+def test_zone_args_refuse_to_delegate_a_zone_they_do_not_create() -> None:
+    with pytest.raises(ValueError, match="parent_zone_id with zone_id"):
+        PublicZoneArgs(name="dev.example.com", zone_id="Z0TAKEN", parent_zone_id=PARENT_ID)
+    with pytest.raises(ValueError, match="below a top-level domain"):
+        PublicZoneArgs(name="com")

@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 
+import infra.settings
 from inferstack.project import find_project, load_stack_config
+from infra.catalog import build_catalog, catalog
 from infra.settings import Capacity, EndpointAccess, SettingsError, parse_settings, project_config
 
 SOURCE = "stacks/Pulumi.test.yaml"
@@ -746,7 +748,7 @@ def test_burstable_class_in_a_global_database() -> None:
 
 def test_engine_version_that_is_not_a_postgres_version() -> None:
     only_line(
-        "dev", lambda v: v["database"].update(engineVersion="sixteen"), "database.engineVersion", "16.6"
+        "dev", lambda v: v["database"].update(engineVersion="sixteen"), "database.engineVersion", "16.10"
     )
 
 
@@ -805,3 +807,98 @@ def test_an_existing_cluster_has_no_pools() -> None:
         ]
 
     only_line("onprem", change, "clusters[0].nodePools", "an existing cluster is not provisioned")
+
+
+# --- PostgreSQL versions that can be created ---------------------------------------------------
+
+
+def test_the_default_engine_version_is_one_aurora_creates() -> None:
+    from infra.settings import DEFAULT_POSTGRES_VERSION
+
+    settings = parse_settings(raw("dev"), SOURCE)
+    assert settings.database is not None and settings.database.engine_version == DEFAULT_POSTGRES_VERSION
+    versions = catalog().postgres_versions
+    assert DEFAULT_POSTGRES_VERSION in versions.aurora_global
+
+
+def test_an_aurora_version_that_no_longer_accepts_new_clusters_is_refused() -> None:
+    line = only_line(
+        "dev", lambda v: v["database"].update(engineVersion="16.6"), "database.engineVersion", "'16.6'"
+    )
+    assert "accepts new clusters" in line and "allowed: " in line and "16.10" in line
+    assert "infra/catalog/postgres.yaml" in line
+
+
+def test_a_version_without_global_database_support_is_refused_with_secondary_regions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No listed version is below its major's floor today; a table that lists one must refuse it
+    # for a global database and accept it for a regional cluster.
+    from tests.test_catalog import TABLES, raw_tables
+
+    tables = raw_tables()
+    tables["postgres.yaml"]["auroraPostgresql"]["versions"]["16.0"] = {"uncertain": True}
+    table = build_catalog(*(tables[name] for name in TABLES))
+    monkeypatch.setattr(infra.settings, "catalog", lambda: table)
+    line = only_line(
+        "prod", lambda v: v["database"].update(engineVersion="16.0"), "database.engineVersion", "'16.0'"
+    )
+    assert "cannot create an Aurora global database" in line and "16.10" in line
+    valid("staging", lambda v: v["database"].update(engineVersion="16.0"))
+
+
+def test_cloud_sql_takes_only_the_majors_it_offers() -> None:
+    from tests.test_data import GCP_STACK
+
+    values = copy.deepcopy(GCP_STACK["config"])
+    values["database"]["engineVersion"] = "17.2"
+    settings = parse_settings(values, SOURCE)
+    assert settings.database is not None and settings.database.engine_version == "17.2"
+    values["database"]["engineVersion"] = "19.1"
+    with pytest.raises(SettingsError) as caught:
+        parse_settings(values, SOURCE)
+    (line,) = str(caught.value).split("\n")
+    assert "inferstack:database.engineVersion: '19.1'" in line and "POSTGRES_19" in line and "17" in line
+
+
+# --- DNS delegation ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edge", "fragments"),
+    [
+        (
+            {"hostedZoneId": "Z0EXISTING123", "parentZoneId": "Z0PARENT123"},
+            ["edge.parentZoneId", "hostedZoneId", "creates"],
+        ),
+        ({"parentZoneId": "parent"}, ["edge.parentZoneId", "'parent'", "Z0123456789ABCDEFGHIJ"]),
+        ({"parentZone": "inference.example.com"}, ["edge.parentZone", "without parentZoneId"]),
+        (
+            {"parentZoneId": "Z0PARENT123", "parentZone": "example.org"},
+            ["edge.parentZone", "'example.org'", "dev.inference.example.com", "below"],
+        ),
+        (
+            {"parentZoneId": "Z0PARENT123", "parentZone": "dev.inference.example.com"},
+            ["edge.parentZone", "below"],
+        ),
+        (
+            {"domain": "api.example.com", "hostedZone": "example.com", "parentZoneId": "Z0PARENT123"},
+            ["edge.parentZoneId", "'com'", "registrar"],
+        ),
+    ],
+    ids=["with an existing zone", "not a zone id", "name without id", "not above", "itself", "below a TLD"],
+)
+def test_delegation_settings_that_cannot_work(edge: dict[str, Any], fragments: list[str]) -> None:
+    only_line("dev", lambda v: v["edge"].update(edge), *fragments)
+
+
+@pytest.mark.parametrize(
+    "edge",
+    [
+        {"parentZoneId": "Z0PARENT123"},
+        {"parentZoneId": "Z0PARENT123", "parentZone": "inference.example.com"},
+        {"parentZoneId": "Z0PARENT123", "parentZone": "example.com"},
+    ],
+)
+def test_a_created_zone_may_name_its_parent(edge: dict[str, Any]) -> None:
+    valid("dev", lambda v: v["edge"].update(edge))

@@ -68,7 +68,8 @@ class AwsGlobalDatabaseArgs:
     identifier: str
     """Stack-unique physical name stem: the global cluster identifier and final snapshot names."""
     engine_version: str
-    """Aurora PostgreSQL version, e.g. "16.6"; its major picks the parameter group family."""
+    """Aurora PostgreSQL version, e.g. "16.10" (a row of infra/catalog/postgres.yaml); its major picks the
+    parameter group family."""
     instance_class: str
     """Instance class of every instance, e.g. "db.r6g.xlarge"; burstable classes cannot join a global database."""
     primary: AuroraMember
@@ -101,7 +102,7 @@ class AwsGlobalDatabaseArgs:
             )
         if not _VERSION.match(self.engine_version):
             raise ValueError(
-                f"{where}.engine_version={self.engine_version!r}: expected major.minor, e.g. '16.6'"
+                f"{where}.engine_version={self.engine_version!r}: expected major.minor, e.g. '16.10'"
             )
         if not self.instance_class.startswith("db."):
             raise ValueError(

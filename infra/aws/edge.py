@@ -1,10 +1,10 @@
 """The public name of the platform in Route 53: one name, every healthy serving cluster behind it.
 
-Creates (or takes) the hosted zone; one Route 53 HTTPS health check per origin, probing the
-gateway's readiness path from several checker regions; the records on the public name for the
-chosen routing; a DNS-validated ACM certificate in every AWS region whose load balancers
-terminate TLS for the name; and, optionally, a Global Accelerator in front of the AWS core
-regions.
+Writes into the hosted zone that ``infra.aws.zone.PublicZone`` creates or takes: one Route 53
+HTTPS health check per origin, probing the gateway's readiness path from several checker
+regions; the records on the public name for the chosen routing; a DNS-validated ACM
+certificate in every AWS region whose load balancers terminate TLS for the name; and,
+optionally, a Global Accelerator in front of the AWS core regions.
 
 An *origin* is where the public name can send a client: a serving cluster's gateway, reached on
 the regional name it answers on (``<cluster>.<domain>``, which the workloads layer points at the
@@ -205,10 +205,11 @@ class AwsEdgeArgs:
     """The public name clients use, e.g. "api.inference.example.com"."""
     zone_name: str
     """The hosted zone that holds it, e.g. "inference.example.com"; the domain must be below its apex."""
-    zone_id: pulumi.Input[str] | None = None
-    """Take this existing hosted zone instead of creating one named zone_name."""
-    protect_zone: bool = False
-    """Protect a created zone from deletion (prod): its name servers are delegated from the parent zone."""
+    zone_id: pulumi.Input[str]
+    """ID of that zone (``infra.aws.zone.PublicZone``, which creates or takes it)."""
+    dns_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before a record in the zone resolves (the delegation of a created zone): every
+    certificate validation waits for it."""
     routing: Routing
     """failover, latency or weighted; see the module docstring."""
     origins: Sequence[Origin]
@@ -321,8 +322,6 @@ class AwsEdge(pulumi.ComponentResource):
     """The name clients use."""
     zone_id: pulumi.Output[str]
     """ID of the hosted zone that holds the name."""
-    name_servers: pulumi.Output[Sequence[str]]
-    """Name servers of a created zone, to delegate from the parent zone (empty when the zone was taken)."""
     health_check_ids: dict[str, pulumi.Output[str]]
     """Origin key -> ID of its Route 53 health check."""
     cluster_health_check_ids: dict[str, pulumi.Output[str]]
@@ -341,19 +340,7 @@ class AwsEdge(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         domain = args.domain.rstrip(".")
 
-        if args.zone_id is None:
-            zone = aws.route53.Zone(
-                self._child("zone"),
-                name=args.zone_name,
-                comment=f"Public name {domain} of the inference platform",
-                tags={**args.tags, "Name": args.zone_name},
-                opts=pulumi.ResourceOptions(parent=self, protect=args.protect_zone),
-            )
-            self.zone_id = zone.zone_id
-            self.name_servers = zone.name_servers
-        else:
-            self.zone_id = pulumi.Output.from_input(args.zone_id)
-            self.name_servers = pulumi.Output.from_input(list[str]())
+        self.zone_id = pulumi.Output.from_input(args.zone_id)
 
         targets: dict[str, pulumi.Input[str]] = {}
         for origin in args.origins:
@@ -425,7 +412,6 @@ class AwsEdge(pulumi.ComponentResource):
             {
                 "publicName": self.public_name,
                 "zoneId": self.zone_id,
-                "nameServers": self.name_servers,
                 "healthCheckIds": self.health_check_ids,
                 "clusterHealthCheckIds": self.cluster_health_check_ids,
                 "certificateArns": self.certificate_arns,
@@ -649,11 +635,20 @@ class AwsEdge(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         return {
+            # ACM looks the validation CNAME up in public DNS, so it finds it only once the zone is
+            # delegated: it retries for 72 hours, then the certificate is VALIDATION_TIMED_OUT and must
+            # be requested again (ACM API reference, CertificateDetail.Status). The validation resource
+            # gives up sooner, after its create timeout: 75 minutes by default (aws_acm_certificate_validation
+            # in terraform-provider-aws, which pulumi-aws bridges). Hence: wait for the delegation.
             region: aws.acm.CertificateValidation(
                 self._child("cert", region),
                 certificate_arn=certificate.arn,
                 validation_record_fqdns=[validation.fqdn],
-                opts=pulumi.ResourceOptions(parent=self, provider=args.certificate_providers[region]),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=args.certificate_providers[region],
+                    depends_on=list(args.dns_ready),
+                ),
             ).certificate_arn
             for region, certificate in certificates.items()
         }

@@ -40,6 +40,7 @@ __all__ = [
     "Model",
     "ModelFit",
     "PoolHardware",
+    "PostgresVersions",
     "build_catalog",
     "catalog",
     "model_fit",
@@ -352,6 +353,91 @@ class _DatastoresTable(_Table):
     cloud_sql: CloudSqlTiers
 
 
+_PG_VERSION = re.compile(r"(\d{2})\.(\d+)")
+
+
+def _pg_version(version: str) -> tuple[int, int]:
+    """(major, minor) of a PostgreSQL version written major.minor, such as "16.10"."""
+    match = _PG_VERSION.fullmatch(version)
+    if match is None:
+        raise ValueError(f"{version!r} is not a PostgreSQL version written major.minor, such as 16.10")
+    return int(match[1]), int(match[2])
+
+
+class _AuroraVersion(_Row):
+    uncertain: bool = False
+    """The release is confirmed, its Aurora end of standard support was not read for the table."""
+    note: str | None = None
+
+
+class _AuroraVersions(_Row):
+    global_database_from: dict[str, str] = Field(min_length=1)
+    """Major -> the lowest minor of it that an Aurora global database accepts."""
+    versions: dict[str, _AuroraVersion] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _versions_well_formed(self) -> _AuroraVersions:
+        for major, floor in self.global_database_from.items():
+            if str(_pg_version(floor)[0]) != major:
+                raise ValueError(f"globalDatabaseFrom {major}: {floor} is not a {major}.x version")
+        for version in self.versions:
+            _pg_version(version)
+        return self
+
+    def supports_global_database(self, version: str) -> bool:
+        major, minor = _pg_version(version)
+        floor = self.global_database_from.get(str(major))
+        return floor is not None and minor >= _pg_version(floor)[1]
+
+
+class _CloudSqlVersions(_Row):
+    majors: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _majors_well_formed(self) -> _CloudSqlVersions:
+        for major in self.majors:
+            if not re.fullmatch(r"\d{2}", major):
+                raise ValueError(f"majors: {major!r} is not a two-digit PostgreSQL major")
+        return self
+
+
+class _PostgresTable(_Table):
+    aurora_postgresql: _AuroraVersions
+    cloud_sql: _CloudSqlVersions
+
+
+@dataclass(frozen=True)
+class PostgresVersions:
+    """The PostgreSQL versions a new database can be created with, per service."""
+
+    aurora: tuple[str, ...]
+    """Aurora PostgreSQL versions that accept new clusters, newest first."""
+    aurora_global: tuple[str, ...]
+    """Those of them an Aurora global database accepts."""
+    aurora_uncertain: frozenset[str]
+    """Rows whose end of standard support was not confirmed (see postgres.yaml)."""
+    cloud_sql_majors: tuple[str, ...]
+    """Majors Cloud SQL for PostgreSQL takes (databaseVersion POSTGRES_<major>)."""
+
+    def aurora_problem(self, version: str, *, global_database: bool) -> str | None:
+        """Why a new Aurora cluster cannot be created on ``version``, or None."""
+        if version not in self.aurora:
+            return f"not an Aurora PostgreSQL version that accepts new clusters; allowed: {', '.join(self.aurora)}"
+        if global_database and version not in self.aurora_global:
+            return (
+                "cannot create an Aurora global database (secondaryRegions); "
+                f"allowed: {', '.join(self.aurora_global)}"
+            )
+        return None
+
+    def cloud_sql_problem(self, version: str) -> str | None:
+        """Why Cloud SQL cannot create ``version`` (its major), or None."""
+        major = version.partition(".")[0]
+        if major in self.cloud_sql_majors:
+            return None
+        return f"Cloud SQL for PostgreSQL offers no POSTGRES_{major}; allowed majors: {', '.join(self.cloud_sql_majors)}"
+
+
 class _CloudWatchLogs(_Row):
     retention_days: list[int] = Field(min_length=1)
 
@@ -398,6 +484,7 @@ class Catalog(BaseModel):
     aurora_burstable_families: list[str]
     elasticache_node_types: list[str]
     cloud_sql_tiers: CloudSqlTiers
+    postgres_versions: PostgresVersions
     log_retention_days: frozenset[int]
     """Values CloudWatch Logs accepts for a log group's retention in days."""
     eks_max_nodes_per_node_group: int
@@ -599,7 +686,7 @@ def _read(name: str) -> Any:
 
 
 def build_catalog(
-    regions: Any, machines: Any, models: Any, kubernetes: Any, datastores: Any, limits: Any
+    regions: Any, machines: Any, models: Any, kubernetes: Any, datastores: Any, limits: Any, postgres: Any
 ) -> Catalog:
     """Validate the parsed YAML documents and assemble them into a Catalog."""
     r = _RegionsTable.model_validate(regions)
@@ -608,8 +695,10 @@ def build_catalog(
     k = _KubernetesTable.model_validate(kubernetes)
     d = _DatastoresTable.model_validate(datastores)
     li = _LimitsTable.model_validate(limits)
+    pg = _PostgresTable.model_validate(postgres)
+    aurora = sorted(pg.aurora_postgresql.versions, key=_pg_version, reverse=True)
     return Catalog(
-        as_of=min(t.as_of for t in (r, m, mo, k, d, li)),
+        as_of=min(t.as_of for t in (r, m, mo, k, d, li, pg)),
         aws_regions={name: list(region.zones) for name, region in r.aws.items()},
         aws_region_az_ids={name: list(region.az_ids or ()) for name, region in r.aws.items()},
         aws_offerings={
@@ -628,6 +717,14 @@ def build_catalog(
         aurora_burstable_families=list(d.aurora_postgresql.burstable),
         elasticache_node_types=d.elasticache.names(),
         cloud_sql_tiers=d.cloud_sql,
+        postgres_versions=PostgresVersions(
+            aurora=tuple(aurora),
+            aurora_global=tuple(v for v in aurora if pg.aurora_postgresql.supports_global_database(v)),
+            aurora_uncertain=frozenset(
+                v for v, row in pg.aurora_postgresql.versions.items() if row.uncertain
+            ),
+            cloud_sql_majors=tuple(pg.cloud_sql.majors),
+        ),
         log_retention_days=frozenset(li.cloudwatch_logs.retention_days),
         eks_max_nodes_per_node_group=li.eks.max_nodes_per_managed_node_group,
         gke_max_nodes_per_pool_zone=li.gke.max_nodes_per_pool_per_zone,
@@ -645,4 +742,5 @@ def catalog() -> Catalog:
         _read("kubernetes.yaml"),
         _read("datastores.yaml"),
         _read("limits.yaml"),
+        _read("postgres.yaml"),
     )

@@ -53,7 +53,7 @@ class GcpDatabaseArgs:
     private_service_connection: pulumi.Resource
     """The network's servicenetworking connection; instances are created after it."""
     engine_version: str
-    """PostgreSQL major.minor, e.g. "16.6"; Cloud SQL takes the major (POSTGRES_16)."""
+    """PostgreSQL major.minor, e.g. "16.10"; Cloud SQL takes the major only (POSTGRES_16), picking the minor."""
     tier: str
     """Machine tier, e.g. "db-custom-4-16384" (Enterprise) or "db-perf-optimized-N-4" (Enterprise Plus)."""
     backup_retention_days: int
@@ -81,7 +81,7 @@ class GcpDatabaseArgs:
             raise ValueError(f"{where}: regions {regions!r} must be distinct")
         if not _VERSION.match(self.engine_version):
             raise ValueError(
-                f"{where}.engine_version={self.engine_version!r}: expected major.minor, e.g. '16.6'"
+                f"{where}.engine_version={self.engine_version!r}: expected major.minor, e.g. '16.10'"
             )
         if not self.tier.startswith("db-"):
             raise ValueError(

@@ -12,7 +12,7 @@ certificate is authorized through the load balancer and provisions (and renews) 
 name resolves to this load balancer. Here the public name resolves to the AWS core while it is
 healthy, so such a certificate would never become ACTIVE and failover to GCP would hand clients
 a TLS error. DNS authorization proves control through a CNAME in the Route 53 zone
-(``dns_authorization_record``, which the Route 53 side writes), independent of where the name
+(written through ``write_authorization``; the certificate waits for it), independent of where the name
 points.
 
 Backends: the load balancer sends traffic to container-native network endpoint groups of the
@@ -34,7 +34,7 @@ The Google provider is not created here: pass it as
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -74,6 +74,14 @@ class GcpEdgeArgs:
     """How long a removed endpoint may finish its in-flight streams (scale-in, rollouts)."""
     ssl_profile: str = "MODERN"
     """MODERN or RESTRICTED; both with TLS 1.2 as the minimum."""
+    dns_ready: Sequence[pulumi.Resource] = ()
+    """What must exist before the authorization CNAME can resolve (the delegation of a created Route 53
+    zone): the certificate, whose issuance starts with the DNS authorization check, waits for it."""
+    write_authorization: (
+        Callable[[pulumi.Output[str], pulumi.Output[str], pulumi.Output[str]], pulumi.Resource] | None
+    ) = None
+    """Writes the DNS-authorization record (name, type, value) into the public zone and returns it; the
+    certificate waits for it too. None: the caller writes it from ``dns_authorization_record_*``."""
 
     def __post_init__(self) -> None:
         where = "GcpEdgeArgs"
@@ -144,6 +152,19 @@ class GcpEdge(pulumi.ComponentResource):
             description=f"Proves control of {args.domain} through a CNAME in its Route 53 zone",
             opts=child,
         )
+        record = authorization.dns_resource_records.apply(lambda records: records[0])
+        self.dns_authorization_record_name = record.apply(lambda r: r.name or "")
+        self.dns_authorization_record_type = record.apply(lambda r: r.type or "CNAME")
+        self.dns_authorization_record_value = record.apply(lambda r: r.data or "")
+        waits_for = list(args.dns_ready)
+        if args.write_authorization is not None:
+            waits_for.append(
+                args.write_authorization(
+                    self.dns_authorization_record_name,
+                    self.dns_authorization_record_type,
+                    self.dns_authorization_record_value,
+                )
+            )
         certificate = gcp.certificatemanager.Certificate(
             child_name("cert"),
             description=f"Google-managed certificate for {args.domain}",
@@ -151,7 +172,7 @@ class GcpEdge(pulumi.ComponentResource):
                 domains=[args.domain],
                 dns_authorizations=[authorization.id],
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
         )
         certificate_map = gcp.certificatemanager.CertificateMap(
             child_name("certs"),
@@ -165,7 +186,6 @@ class GcpEdge(pulumi.ComponentResource):
             certificates=[certificate.id],
             opts=child,
         )
-        record = authorization.dns_resource_records.apply(lambda records: records[0])
 
         ssl_policy = gcp.compute.SSLPolicy(
             child_name("tls"),
@@ -260,9 +280,6 @@ class GcpEdge(pulumi.ComponentResource):
         )
 
         self.address = address.address
-        self.dns_authorization_record_name = record.apply(lambda r: r.name or "")
-        self.dns_authorization_record_type = record.apply(lambda r: r.type or "CNAME")
-        self.dns_authorization_record_value = record.apply(lambda r: r.data or "")
         self.backend_service_id = backend.id
         self.security_policy_id = armor.id
         self.register_outputs(
