@@ -34,16 +34,7 @@ _VARIANTS: dict[str, Graph] = {}
 
 def prod_variant(tmp_path_factory: pytest.TempPathFactory, old: str, new: str) -> Graph:
     """prod with one line of its edge settings changed, planned from a temporary stack file."""
-    key = f"{old}->{new}"
-    if key not in _VARIANTS:
-        text = (tests.conftest.ROOT / "stacks" / "Pulumi.prod.yaml").read_text()
-        assert old in text, old
-        path: Path = tmp_path_factory.mktemp("stacks") / "Pulumi.variant.yaml"
-        path.write_text(text.replace(old, new))
-        _VARIANTS[key] = inferstack.engine.plan_stack(
-            "variant", config_file=path, project=inferstack.project.find_project(tests.conftest.ROOT)
-        )
-    return _VARIANTS[key]
+    return stack_variant(tmp_path_factory, "prod", old, new)
 
 
 @pytest.fixture(scope="module")
