@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import gc
 import json
 import os
 import statistics
@@ -416,13 +417,19 @@ def main() -> None:
 
 
 def _close_event_loop() -> None:
-    """Close the thread's event loop now: left to the garbage collector at interpreter exit, its
-    __del__ can run after its self-pipe is gone and print an "Exception ignored" traceback."""
-    with contextlib.suppress(Exception), warnings.catch_warnings():
+    """Close every event loop still open before the interpreter exits.
+
+    The engine runs each plan on a loop of its own and the Pulumi runtime can leave others behind;
+    a loop left to the garbage collector at shutdown may be finalised after its self-pipe socket,
+    and its __del__ then prints an "Exception ignored ... Invalid file descriptor" traceback after
+    the command has finished. Closing them here, while their sockets are intact, avoids that.
+    """
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        loop = asyncio.get_event_loop_policy().get_event_loop()
-        if not loop.is_closed():
-            loop.close()
+        for obj in gc.get_objects():
+            if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed() and not obj.is_running():
+                with contextlib.suppress(Exception):
+                    obj.close()
 
 
 if __name__ == "__main__":

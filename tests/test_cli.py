@@ -287,3 +287,11 @@ def test_debug_shows_the_traceback_of_a_crash(tmp_path: Path) -> None:
     result = run("--debug", "plan", "x", cwd=_crashing_project(tmp_path))
     assert result.returncode == 3
     assert "Traceback" in result.stderr and "ratio = 1 / 0" in result.stderr
+
+
+def test_bench_times_a_stack_and_leaves_nothing_on_stderr() -> None:
+    """Several plans in one process: no loop left for the garbage collector to complain about at exit."""
+    result = run("bench", "onprem", "--runs", "2")
+    assert result.returncode == 0, result.stderr
+    assert "onprem" in result.stdout and "overhead" in result.stdout
+    assert result.stderr == ""
