@@ -65,8 +65,18 @@ def _rds_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, An
 
 
 def _gke_cluster(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    # GKE gives every cluster a DNS endpoint (the API reference's example: uid.us-central1.gke.goog;
+    # real ones read gke-<36 hex>-<project number>.<region>.gke.goog), whatever its inputs say.
+    endpoints = dict(inputs.get("controlPlaneEndpointsConfig") or {})
+    uid = hashlib.sha256(f"gke-dns/{name}".encode()).hexdigest()[:36]
+    endpoints["dnsEndpointConfig"] = {
+        "allowExternalTraffic": False,
+        **(endpoints.get("dnsEndpointConfig") or {}),
+        "endpoint": f"gke-{uid}-{GCP_PROJECT_NUMBER}.{region}.gke.goog",
+    }
     return {
         "endpoint": f"10.{int(short_hash(name)[:2], 16) % 200}.0.2",
+        "controlPlaneEndpointsConfig": endpoints,
         "masterAuth": {"clusterCaCertificate": "TU9DSy1DQQ=="},
         "selfLink": f"https://container.googleapis.com/v1/projects/mock/locations/{region}/clusters/{name}",
     }

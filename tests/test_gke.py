@@ -199,6 +199,39 @@ def test_nodes_and_control_plane_are_private(stack: str) -> None:
 
 
 @pytest.mark.parametrize("stack", GKE_STACKS)
+def test_the_api_is_reached_through_the_dns_endpoint_with_iam_and_the_ip_endpoint_stays_private(
+    stack: str,
+) -> None:
+    """`pulumi up` from outside the VPC reaches the API through the DNS name, gated by IAM."""
+    graph = planned(stack)
+    for component in _components(graph):
+        cluster = _child(graph, component, CLUSTER).inputs
+        endpoints = cluster.get("controlPlaneEndpointsConfig") or {}
+        assert endpoints.get("dnsEndpointConfig", {}).get("allowExternalTraffic") is True, component.name
+        assert endpoints.get("ipEndpointsConfig", {}).get("enabled", True) is True
+        assert cluster["privateClusterConfig"]["enablePrivateEndpoint"] is True
+        assert cluster["masterAuthorizedNetworksConfig"]["gcpPublicCidrsAccessEnabled"] is False
+
+
+@pytest.mark.parametrize("stack", GKE_STACKS)
+def test_the_kubernetes_provider_talks_to_the_dns_endpoint_not_an_ip(stack: str) -> None:
+    graph = planned(stack)
+    for component in _components(graph):
+        (provider,) = [
+            p for p in graph.of_type("pulumi:providers:kubernetes") if p.name == f"{component.name}-k8s"
+        ]
+        (entry,) = json.loads(provider.inputs["kubeconfig"])["clusters"]
+        host = entry["cluster"]["server"].removeprefix("https://")
+        region = _child(graph, component, CLUSTER).inputs["location"]
+        assert host.endswith(f".{region}.gke.goog"), host
+        with pytest.raises(ValueError):
+            ipaddress.ip_address(host)
+        # The DNS endpoint presents a publicly trusted certificate, not one of the cluster CA.
+        assert "certificate-authority-data" not in entry["cluster"]
+        assert "insecure-skip-tls-verify" not in entry["cluster"]
+
+
+@pytest.mark.parametrize("stack", GKE_STACKS)
 def test_control_plane_block_is_outside_every_vpc_range(stack: str) -> None:
     graph = planned(stack)
     for component in _components(graph):
@@ -474,7 +507,6 @@ def test_each_cluster_has_a_kubernetes_provider_built_from_its_outputs(stack: st
         kubeconfig = json.loads(provider.inputs["kubeconfig"])
         (entry,) = kubeconfig["clusters"]
         assert entry["cluster"]["server"].startswith("https://")
-        assert entry["cluster"]["certificate-authority-data"]
         assert kubeconfig["current-context"].endswith(f"_{cluster.name}")
         (user,) = kubeconfig["users"]
         assert user["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"

@@ -6,8 +6,9 @@ Creates:
   project's default compute service account (Editor);
 - a Cloud KMS key ring and key (rotated every 90 days, protected in prod) for application-layer
   encryption of Kubernetes Secrets, and the grant that lets the GKE service agent use it;
-- the cluster: private nodes, a private control-plane endpoint unless the stack opens it to
-  listed CIDRs, VPC-native on the network's pod and service ranges, Workload Identity, shielded
+- the cluster: private nodes, a private control-plane IP endpoint unless the stack opens it to
+  listed CIDRs, the DNS-based control-plane endpoint open to callers that IAM allows (below),
+  VPC-native on the network's pod and service ranges, Workload Identity, shielded
   nodes, Dataplane V2 (eBPF, enforces NetworkPolicy), a release channel, no client certificates
   and no legacy ABAC, system and workload logs, Managed Service for Prometheus (plus DCGM GPU
   metrics when the cluster has GPUs), the GCS FUSE CSI driver (model weights from buckets) and
@@ -15,8 +16,23 @@ Creates:
   still uses the dedicated account and the GKE metadata server, so no node of the cluster ever
   exposes the VM's credentials;
 - one node pool per stack pool (one per slice for multi-host TPU pools; see nodepools.py);
-- a Kubernetes provider built from the cluster's endpoint and CA, authenticating through
+- a Kubernetes provider that reaches the API through the DNS-based endpoint, authenticating through
   ``gke-gcloud-auth-plugin`` (no long-lived credentials in the kubeconfig).
+
+The API through its DNS name: ``pulumi up`` creates objects inside the cluster, and the IP endpoint
+is private, reachable only from the VPC. Every GKE cluster also has a DNS-based endpoint
+(``gke-<id>-<project number>.<region>.gke.goog``) on a Google front end that any network able to
+reach Google APIs reaches; with ``controlPlaneEndpointsConfig.dnsEndpointConfig.allowExternalTraffic``
+it admits user traffic, authorized by IAM (``container.clusters.connect`` on the caller's Google
+identity) and then by Kubernetes RBAC, not by master authorized networks, which keep guarding the IP
+endpoint only. So the deployer needs no network path into the VPC, and the IP endpoints stay as
+private as they were. The front end presents a publicly trusted certificate, so the kubeconfig
+names no cluster CA for it (``gcloud container clusters get-credentials --dns-endpoint`` writes the
+same). The endpoint exists on every cluster whatever its version, so no version is checked.
+Sources (2026-11): https://cloud.google.com/kubernetes-engine/docs/concepts/network-isolation#dns-based_endpoint,
+https://cloud.google.com/kubernetes-engine/docs/how-to/latest/network-isolation,
+the API's ControlPlaneEndpointsConfig.DNSEndpointConfig (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters),
+https://cloud.google.com/blog/products/containers-kubernetes/new-dns-based-endpoint-for-the-gke-control-plane.
 
 Release channel: REGULAR in every environment by default. Prod needs versions that have soaked
 in RAPID and that the GKE SLA covers; dev and staging exist to rehearse prod, so they run what
@@ -184,6 +200,8 @@ class GkeCluster(pulumi.ComponentResource):
     """The cluster's GKE name."""
     endpoint: pulumi.Output[str]
     """IP of the control plane (the private endpoint unless the endpoint is public)."""
+    dns_endpoint: pulumi.Output[str]
+    """DNS name of the control plane, reachable from outside the VPC and authorized by IAM."""
     ca_certificate: pulumi.Output[str]
     """Base64 CA certificate of the control plane."""
     kubeconfig: pulumi.Output[str]
@@ -295,6 +313,11 @@ class GkeCluster(pulumi.ComponentResource):
                 ],
                 gcp_public_cidrs_access_enabled=False,
             ),
+            control_plane_endpoints_config=gcp.container.ClusterControlPlaneEndpointsConfigArgs(
+                dns_endpoint_config=gcp.container.ClusterControlPlaneEndpointsConfigDnsEndpointConfigArgs(
+                    allow_external_traffic=True
+                )
+            ),
             master_auth=gcp.container.ClusterMasterAuthArgs(
                 client_certificate_config=gcp.container.ClusterMasterAuthClientCertificateConfigArgs(
                     issue_client_certificate=False
@@ -379,7 +402,8 @@ class GkeCluster(pulumi.ComponentResource):
         self.name = cluster.name
         self.endpoint = cluster.endpoint
         self.ca_certificate = ca
-        self.kubeconfig = pulumi.Output.all(cluster.name, cluster.endpoint, ca).apply(
+        self.dns_endpoint = cluster.control_plane_endpoints_config.apply(_dns_endpoint)
+        self.kubeconfig = pulumi.Output.all(cluster.name, self.dns_endpoint).apply(
             lambda values: _kubeconfig(args.project, args.region, *values)
         )
         self.kubernetes_provider = k8s.Provider(
@@ -395,6 +419,7 @@ class GkeCluster(pulumi.ComponentResource):
             {
                 "name": self.name,
                 "endpoint": self.endpoint,
+                "dnsEndpoint": self.dns_endpoint,
                 "caCertificate": self.ca_certificate,
                 "kubeconfig": self.kubeconfig,
                 "nodeServiceAccount": self.node_service_account,
@@ -404,8 +429,19 @@ class GkeCluster(pulumi.ComponentResource):
         )
 
 
-def _kubeconfig(project: str, region: str, cluster: str, endpoint: str, ca: str) -> str:
-    """A kubeconfig that asks gke-gcloud-auth-plugin for a token at each use (JSON is valid YAML)."""
+def _dns_endpoint(config: gcp.container.outputs.ClusterControlPlaneEndpointsConfig | None) -> str:
+    endpoint = config.dns_endpoint_config.endpoint if config and config.dns_endpoint_config else None
+    if not endpoint:
+        raise ValueError("GKE returned no controlPlaneEndpointsConfig.dnsEndpointConfig.endpoint")
+    return endpoint
+
+
+def _kubeconfig(project: str, region: str, cluster: str, dns_endpoint: str) -> str:
+    """A kubeconfig for the DNS endpoint that asks gke-gcloud-auth-plugin for a token at each use.
+
+    No certificate-authority-data: the DNS endpoint's certificate is publicly trusted, not issued
+    by the cluster CA (JSON is valid YAML).
+    """
     context = f"gke_{project}_{region}_{cluster}"
     return json.dumps(
         {
@@ -414,7 +450,7 @@ def _kubeconfig(project: str, region: str, cluster: str, endpoint: str, ca: str)
             "clusters": [
                 {
                     "name": context,
-                    "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca},
+                    "cluster": {"server": f"https://{dns_endpoint}"},
                 }
             ],
             "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
