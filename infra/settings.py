@@ -388,9 +388,12 @@ def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IP
     A single 0.0.0.0/0 is refused where it is written; this catches the same opening in pieces,
     per address family, as every list of CIDRs a stack admits to a control plane must be checked.
     """
-    for family in (ipaddress.IPv4Network, ipaddress.IPv6Network):
-        same = [n for n in nets if isinstance(n, family)]
-        collapsed = list(ipaddress.collapse_addresses(same))
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    for same, collapsed in (
+        (v4, list(ipaddress.collapse_addresses(v4))),
+        (v6, list(ipaddress.collapse_addresses(v6))),
+    ):
         if len(same) > 1 and len(collapsed) == 1 and collapsed[0].prefixlen == 0:
             return (
                 f"{', '.join(str(n) for n in same)} together cover the whole internet ({collapsed[0]}); "
