@@ -37,6 +37,24 @@ def stack_variant(tmp_path_factory: pytest.TempPathFactory, stack: str, old: str
     return _VARIANTS[key]
 
 
+DEPLOYERS = (
+    ("10.200.0.0/24", "CI runners in the deploy VPC"),
+    ("100.64.8.0/22", "Platform team VPN (Client VPN range)"),
+)
+"""Two deployer blocks, as a stack file would list them: the runners' VPC and a VPN's client range."""
+
+
+def prod_with_deployers(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    """prod with DEPLOYERS listed in its stack file."""
+    listed = "".join(f"\n    - cidr: {cidr}\n      description: {about}" for cidr, about in DEPLOYERS)
+    return stack_variant(
+        tmp_path_factory,
+        "prod",
+        "  logRetentionDays: 90\n",
+        f"  logRetentionDays: 90\n  deployers:{listed}\n",
+    )
+
+
 @pytest.fixture(scope="session")
 def dev() -> Graph:
     return planned("dev")

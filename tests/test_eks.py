@@ -34,7 +34,7 @@ from infra.aws.nodegroups import (
 )
 from infra.catalog import catalog
 from infra.settings import Capacity, Deployer, Environment, NodePool, Role
-from tests.conftest import ROOT, children_of, planned, stack_variant
+from tests.conftest import DEPLOYERS, ROOT, children_of, planned, prod_with_deployers
 
 EKS = "inferstack:aws:EksCluster"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -389,20 +389,12 @@ def test_kubernetes_provider_authenticates_with_the_aws_cli() -> None:
 
 # --- a path into the private endpoint: the deployers ----------------------------------------
 
-RUNNERS = Deployer(cidr="10.200.0.0/24", description="CI runners in the deploy VPC")
-VPN = Deployer(cidr="100.64.8.0/22", description="Platform team VPN (Client VPN range)")
+RUNNERS, VPN = (Deployer(cidr=cidr, description=about) for cidr, about in DEPLOYERS)
 
 
 @pytest.fixture(scope="module")
 def with_deployers(tmp_path_factory: pytest.TempPathFactory) -> Graph:
-    """prod with two deployers listed in its stack file."""
-    listed = "".join(f"\n    - cidr: {d.cidr}\n      description: {d.description}" for d in (RUNNERS, VPN))
-    return stack_variant(
-        tmp_path_factory,
-        "prod",
-        "  logRetentionDays: 90\n",
-        f"  logRetentionDays: 90\n  deployers:{listed}\n",
-    )
+    return prod_with_deployers(tmp_path_factory)
 
 
 def deployer_group(graph: Graph, eks: Resource) -> Resource:
