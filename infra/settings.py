@@ -382,6 +382,26 @@ def _plain_private(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     return net.is_private and not net.is_loopback and not net.is_link_local
 
 
+def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> str | None:
+    """Why an allow-list of several blocks is the internet after all (0.0.0.0/1 + 128.0.0.0/1), or None.
+
+    A single 0.0.0.0/0 is refused where it is written; this catches the same opening in pieces,
+    per address family, as every list of CIDRs a stack admits to a control plane must be checked.
+    """
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    for same, collapsed in (
+        (v4, list(ipaddress.collapse_addresses(v4))),
+        (v6, list(ipaddress.collapse_addresses(v6))),
+    ):
+        if len(same) > 1 and len(collapsed) == 1 and collapsed[0].prefixlen == 0:
+            return (
+                f"{', '.join(str(n) for n in same)} together cover the whole internet ({collapsed[0]}); "
+                "allowed: narrower CIDRs"
+            )
+    return None
+
+
 class Cluster(_Model):
     """One Kubernetes cluster: provisioned on AWS or GCP, or an existing one reached by kubeconfig."""
 
@@ -592,20 +612,9 @@ class Cluster(_Model):
                 )
                 continue
             nets.append(net)
-        v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
-        v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
-        for same, collapsed in (
-            (v4, list(ipaddress.collapse_addresses(v4))),
-            (v6, list(ipaddress.collapse_addresses(v6))),
-        ):
-            if len(same) > 1 and len(collapsed) == 1 and collapsed[0].prefixlen == 0:
-                found.append(
-                    Problem(
-                        "publicAccessCidrs",
-                        f"{', '.join(str(n) for n in same)} together cover the whole internet ({collapsed[0]}); "
-                        "allowed: narrower CIDRs",
-                    )
-                )
+        problem = whole_internet_in_pieces(nets)
+        if problem:
+            found.append(Problem("publicAccessCidrs", problem))
         if self.endpoint_access is EndpointAccess.PUBLIC and not self.public_access_cidrs:
             found.append(
                 Problem(
@@ -1008,6 +1017,88 @@ class Budget(_Model):
     max_monthly_usd: Float = Field(gt=0)
 
 
+PRIVATE_RANGES: tuple[ipaddress.IPv4Network, ...] = tuple(
+    ipaddress.IPv4Network(block)
+    for block in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10")
+)
+"""Private IPv4 space: RFC 1918, and RFC 6598's shared space that carrier-grade NAT and many VPNs hand out."""
+
+# What EC2 takes as the description of a rule for an IPv4 range (EC2 API reference, IpRange:
+# "Up to 255 characters in length. Allowed characters are a-z, A-Z, 0-9, spaces, and
+# ._-:/()#,@[]+=&;{}!$*"). Refused here, not by the API halfway through an apply.
+_RULE_DESCRIPTION = re.compile(r"[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]{1,255}")
+
+
+def _deployer_block(cidr: str) -> tuple[ipaddress.IPv4Network | None, str | None]:
+    """A deployer's block and, if it cannot be one, why (then the block is None)."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        try:
+            meant = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            return None, f"{cidr!r} is not a CIDR block; allowed: an IPv4 block such as 10.200.0.0/24"
+        return None, f"{cidr!r} has host bits set; allowed: the block's first address, {meant}"
+    if not isinstance(net, ipaddress.IPv4Network):
+        return None, f"{cidr!r}; allowed: an IPv4 block (the clusters' endpoints are IPv4)"
+    if net.prefixlen == 0:
+        return None, f"{cidr!r} opens the API to the internet; allowed: narrower CIDRs"
+    if net.is_loopback or net.is_link_local or net.is_multicast or net.is_reserved:
+        return None, (
+            f"{cidr!r} is loopback, link-local, multicast or reserved space, which no deployer sends from; "
+            "allowed: the block of the runner's network or VPN"
+        )
+    return net, None
+
+
+class Deployer(_Model):
+    """A network that runs `pulumi up`: admitted on 443 to the private API endpoint of every EKS cluster.
+
+    An object rather than a bare CIDR, because its description becomes the description of the rule in
+    the cluster's security group: what a reviewer of the group reads to tell the CI runners' VPC from
+    an office VPN, long after the stack file was written.
+    """
+
+    cidr: str
+    """An IPv4 block, e.g. 10.200.0.0/24 (a runner VPC routed to the core VPCs, a VPN's client range)."""
+    description: str
+    """Who deploys from there; becomes the rule's description (EC2's characters, at most 255)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_bare(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError(
+                f"{value!r} is a bare CIDR; allowed: a mapping that says who deploys from there, "
+                f"e.g. {{cidr: {value}, description: CI runners}}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> Deployer:
+        found: list[Problem] = []
+        _, problem = _deployer_block(self.cidr)
+        if problem:
+            found.append(Problem("cidr", problem))
+        if not _RULE_DESCRIPTION.fullmatch(self.description):
+            refused = "".join(sorted({c for c in self.description if not _RULE_DESCRIPTION.fullmatch(c)}))
+            found.append(
+                Problem(
+                    "description",
+                    f"{_show(self.description)} is not a security group rule description"
+                    + (f" (EC2 refuses {refused!r})" if refused else "")
+                    + "; allowed: 1-255 letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*",
+                )
+            )
+        self._report(found, info)
+        return self
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | None:
+        """The block, if it passed its own rules (else it is reported there)."""
+        return _deployer_block(self.cidr)[0]
+
+
 class ServedModel(_Model):
     """The DeepSeek model the clusters serve; every accelerator pool must hold one replica."""
 
@@ -1076,6 +1167,8 @@ class Settings(_Model):
     log_retention_days: Annotated[Int, AfterValidator(_log_retention)] = Field(default=30, ge=1, le=3653)
     cluster_admins: list[Annotated[str, AfterValidator(_iam_principal)]] = Field(default_factory=list)
     """IAM role/user ARNs given cluster-admin on every EKS cluster (besides whoever deploys)."""
+    deployers: list[Deployer] = Field(default_factory=list)
+    """Networks that run `pulumi up`, admitted on 443 to every EKS cluster's private endpoint."""
     clusters: list[Cluster] = Field(min_length=1)
     model: ServedModel
     database: Database | None = None
@@ -1122,6 +1215,7 @@ class Settings(_Model):
                 )
             self._check_fit(i, cluster, found)
         self._check_networks(found)
+        self._check_deployers(found)
         self._check_tags(found)
         self._check_data(found)
         self._check_edge(found)
@@ -1209,6 +1303,42 @@ class Settings(_Model):
                             )
                         )
                         break
+
+    def _check_deployers(self, found: list[Problem]) -> None:
+        """The deployers' blocks as a whole: each once, not the internet in pieces, private in prod.
+
+        A block may overlap a cluster's network, unlike a private publicAccessCidrs entry: a host in a
+        core VPC (or in the core VPC peered with it) is a deployer too, and the cluster security group
+        admits only its own members, so even that host needs its rule.
+        """
+        nets = [(k, d.network) for k, d in enumerate(self.deployers)]
+        seen: dict[ipaddress.IPv4Network, int] = {}
+        for k, net in nets:
+            if net is None:
+                continue
+            if net in seen:
+                found.append(
+                    Problem(
+                        f"deployers[{k}].cidr",
+                        f"{str(net)!r} is listed twice (also deployers[{seen[net]}]); a security group holds one "
+                        "rule per block and port; allowed: each block once",
+                    )
+                )
+                continue
+            seen[net] = k
+            # Prod's core endpoints are private: only routed private addresses (peering, Transit
+            # Gateway, VPN, Direct Connect) ever reach them, so a public block there is a mistake.
+            if self.environment is Environment.PROD and not any(net.subnet_of(r) for r in PRIVATE_RANGES):
+                found.append(
+                    Problem(
+                        f"deployers[{k}].cidr",
+                        f"{str(net)!r} is not private address space; prod's endpoints are reached only over "
+                        f"private routes; allowed in prod: blocks inside {', '.join(map(str, PRIVATE_RANGES))}",
+                    )
+                )
+        problem = whole_internet_in_pieces(list(seen))
+        if problem:
+            found.append(Problem("deployers", problem))
 
     # --- tags ----------------------------------------------------------------------------------
 

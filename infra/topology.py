@@ -96,6 +96,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             tags={**settings.tags, "cluster": cluster.name},
             protect=settings.is_prod,
             admin_principal_arns=settings.cluster_admins,
+            deployers=settings.deployers,
             capacity_reservation_ids={
                 p.name: p.capacity_reservation_id for p in cluster.node_pools if p.capacity_reservation_id
             },

@@ -11,6 +11,7 @@ from inferstack.project import Project, find_project
 
 ROOT = Path(__file__).resolve().parents[1]
 _PLANS: dict[str, Graph] = {}
+_VARIANTS: dict[str, Graph] = {}
 
 
 @pytest.fixture(scope="session")
@@ -22,6 +23,36 @@ def planned(stack: str) -> Graph:
     if stack not in _PLANS:
         _PLANS[stack] = plan_stack(stack, project=find_project(ROOT))
     return _PLANS[stack]
+
+
+def stack_variant(tmp_path_factory: pytest.TempPathFactory, stack: str, old: str, new: str) -> Graph:
+    """A shipped stack with one line changed, planned from a temporary stack file."""
+    key = f"{stack}:{old}->{new}"
+    if key not in _VARIANTS:
+        text = (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
+        assert old in text, old
+        path: Path = tmp_path_factory.mktemp("stacks") / "Pulumi.variant.yaml"
+        path.write_text(text.replace(old, new))
+        _VARIANTS[key] = plan_stack("variant", config_file=path, project=find_project(ROOT))
+    return _VARIANTS[key]
+
+
+DEPLOYERS = (
+    ("10.200.0.0/24", "CI runners in the deploy VPC"),
+    ("100.64.8.0/22", "Platform team VPN (Client VPN range)"),
+)
+"""Two deployer blocks, as a stack file would list them: the runners' VPC and a VPN's client range."""
+
+
+def prod_with_deployers(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    """prod with DEPLOYERS listed in its stack file."""
+    listed = "".join(f"\n    - cidr: {cidr}\n      description: {about}" for cidr, about in DEPLOYERS)
+    return stack_variant(
+        tmp_path_factory,
+        "prod",
+        "  logRetentionDays: 90\n",
+        f"  logRetentionDays: 90\n  deployers:{listed}\n",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ from inferstack.engine import Graph, plan_stack
 from inferstack.project import find_project
 from inferstack.scan import CHECKOV_ENV, Scan, checkov_binary, load_skips, scan, stale, unevaluated, unlisted
 from inferstack.tfplan import export, load_map
-from tests.conftest import ROOT, planned
+from tests.conftest import DEPLOYERS, ROOT, planned, prod_with_deployers
 
 SHIPPED = ("dev", "staging", "prod", "onprem")
 BOOTSTRAP = "bootstrap-acme"
@@ -29,6 +29,8 @@ BOOTSTRAP = "bootstrap-acme"
 SCANNED = (*SHIPPED, BOOTSTRAP)
 BAD = "prod-known-bad"
 NO_REFERENCES = "prod-no-references"
+WITH_DEPLOYERS = "prod-with-deployers"
+"""prod with deployers listed: the only export in which the deployers' ingress rules exist."""
 EKS, AURORA, CACHE = (
     "aws_eks_cluster.core-use1",
     "aws_rds_cluster.core-use1-db",
@@ -75,6 +77,7 @@ def checkov(tmp_path_factory: pytest.TempPathFactory) -> Scan:
     graphs = {stack: planned(stack) for stack in SHIPPED}
     graphs[BOOTSTRAP] = plan_stack("acme", project=find_project(ROOT / "bootstrap"))
     graphs[BAD] = known_bad(planned("prod"))
+    graphs[WITH_DEPLOYERS] = prod_with_deployers(tmp_path_factory)
     control = without_references(export(planned("prod")).plan)
     return scan(graphs, tmp_path_factory.mktemp("checkov"), binary, extra_plans={NO_REFERENCES: control})
 
@@ -177,6 +180,16 @@ def test_the_known_bad_export_fails_the_named_checks(checkov: Scan) -> None:
         for check in checks:
             assert (address, check) in failed, f"{check} did not fail on the known-bad {address}"
             assert (address, check) in passed, f"{check} does not pass on the shipped {address}"
+
+
+def test_the_deployers_groups_and_rules_pass_every_check(checkov: Scan) -> None:
+    """Described, attached to the cluster and not open to the internet, as Checkov reads them."""
+    results = [r for r in checkov.results if r.stack == WITH_DEPLOYERS and "-deployers" in r.resource]
+    rules = {r.resource for r in results if r.resource.startswith("aws_vpc_security_group_ingress_rule.")}
+    groups = {r.resource for r in results if r.resource.startswith("aws_security_group.")}
+    assert len(rules) == 2 * len(DEPLOYERS) and len(groups) == 2, sorted(rules | groups)
+    assert {"CKV_AWS_23", "CKV2_AWS_5", "CKV_AWS_277"} <= {r.check for r in results}
+    assert [f"{r.check} {r.resource}" for r in results if not r.passed] == []
 
 
 def test_unscanned_types_have_no_check_of_their_own() -> None:

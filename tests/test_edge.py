@@ -7,21 +7,17 @@ and inputs, as the engine would be told them.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-import inferstack.engine
-import inferstack.project
-import tests.conftest
 from inferstack.engine import Graph, Resource
 from infra.aws.edge import AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
 from infra.aws.zone import PublicZoneArgs
 from infra.catalog import catalog
 from infra.edge import zone_name
 from infra.gcp.edge import GcpEdgeArgs
-from tests.conftest import children_of, planned
+from tests.conftest import children_of, planned, stack_variant
 
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"
@@ -29,7 +25,6 @@ ZONE = "aws:route53/zone:Zone"
 PROD_DOMAIN = "api.inference.example.com"
 DEV_DOMAIN = "api.dev.inference.example.com"
 ROUTING_POLICIES = ("failoverRoutingPolicies", "latencyRoutingPolicies", "weightedRoutingPolicies")
-_VARIANTS: dict[str, Graph] = {}
 
 
 def prod_variant(tmp_path_factory: pytest.TempPathFactory, old: str, new: str) -> Graph:
@@ -436,20 +431,6 @@ def test_every_catalog_gcp_region_has_a_latency_stand_in() -> None:
 
 NS_TTL = 172800
 PARENT_ID = "Z0PARENT0123456789"
-
-
-def stack_variant(tmp_path_factory: pytest.TempPathFactory, stack: str, old: str, new: str) -> Graph:
-    """A shipped stack with one line changed, planned from a temporary stack file."""
-    key = f"{stack}:{old}->{new}"
-    if key not in _VARIANTS:
-        text = (tests.conftest.ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text()
-        assert old in text, old
-        path: Path = tmp_path_factory.mktemp("stacks") / "Pulumi.variant.yaml"
-        path.write_text(text.replace(old, new))
-        _VARIANTS[key] = inferstack.engine.plan_stack(
-            "variant", config_file=path, project=inferstack.project.find_project(tests.conftest.ROOT)
-        )
-    return _VARIANTS[key]
 
 
 @pytest.fixture(scope="module")

@@ -33,8 +33,8 @@ from infra.aws.nodegroups import (
     pool_taints,
 )
 from infra.catalog import catalog
-from infra.settings import Capacity, Environment, NodePool, Role
-from tests.conftest import ROOT, children_of, planned
+from infra.settings import Capacity, Deployer, Environment, NodePool, Role
+from tests.conftest import DEPLOYERS, ROOT, children_of, planned, prod_with_deployers
 
 EKS = "inferstack:aws:EksCluster"
 CLUSTER = "aws:eks/cluster:Cluster"
@@ -46,6 +46,9 @@ ADDON = "aws:eks/addon:Addon"
 ASG_TAG = "aws:autoscaling/tag:Tag"
 ROLE = "aws:iam/role:Role"
 ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+INGRESS = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+EGRESS = "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"
 AWS_STACKS = ["dev", "staging", "prod", "onprem"]
 GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}
 
@@ -384,6 +387,68 @@ def test_kubernetes_provider_authenticates_with_the_aws_cli() -> None:
         assert depends_on(prod, provider, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
 
 
+# --- a path into the private endpoint: the deployers ----------------------------------------
+
+RUNNERS, VPN = (Deployer(cidr=cidr, description=about) for cidr, about in DEPLOYERS)
+
+
+@pytest.fixture(scope="module")
+def with_deployers(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    return prod_with_deployers(tmp_path_factory)
+
+
+def deployer_group(graph: Graph, eks: Resource) -> Resource:
+    """The security group the cluster hands EKS for its control-plane interfaces."""
+    cluster = one(graph, eks, CLUSTER)
+    (group,) = depends_on(graph, cluster, SECURITY_GROUP)
+    assert group in parts(graph, eks, SECURITY_GROUP)
+    return group
+
+
+def rules_of(graph: Graph, group: Resource, token: str = INGRESS) -> list[Resource]:
+    return [r for r in graph.of_type(token) if group in depends_on(graph, r, SECURITY_GROUP)]
+
+
+@pytest.mark.parametrize("stack", AWS_STACKS)
+def test_every_control_plane_gets_a_group_of_its_own_for_deployers(stack: str) -> None:
+    """Attached at creation even when no deployer is listed: listing one later adds a rule only."""
+    graph = planned(stack)
+    assert eks_clusters(graph), stack
+    for eks in eks_clusters(graph):
+        group = deployer_group(graph, eks)
+        # The cluster's one extra group is the one it depends on (ids are mocked; the dependency is not).
+        (group_id,) = one(graph, eks, CLUSTER).inputs["vpcConfig"]["securityGroupIds"]
+        assert group_id and group_id != "[unknown]"
+        assert "ingress" not in group.inputs and "egress" not in group.inputs
+        assert rules_of(graph, group) == [] and rules_of(graph, group, EGRESS) == [], stack
+
+
+def test_each_deployer_is_admitted_on_443_to_every_cluster_and_nowhere_else(with_deployers: Graph) -> None:
+    graph = with_deployers
+    clusters = eks_clusters(graph)
+    assert len(clusters) == 2
+    for eks in clusters:
+        group = deployer_group(graph, eks)
+        rules = rules_of(graph, group)
+        assert sorted(r.inputs["cidrIpv4"] for r in rules) == sorted([RUNNERS.cidr, VPN.cidr])
+        for rule in rules:
+            assert (rule.inputs["ipProtocol"], rule.inputs["fromPort"], rule.inputs["toPort"]) == (
+                "tcp",
+                443,
+                443,
+            )
+            deployer = RUNNERS if rule.inputs["cidrIpv4"] == RUNNERS.cidr else VPN
+            assert rule.inputs["description"] == deployer.description
+            assert graph.region_of(rule) == graph.region_of(one(graph, eks, CLUSTER))
+        # Stateful: the responses leave without an egress rule, and none is added.
+        assert rules_of(graph, group, EGRESS) == []
+    admitted = [r for r in graph.of_type(INGRESS) if r.inputs.get("cidrIpv4") in (RUNNERS.cidr, VPN.cidr)]
+    assert len(admitted) == 4, [r.name for r in admitted]
+    # Nothing else changes: the same resources as the shipped prod, plus the four rules.
+    shipped = {(r.type, r.name) for r in planned("prod").resources}
+    assert {(r.type, r.name) for r in graph.resources} - shipped == {(INGRESS, r.name) for r in admitted}
+
+
 # --- the rules, without Pulumi --------------------------------------------------------------
 
 
@@ -537,6 +602,8 @@ def test_valid_args() -> None:
         ({"capacity_reservation_ids": {"system": "cr-1"}}, "not reserved pools"),
         ({"admin_principal_arns": ["arn:aws:sts::123456789012:assumed-role/a/b"]}, "not an IAM role"),
         ({"cluster_name": "bad name"}, "cluster_name"),
+        ({"deployers": [RUNNERS, RUNNERS]}, "must be distinct"),
+        ({"deployers": [Deployer.model_construct(cidr="0.0.0.0/0", description="all")]}, "'0.0.0.0/0'"),
     ],
 )
 def test_invalid_args_are_rejected_before_any_resource(overrides: dict[str, Any], message: str) -> None:

@@ -502,6 +502,109 @@ def test_half_the_internet_is_narrower() -> None:
     valid("dev", lambda v: v["clusters"][1].update(endpointAccess="public", publicAccessCidrs=["0.0.0.0/1"]))
 
 
+# --- deployers: who may reach the private control planes ---------------------------------------
+
+
+def deployers(*entries: tuple[str, str]) -> Callable[[dict[str, Any]], None]:
+    return lambda v: v.update(deployers=[{"cidr": c, "description": d} for c, d in entries])
+
+
+def test_deployers_are_read_with_their_descriptions() -> None:
+    values = copy.deepcopy(raw("prod"))
+    deployers(("10.200.0.0/24", "CI runners"), ("100.64.8.0/22", "Client VPN"))(values)
+    settings = parse_settings(values, SOURCE)
+    assert [(str(d.network), d.description) for d in settings.deployers] == [
+        ("10.200.0.0/24", "CI runners"),
+        ("100.64.8.0/22", "Client VPN"),
+    ]
+    assert parse_settings(raw("prod"), SOURCE).deployers == []
+
+
+@pytest.mark.parametrize(
+    ("stack", "entries", "key", "fragment"),
+    [
+        ("dev", [("10.200.0.0/33", "x")], "deployers[0].cidr", "is not a CIDR block"),
+        ("dev", [("runners", "x")], "deployers[0].cidr", "is not a CIDR block"),
+        (
+            "dev",
+            [("10.200.0.1/24", "x")],
+            "deployers[0].cidr",
+            "host bits set; allowed: the block's first address, 10.200.0.0/24",
+        ),
+        ("dev", [("fd00::/8", "x")], "deployers[0].cidr", "allowed: an IPv4 block"),
+        ("dev", [("0.0.0.0/0", "x")], "deployers[0].cidr", "opens the API to the internet"),
+        ("prod", [("0.0.0.0/0", "x")], "deployers[0].cidr", "opens the API to the internet"),
+        (
+            "dev",
+            [("0.0.0.0/1", "a"), ("128.0.0.0/1", "b")],
+            "inferstack:deployers:",
+            "together cover the whole internet (0.0.0.0/0)",
+        ),
+        ("dev", [("127.0.0.0/8", "x")], "deployers[0].cidr", "loopback"),
+        ("prod", [("169.254.0.0/16", "x")], "deployers[0].cidr", "link-local"),
+        ("prod", [("203.0.113.0/24", "office")], "deployers[0].cidr", "is not private address space"),
+        ("prod", [("100.128.0.0/10", "x")], "deployers[0].cidr", "100.64.0.0/10"),
+        ("staging", [("10.1.0.0/16", "a"), ("10.1.0.0/16", "b")], "deployers[1].cidr", "listed twice"),
+        ("dev", [("10.1.0.0/16", "")], "deployers[0].description", "1-255 letters"),
+        ("dev", [("10.1.0.0/16", "Zürich office")], "deployers[0].description", "EC2 refuses 'ü'"),
+        ("dev", [("10.1.0.0/16", "x" * 256)], "deployers[0].description", "1-255 letters"),
+    ],
+)
+def test_a_broken_deployer_is_one_line(
+    stack: str, entries: list[tuple[str, str]], key: str, fragment: str
+) -> None:
+    only_line(stack, deployers(*entries), key, fragment)
+
+
+def test_a_bare_cidr_asks_who_deploys_from_there() -> None:
+    only_line(
+        "dev",
+        lambda v: v.update(deployers=["10.200.0.0/24"]),
+        "deployers[0]",
+        "is a bare CIDR",
+        "description",
+    )
+
+
+def test_a_deployer_without_a_description() -> None:
+    only_line(
+        "dev",
+        lambda v: v.update(deployers=[{"cidr": "10.200.0.0/24"}]),
+        "deployers[0].description",
+        "missing",
+    )
+
+
+def test_public_deployers_are_for_dev_and_staging_only() -> None:
+    valid("dev", deployers(("203.0.113.0/24", "office egress over the VPN")))
+    valid("staging", deployers(("203.0.113.0/24", "office egress over the VPN")))
+    only_line("prod", deployers(("203.0.113.0/24", "office")), "is not private address space")
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "172.31.0.0/16", "192.168.40.0/22", "100.64.0.0/10"])
+def test_prod_takes_every_private_range(cidr: str) -> None:
+    valid("prod", deployers((cidr, "runner VPC")))
+
+
+def test_a_deployer_inside_a_core_network_is_fine() -> None:
+    """A host in a core VPC is a deployer too: the cluster security group admits only its own members."""
+    valid("prod", deployers(("10.16.200.0/24", "runner in the core-use1 VPC"), ("10.16.0.0/16", "all of it")))
+
+
+def test_half_the_internet_is_narrower_for_deployers_too() -> None:
+    valid("dev", deployers(("0.0.0.0/1", "half")))
+
+
+def test_a_broken_deployer_and_a_broken_pool_are_both_reported() -> None:
+    def change(v: dict[str, Any]) -> None:
+        deployers(("0.0.0.0/0", "x"))(v)
+        pool(v, 0, 0).update(minSize=9)
+
+    lines = problems("dev", change)
+    assert any("deployers[0].cidr" in line for line in lines), lines
+    assert any("nodePools[0].minSize" in line for line in lines), lines
+
+
 # --- data stores -----------------------------------------------------------------------------
 
 

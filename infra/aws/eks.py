@@ -10,6 +10,9 @@ Creates, for one cluster:
   created before the cluster so that EKS does not create an unmanaged one that never expires;
   all five control-plane log types go to it;
 - the cluster role (AmazonEKSClusterPolicy, plus use of the key) and the node role;
+- a security group for the control plane's network interfaces that admits the stack's deployers
+  on 443 (one rule per block; none when no deployer is listed), so that `pulumi up` reaches the
+  private endpoint from a routed network (see `EksCluster._deployer_access`);
 - the cluster: API endpoint private (public only to listed CIDRs), authentication by EKS access
   entries only (no aws-auth ConfigMap, no implicit admin for whoever created it), one access
   entry with cluster-admin per admin principal, and the upgrade policy STANDARD so that the
@@ -21,8 +24,8 @@ Creates, for one cluster:
 
 The AWS provider is not created here: pass it as
 `opts=pulumi.ResourceOptions(providers=[aws_provider])`; `region` must be the provider's region.
-The Kubernetes provider reaches a private endpoint only from inside the VPC (or a network
-peered with it), with the AWS credentials of an admin principal.
+The Kubernetes provider reaches a private endpoint only from a deployer's block (routed to the VPC
+by peering, Transit Gateway or VPN), with the AWS credentials of an admin principal.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +44,7 @@ import pulumi_kubernetes as k8s
 from infra.aws.nodegroups import NodeGroupContext, is_gpu, machine_of, node_group
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
-from infra.settings import Capacity, Environment, NodePool, Role
+from infra.settings import Capacity, Deployer, Environment, NodePool, Role
 
 CLUSTER_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 
@@ -63,6 +66,8 @@ only host-network pods such as aws-node can, and a node's network then does not 
 Pod Identity agent to be up on that same node."""
 
 KMS_DELETION_WINDOW_DAYS = 30
+API_PORT = 443
+"""The port of the Kubernetes API on an EKS endpoint, private or public."""
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")
 _ASSUMED_ROLE = re.compile(r"^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role/([^/]+)/.+$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
@@ -222,6 +227,9 @@ class EksClusterArgs:
     admin_principal_arns: Sequence[str] = ()
     """IAM roles or users given cluster-admin through access entries. Empty: the identity running
     the deployment, so that the Kubernetes provider below can reach the cluster."""
+    deployers: Sequence[Deployer] = ()
+    """Networks admitted on 443 to the private endpoint, one rule each (described by the setting); the
+    group that holds the rules exists even when this is empty."""
     capacity_reservation_ids: Mapping[str, str] = field(default_factory=dict)
     """Pool name -> EC2 Capacity Block reservation id (cr-...), one for each pool with capacity reserved."""
     protect: bool = False
@@ -273,6 +281,15 @@ class EksClusterArgs:
         extra = sorted(set(self.capacity_reservation_ids) - reserved)
         if extra:
             raise ValueError(f"{where}.capacity_reservation_ids: {', '.join(extra)} are not reserved pools")
+        blocks = [d.cidr for d in self.deployers]
+        if len(set(blocks)) != len(blocks):
+            raise ValueError(f"{where}.deployers: {blocks!r} must be distinct (one rule per block)")
+        for deployer in self.deployers:
+            if deployer.network is None:
+                raise ValueError(
+                    f"{where}.deployers: {deployer.cidr!r} is not an IPv4 block a deployer can be in "
+                    "(the settings say why)"
+                )
         admins = list(self.admin_principal_arns)
         if len(set(admins)) != len(admins):
             raise ValueError(f"{where}.admin_principal_arns={admins!r}: must be distinct")
@@ -394,6 +411,8 @@ class EksCluster(pulumi.ComponentResource):
             tags=args.tags,
         )
 
+        deployers = self._deployer_access(child_name("deployers"), args, tags)
+
         cluster = aws.eks.Cluster(
             name,
             name=args.cluster_name,
@@ -401,6 +420,7 @@ class EksCluster(pulumi.ComponentResource):
             role_arn=cluster_role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=args.private_subnet_ids,
+                security_group_ids=[deployers.id],
                 endpoint_private_access=True,
                 endpoint_public_access=args.endpoint_public,
                 public_access_cidrs=list(args.public_access_cidrs) if args.endpoint_public else None,
@@ -537,6 +557,54 @@ class EksCluster(pulumi.ComponentResource):
             for policy in policies
         ]
         return role, attachments
+
+    def _deployer_access(
+        self, group_name: str, args: EksClusterArgs, tags: Callable[[str], dict[str, str]]
+    ) -> aws.ec2.SecurityGroup:
+        """The control plane's extra security group: 443 from each deployer's block, and nothing else.
+
+        `pulumi up` creates objects inside the cluster through its private endpoint, but the cluster
+        security group EKS creates admits only its own members (the control plane and managed
+        nodes). For a private-only endpoint "you must ensure that your Amazon EKS control plane
+        security group contains rules to allow ingress traffic on port 443" from the connected
+        network or bastion (Amazon EKS User Guide, "Cluster API server endpoint"). Security groups
+        given at cluster creation are associated with the network interfaces EKS creates for the
+        control plane, and not with any node group (Amazon EKS User Guide, "Amazon EKS security
+        group requirements"), so these rules open the API and nothing on the nodes.
+
+        The group exists even with no deployer, attached from the cluster's creation. EKS can change
+        `resourcesVpcConfig.securityGroupIds` in place (UpdateClusterConfig, since October 2023; the
+        provider updates rather than replaces since terraform-provider-aws 5.25.0), but that is an
+        asynchronous update of the cluster itself, minutes in UPDATING, during which EKS refuses
+        any other update of it (a version upgrade in the same run). With the group always there,
+        listing or dropping a deployer adds or removes a rule and never touches the cluster.
+
+        No egress rule: security groups are stateful, so the responses to admitted requests leave
+        whatever the outbound rules say (Amazon VPC User Guide, "Security group rules"); the control
+        plane's own outbound traffic uses the cluster security group beside this one.
+        """
+        child = pulumi.ResourceOptions(parent=self)
+        group = aws.ec2.SecurityGroup(
+            group_name,
+            vpc_id=args.vpc_id,
+            description=f"EKS {args.cluster_name} API endpoint: HTTPS from the deployers only",
+            tags=tags(group_name),
+            opts=child,
+        )
+        for deployer in args.deployers:
+            rule_name = resource_name(group_name, deployer.cidr, max_len=AUTONAMED_MAX)
+            aws.vpc.SecurityGroupIngressRule(
+                rule_name,
+                security_group_id=group.id,
+                ip_protocol="tcp",
+                from_port=API_PORT,
+                to_port=API_PORT,
+                cidr_ipv4=deployer.cidr,
+                description=deployer.description,
+                tags=tags(rule_name),
+                opts=child,
+            )
+        return group
 
     def _zone_ids(self) -> pulumi.Output[dict[str, str]]:
         """This account's zone name -> AZ ID in the provider's region (DescribeAvailabilityZones).
