@@ -30,6 +30,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.aws.firewall import Ingress, admit
 from infra.aws.stores import StoreHome, customer_managed_key
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
@@ -146,19 +147,16 @@ class AwsCache(pulumi.ComponentResource):
             tags=tags(child_name()),
             opts=child,
         )
-        for cidr in args.allowed_cidrs:
-            rule = child_name("valkey", cidr)
-            aws.vpc.SecurityGroupIngressRule(
-                rule,
-                security_group_id=sg.id,
-                ip_protocol="tcp",
-                from_port=PORT,
-                to_port=PORT,
-                cidr_ipv4=cidr,
-                description=f"Valkey from {cidr}",
-                tags=tags(rule),
-                opts=child,
-            )
+        admit(
+            sg.id,
+            port=PORT,
+            sources=[
+                Ingress(child_name("valkey", cidr), cidr, f"Valkey from {cidr}")
+                for cidr in args.allowed_cidrs
+            ],
+            tags=tags,
+            opts=child,
+        )
 
         # ElastiCache accepts 16-128 printable characters without spaces, '/', '"' or '@'.
         token = random.RandomPassword(

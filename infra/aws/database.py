@@ -34,6 +34,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.aws.firewall import Ingress, admit
 from infra.aws.stores import StoreHome, customer_managed_key
 from infra.naming import AUTONAMED_MAX, resource_name
 
@@ -352,19 +353,20 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
             tags=tags(sg_name),
             opts=child,
         )
-        for cidr in member.allowed_cidrs:
-            rule = resource_name(stem, "postgres", cidr, max_len=AUTONAMED_MAX)
-            aws.vpc.SecurityGroupIngressRule(
-                rule,
-                security_group_id=sg.id,
-                ip_protocol="tcp",
-                from_port=PORT,
-                to_port=PORT,
-                cidr_ipv4=cidr,
-                description=f"PostgreSQL from {cidr}",
-                tags=tags(rule),
-                opts=child,
-            )
+        admit(
+            sg.id,
+            port=PORT,
+            sources=[
+                Ingress(
+                    resource_name(stem, "postgres", cidr, max_len=AUTONAMED_MAX),
+                    cidr,
+                    f"PostgreSQL from {cidr}",
+                )
+                for cidr in member.allowed_cidrs
+            ],
+            tags=tags,
+            opts=child,
+        )
         params_name = resource_name(stem, max_len=AUTONAMED_MAX)
         params = aws.rds.ClusterParameterGroup(
             params_name,

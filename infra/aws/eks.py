@@ -41,6 +41,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws.firewall import Ingress, admit
 from infra.aws.nodegroups import NodeGroupContext, is_gpu, machine_of, node_group
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
@@ -591,19 +592,16 @@ class EksCluster(pulumi.ComponentResource):
             tags=tags(group_name),
             opts=child,
         )
-        for deployer in args.deployers:
-            rule_name = resource_name(group_name, deployer.cidr, max_len=AUTONAMED_MAX)
-            aws.vpc.SecurityGroupIngressRule(
-                rule_name,
-                security_group_id=group.id,
-                ip_protocol="tcp",
-                from_port=API_PORT,
-                to_port=API_PORT,
-                cidr_ipv4=deployer.cidr,
-                description=deployer.description,
-                tags=tags(rule_name),
-                opts=child,
-            )
+        admit(
+            group.id,
+            port=API_PORT,
+            sources=[
+                Ingress(resource_name(group_name, d.cidr, max_len=AUTONAMED_MAX), d.cidr, d.description)
+                for d in args.deployers
+            ],
+            tags=tags,
+            opts=child,
+        )
         return group
 
     def _zone_ids(self) -> pulumi.Output[dict[str, str]]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.firewall import Ingress, admit
 from infra.aws.stores import customer_managed_key
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name, subnet_cidrs
@@ -316,15 +317,11 @@ class AwsNetwork(pulumi.ComponentResource):
             tags=tags(endpoint_sg_name),
             opts=child,
         )
-        aws.vpc.SecurityGroupIngressRule(
-            child_name("endpoints", "https"),
-            security_group_id=endpoint_sg.id,
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            cidr_ipv4=args.cidr,
-            description="HTTPS from the VPC",
-            tags=tags(child_name("endpoints", "https")),
+        admit(
+            endpoint_sg.id,
+            port=443,
+            sources=[Ingress(child_name("endpoints", "https"), args.cidr, "HTTPS from the VPC")],
+            tags=tags,
             opts=child,
         )
         private_subnet_ids = [subnet.id for subnet in private_subnets]
