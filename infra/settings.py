@@ -83,7 +83,7 @@ class Problems(ValueError):
         super().__init__("; ".join(f"{p.field}: {p}" for p in self.problems))
 
 
-def _raise_all(found: Sequence[Problem]) -> None:
+def raise_problems(found: Sequence[Problem]) -> None:
     if len(found) == 1:
         raise found[0]
     if found:
@@ -186,7 +186,7 @@ _DEFER = "inferstack.defer"
 """Validation context key: nested models keep their broken rules for the stack to report all at once."""
 
 
-class _Model(BaseModel):
+class SettingsModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
     )
@@ -198,18 +198,18 @@ class _Model(BaseModel):
         if found and isinstance(info.context, Mapping) and info.context.get(_DEFER):
             self._deferred.extend(found)
         else:
-            _raise_all(found)
+            raise_problems(found)
 
 
-def _deferred_below(model: _Model, prefix: str = "") -> list[Problem]:
+def _deferred_below(model: SettingsModel, prefix: str = "") -> list[Problem]:
     """The problems kept by every model nested in ``model``, with their key paths from ``model``."""
     out: list[Problem] = []
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
         key = f"{prefix}.{field.alias or name}" if prefix else (field.alias or name)
-        items = [(key, value)] if isinstance(value, _Model) else []
+        items = [(key, value)] if isinstance(value, SettingsModel) else []
         if isinstance(value, list):
-            items = [(f"{key}[{k}]", v) for k, v in enumerate(value) if isinstance(v, _Model)]
+            items = [(f"{key}[{k}]", v) for k, v in enumerate(value) if isinstance(v, SettingsModel)]
         for at, child in items:
             out += [Problem(f"{at}.{p.field}", str(p)) for p in child._deferred]
             out += _deferred_below(child, at)
@@ -266,7 +266,7 @@ def label_value_problem(value: str) -> str | None:
     return None
 
 
-class NodePool(_Model):
+class NodePool(SettingsModel):
     """A group of identical nodes; accelerator facts are checked against the catalog."""
 
     name: DnsLabel
@@ -402,7 +402,7 @@ def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IP
     return None
 
 
-class Cluster(_Model):
+class Cluster(SettingsModel):
     """One Kubernetes cluster: provisioned on AWS or GCP, or an existing one reached by kubeconfig."""
 
     name: DnsLabel
@@ -822,7 +822,7 @@ DEFAULT_POSTGRES_VERSION = "16.10"
 """database.engineVersion when a stack sets none: a row of infra/catalog/postgres.yaml (a test checks)."""
 
 
-class Database(_Model):
+class Database(SettingsModel):
     """The gateway's database: Aurora PostgreSQL global database or Cloud SQL with a cross-region replica."""
 
     cloud: Literal["aws", "gcp"]
@@ -897,7 +897,7 @@ class Database(_Model):
         return self
 
 
-class Cache(_Model):
+class Cache(SettingsModel):
     """Redis as the gateway's response cache, one per core region."""
 
     node_type: str
@@ -905,7 +905,7 @@ class Cache(_Model):
     memory_size_gb: Int = Field(default=5, ge=1, le=300)
 
 
-class Edge(_Model):
+class Edge(SettingsModel):
     """The one public name and how traffic is spread over healthy serving clusters."""
 
     domain: DomainName
@@ -1006,14 +1006,14 @@ class Edge(_Model):
             )
 
 
-class Monitoring(_Model):
+class Monitoring(SettingsModel):
     retention_days: Int = Field(default=15, ge=1, le=400)
     storage_gib: Int = Field(default=50, ge=10, le=4096)
     p99_latency_seconds: Float = Field(default=1.5, gt=0)
     grafana: bool = True
 
 
-class Budget(_Model):
+class Budget(SettingsModel):
     max_monthly_usd: Float = Field(gt=0)
 
 
@@ -1051,7 +1051,7 @@ def _deployer_block(cidr: str) -> tuple[ipaddress.IPv4Network | None, str | None
     return net, None
 
 
-class Deployer(_Model):
+class Deployer(SettingsModel):
     """A network that runs `pulumi up`: admitted on 443 to the private API endpoint of every EKS cluster.
 
     An object rather than a bare CIDR, because its description becomes the description of the rule in
@@ -1099,7 +1099,7 @@ class Deployer(_Model):
         return _deployer_block(self.cidr)[0]
 
 
-class ServedModel(_Model):
+class ServedModel(SettingsModel):
     """The DeepSeek model the clusters serve; every accelerator pool must hold one replica."""
 
     name: str
@@ -1149,7 +1149,7 @@ _AWS_TAG_VALUE = re.compile(r"[\w .:/=+\-@\u00a0\u2000-\u200a\u202f\u205f\u3000]
 _GCP_SAFE_LABEL_VALUE = re.compile(r"[A-Za-z0-9_-]{0,63}")
 
 
-class Settings(_Model):
+class Settings(SettingsModel):
     """A whole stack: who owns it, where it runs, and what it serves."""
 
     _source: str = PrivateAttr(default="")
@@ -1219,7 +1219,7 @@ class Settings(_Model):
         self._check_tags(found)
         self._check_data(found)
         self._check_edge(found)
-        _raise_all(found)
+        raise_problems(found)
         return self
 
     def serving_clusters(self) -> list[Cluster]:
@@ -1690,7 +1690,7 @@ def _parts_deferred(values: Mapping[str, Any]) -> list[tuple[str, str]]:
         key = field.alias or name
         model = _unwrap(field.annotation)
         value = values.get(key)
-        if model is None or not issubclass(model, _Model) or value is None:
+        if model is None or not issubclass(model, SettingsModel) or value is None:
             continue
         items = (
             [(key, value)]

@@ -19,8 +19,8 @@ from infra.settings import (
     Environment,
     Problem,
     SettingsError,
-    _Model,
-    _raise_all,
+    SettingsModel,
+    raise_problems,
     validation_problems,
 )
 
@@ -59,14 +59,14 @@ def _bucket_name(value: str) -> str:
 BucketName = Annotated[str, AfterValidator(_bucket_name)]
 
 
-class StackEntry(_Model):
+class StackEntry(SettingsModel):
     """A stack of the platform project that this account serves."""
 
     name: DnsLabel
     environment: Environment
 
 
-class GitHub(_Model):
+class GitHub(SettingsModel):
     """Where CI runs: GitHub Actions of one repository, trusted through its OIDC tokens."""
 
     repository: str
@@ -84,11 +84,11 @@ class GitHub(_Model):
             found.append(
                 Problem("deployBranch", f"{self.deploy_branch!r}; allowed: one branch name, no wildcards")
             )
-        _raise_all(found)
+        raise_problems(found)
         return self
 
 
-class BootstrapSettings(_Model):
+class BootstrapSettings(SettingsModel):
     """What one account needs before the first `pulumi up` of any platform stack."""
 
     owner: DnsLabel
@@ -118,7 +118,7 @@ class BootstrapSettings(_Model):
             if stack.name in seen:
                 found.append(Problem(f"stacks[{i}].name", f"{stack.name!r} is listed twice"))
             seen.add(stack.name)
-        _raise_all(found)
+        raise_problems(found)
         return self
 
     @property
