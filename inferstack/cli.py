@@ -139,6 +139,59 @@ def render_command(
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
+@app.command("graph")
+def graph_command(
+    stack: Annotated[str, typer.Argument(help="Stack name: draws stacks/Pulumi.STACK.yaml")],
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the picture here; the suffix picks the format: .dot .mmd .svg .png"
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="dot or mmd on stdout (default mmd), or override the suffix"),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Draw this stack file instead (as pulumi --config-file)"),
+    ] = None,
+) -> None:
+    """The topology: clusters by cloud and region, pools, the edge's failover order, database, Redis."""
+    from inferstack.picture import FORMATS, GraphvizMissing, draw, format_of, picture
+    from inferstack.report import settings_of
+
+    allowed = ", ".join(FORMATS)
+    if fmt is not None and fmt not in FORMATS:
+        raise _fail(f"--format: {fmt!r} is not a format; allowed: {allowed}")
+    if out_file is None:
+        chosen = fmt or "mmd"
+        if chosen not in ("dot", "mmd"):
+            raise _fail(f"--format {chosen}: binary output needs --out F; allowed on stdout: dot, mmd")
+    else:
+        _check_out_file(out_file)
+        chosen = fmt or format_of(out_file) or ""
+        if not chosen:
+            raise _fail(f"--out: {str(out_file)!r} has no known suffix; allowed: {allowed}")
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(f"{graph.project}/{stack}: graph needs a stack of the inferstack project")
+    try:
+        body = draw(picture(settings, graph), chosen)
+    except GraphvizMissing as error:
+        raise _fail(f"--out {out_file}: {error}") from None
+    if out_file is None:
+        sys.stdout.write(body.decode())
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_bytes(body)
+    except OSError as error:
+        raise _fail(f"--out: {str(out_file)!r} cannot be written ({error.strerror or error})") from None
+    err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
+
+
 def _check_out_file(path: Path) -> None:
     """Refuse an --out that cannot be a file before spending a plan on it."""
     if path.is_dir():
