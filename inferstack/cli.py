@@ -192,6 +192,23 @@ def graph_command(
     err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
 
 
+@app.command("schema")
+def schema_command(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the schema here instead of stdout")
+    ] = None,
+) -> None:
+    """A JSON Schema of a whole stack file, for editors (stacks/stack.schema.json is this output)."""
+    from inferstack.schema import schema_text
+
+    text = schema_text()
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    _check_out_file(out_file)
+    _write(out_file, text)
+
+
 def _check_out_file(path: Path) -> None:
     """Refuse an --out that cannot be a file before spending a plan on it."""
     if path.is_dir():

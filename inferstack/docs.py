@@ -66,6 +66,22 @@ def update(readme_path: Path, root: Path | None = None) -> bool:
     return True
 
 
+SCHEMA = Path("stacks/stack.schema.json")
+"""The stack files' JSON Schema, which their ``# yaml-language-server: $schema=`` line names."""
+
+
+def update_schema(root: Path) -> bool:
+    from inferstack.schema import schema_text
+
+    path = root / SCHEMA
+    text = schema_text()
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
 if __name__ == "__main__":
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
     print(f"{path}: {'updated' if update(path) else 'up to date'}")
+    print(f"{SCHEMA}: {'updated' if update_schema(path.parent) else 'up to date'}")
