@@ -85,3 +85,7 @@ if __name__ == "__main__":
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
     print(f"{path}: {'updated' if update(path) else 'up to date'}")
     print(f"{SCHEMA}: {'updated' if update_schema(path.parent) else 'up to date'}")
+    from inferstack.reference import update as update_references
+
+    for changed in update_references(path.parent):
+        print(f"{changed}: updated")
