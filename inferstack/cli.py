@@ -209,6 +209,72 @@ def schema_command(
     _write(out_file, text)
 
 
+@app.command("new-stack")
+def new_stack_command(
+    name: Annotated[str, typer.Argument(help="Stack name: writes stacks/Pulumi.NAME.yaml")],
+    profile: Annotated[str, typer.Option("--from", help="Environment profile: dev, staging or prod")] = "dev",
+    cloud: Annotated[str, typer.Option("--cloud", help="Cloud of the core cluster: aws or gcp")] = "aws",
+    region: Annotated[
+        str | None, typer.Option("--region", help="Core region (default us-east-1 / us-central1)")
+    ] = None,
+    accelerator: Annotated[str, typer.Option("--accelerator", help="GPU of the serving pools")] = "L4",
+    model: Annotated[str, typer.Option("--model", help="Model to serve (infra/catalog/models.yaml)")] = (
+        "DeepSeek-R1-Distill-Qwen-7B"
+    ),
+    precision: Annotated[str, typer.Option("--precision", help="Serving precision")] = "bf16",
+    budget: Annotated[int | None, typer.Option("--budget", help="budget.maxMonthlyUsd")] = None,
+    owner: Annotated[str, typer.Option("--owner", help="owner tag")] = "platform-team",
+    cost_center: Annotated[str | None, typer.Option("--cost-center", help="costCenter tag")] = None,
+    gcp_project: Annotated[
+        str | None, typer.Option("--gcp-project", help="Needed when a cluster is on GCP")
+    ] = None,
+    burst_cloud: Annotated[
+        str | None, typer.Option("--burst-cloud", help="Add a spot burst cluster here")
+    ] = None,
+    burst_region: Annotated[
+        str | None, typer.Option("--burst-region", help="Region of the burst cluster")
+    ] = None,
+    secondary_region: Annotated[
+        str | None,
+        typer.Option("--secondary-region", help="A second core region, and the database's secondary"),
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
+) -> None:
+    """Write a new stack file from a template with the choices given, validated before it is written."""
+    from inferstack.newstack import Choices, NewStackError, write
+
+    choices = Choices(
+        name=name,
+        profile=profile,
+        cloud=cloud,
+        region=region,
+        accelerator=accelerator,
+        model=model,
+        precision=precision,
+        budget=budget,
+        owner=owner,
+        cost_center=cost_center,
+        gcp_project=gcp_project,
+        burst_cloud=burst_cloud,
+        burst_region=burst_region,
+        secondary_region=secondary_region,
+        domain=domain,
+    )
+    try:
+        path = write(choices, directory)
+    except NewStackError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"--dir: {str(directory)!r} cannot be written ({error.strerror or error})") from None
+    out.print(f"{path}: written; next: inferstack plan {name}", highlight=False)
+    out.print(
+        f"before the first pulumi up: add {{name: {name}, environment: {profile}}} to the bootstrap's stacks "
+        "(bootstrap/stacks/Pulumi.<org>.yaml) and apply it, so that the stack's secrets key exists",
+        highlight=False,
+    )
+
+
 def _check_out_file(path: Path) -> None:
     """Refuse an --out that cannot be a file before spending a plan on it."""
     if path.is_dir():
