@@ -76,9 +76,15 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Print the traceback of an internal error (exit 3)")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors and JSON (exit codes are unchanged)"),
+    ] = False,
 ) -> None:
     if debug:
         _State.debug = True
+    if quiet:
+        out.quiet = True
     if ctx.invoked_subcommand is None:
         out.print(ctx.get_help())
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -87,8 +93,15 @@ def _root(
 def _plan(stack: str, config_file: Path | None) -> Graph:
     if config_file is not None and config_file.is_dir():
         raise _fail(f"--config-file: {str(config_file)!r} is a directory; allowed: a stack file")
+    # A progress line where a person watches (a terminal); logs and pipes get none.
+    progress = (
+        err.status(f"planning {stack} offline...", spinner="dots")
+        if err.is_terminal and not out.quiet
+        else contextlib.nullcontext()
+    )
     try:
-        return plan_stack(stack, config_file=config_file)
+        with progress:
+            return plan_stack(stack, config_file=config_file)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
     except ProgramError as error:
