@@ -147,6 +147,15 @@ def report(gh: Gh, *, repo: str, stack: str, verdict: Verdict, run_url: str) -> 
     """Open, update or close the stack's drift issue; say what was done."""
     if verdict.kind == "failure":
         return f"{stack}: preview failed, drift issue left as it is: {verdict.reason}"
+    if verdict.kind == "drift":
+        # Before the listing too: `gh issue create --label` refuses a label the repository lacks.
+        gh(
+            [
+                "label", "create", LABEL, "--repo", repo, "--force", "--color", "d93f0b",
+                "--description", "A stack differs from what its program declares",
+            ],
+            None,
+        )  # fmt: skip
     number = open_issue(gh, repo, stack)
     if verdict.kind == "clean":
         if number is None:
@@ -160,13 +169,6 @@ def report(gh: Gh, *, repo: str, stack: str, verdict: Verdict, run_url: str) -> 
     if number is not None:
         gh(["issue", "edit", str(number), "--repo", repo, "--body-file", "-"], body)
         return f"{stack}: drift, updated #{number}"
-    gh(
-        [
-            "label", "create", LABEL, "--repo", repo, "--force", "--color", "d93f0b",
-            "--description", "A stack differs from what its program declares",
-        ],
-        None,
-    )  # fmt: skip
     gh(
         ["issue", "create", "--repo", repo, "--title", title(stack), "--label", LABEL, "--body-file", "-"],
         body,

@@ -127,7 +127,8 @@ def test_drift_updates_the_open_issue_of_that_stack_only() -> None:
     )
     said = drift.report(gh, repo=REPO, stack="dev", verdict=drift.classify(sample("drift"), 7), run_url=RUN)
     assert said == "dev: drift, updated #5"
-    [(edit, body)] = gh.writes()
+    (label, _), (edit, body) = gh.writes()
+    assert label[:3] == ["label", "create", "drift"]
     assert edit[:3] == ["issue", "edit", "5"] and edit[-2:] == ["--body-file", "-"]
     assert body is not None and "core-use1-deployers" in body
 
