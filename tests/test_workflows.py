@@ -463,3 +463,15 @@ def test_the_zizmor_job_runs_online_with_the_pinned_version() -> None:
     assert "--offline" not in audit["run"] and audit["env"]["GH_TOKEN"] == "${{ github.token }}"
     pinned = (GITHUB / "requirements-zizmor.txt").read_text().strip()
     assert re.fullmatch(r"zizmor==\d+\.\d+\.\d+", pinned)
+
+
+def test_shell_steps_fail_on_a_failure_inside_a_pipeline() -> None:
+    """Without a shell named, GitHub runs `bash -e`, and `plan | tee` would hide the plan's failure."""
+    with_runs = [
+        path for path in WORKFLOWS if any("run" in s for j in jobs(load(path)).values() for s in steps(j))
+    ]
+    assert with_runs
+    for path in with_runs:
+        assert load(path).get("defaults", {}).get("run", {}).get("shell") == "bash", path.name
+    for path in ACTIONS:
+        assert all(s.get("shell") == "bash" for s in load(path)["runs"]["steps"] if "run" in s), path
