@@ -107,9 +107,26 @@ def test_every_eks_cluster_with_a_gpu_pool_runs_the_device_plugin_on_its_gpu_nod
                 ), (cluster, taint)
 
 
-def test_a_cluster_without_gpus_gets_no_device_plugin(prod: Graph) -> None:
+def test_gke_gets_keda_and_external_secrets_only(prod: Graph) -> None:
     gke = releases(prod)["burst-usc1"]
-    assert set(gke) == {"keda", "external-secrets"}, "GKE installs drivers and device plugin itself"
+    assert set(gke) == {"keda", "external-secrets"}, "GKE runs drivers, device plugin and autoscaler itself"
+
+
+def test_an_eks_cluster_without_gpus_gets_no_device_plugin() -> None:
+    from infra.k8s.addons import wanted
+    from infra.parts import ClusterParts
+    from infra.settings import Cluster
+
+    def eks(*pools: dict[str, Any]) -> Cluster:
+        return Cluster.model_validate(
+            {"name": "cpu", "role": "burst", "cloud": "aws", "region": "us-east-1", "nodePools": list(pools)}
+        )
+
+    system = {"name": "system", "machineType": "m7i.large", "minSize": 1, "maxSize": 2}
+    gpu = {"name": "l4", "machineType": "g6.xlarge", "accelerator": "L4", "minSize": 0, "maxSize": 2}
+    cpu_only = wanted(ClusterParts(eks(system)))
+    assert "nvidia-device-plugin" not in cpu_only and "cluster-autoscaler" in cpu_only
+    assert "nvidia-device-plugin" in wanted(ClusterParts(eks(system, gpu)))
 
 
 # --- scaling from zero ----------------------------------------------------------------------

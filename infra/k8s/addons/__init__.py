@@ -63,7 +63,10 @@ add-ons preempt serving pods, which preempt ordinary ones."""
 
 KEDA_PORTS: tuple[str, ...] = ("6443", "9443")
 """KEDA's metrics API server and admission webhook container ports (keda chart 2.20.2 values:
-service.portHttpsTarget 6443; webhooks.port, default 9443), reached by the API server."""
+service.portHttpsTarget 6443; webhooks.port, default 9443), reached by the API server. A private
+GKE control plane reaches nodes on 443 and 10250 only until a firewall rule admits more
+(https://cloud.google.com/kubernetes-engine/docs/how-to/latest/network-isolation, "Add firewall
+rules for specific use cases")."""
 
 _NAMESPACES: Mapping[str, str] = {"keda": "keda", "external-secrets": "external-secrets"}
 """Add-on -> the namespace this program creates for it; the others go to kube-system."""
