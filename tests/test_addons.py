@@ -110,6 +110,16 @@ def test_every_eks_cluster_with_a_gpu_pool_runs_the_device_plugin_on_its_gpu_nod
 def test_gke_gets_keda_and_external_secrets_only(prod: Graph) -> None:
     gke = releases(prod)["burst-usc1"]
     assert set(gke) == {"keda", "external-secrets"}, "GKE runs drivers, device plugin and autoscaler itself"
+    # ...because its GPU pools ask GKE for the driver: UNSPECIFIED installs none, INSTALLATION_DISABLED
+    # leaves it to the user (GKE v1 API, GPUDriverInstallationConfig.GPUDriverVersion). The node image
+    # is GKE's default, COS, the one LATEST is defined for.
+    pools = prod.of_type("gcp:container/nodePool:NodePool")
+    gpus = [p for p in pools if p.inputs["nodeConfig"].get("guestAccelerators")]
+    assert gpus
+    for pool in gpus:
+        assert "imageType" not in pool.inputs["nodeConfig"], pool.name
+        for accelerator in pool.inputs["nodeConfig"]["guestAccelerators"]:
+            assert accelerator["gpuDriverInstallationConfig"]["gpuDriverVersion"] in ("LATEST", "DEFAULT")
 
 
 def test_an_eks_cluster_without_gpus_gets_no_device_plugin() -> None:
