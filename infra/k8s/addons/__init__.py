@@ -360,8 +360,10 @@ class ClusterAddons(pulumi.ComponentResource):
     def _expander_priorities(self, eks: EksCluster) -> dict[int, list[pulumi.Input[str]]]:
         """On-demand and reserved groups before spot ones; a catch-all last (unmatched groups never scale).
 
-        EKS names a managed node group's Auto Scaling group ``eks-<node group name>-<uuid>``;
-        anchored on the full node group name, ``h200`` does not also match ``h200-spot``. Node
+        EKS names a managed node group's Auto Scaling group ``eks-<node group name>-<uuid>`` (since
+        2021; before, ``eks-<uuid>``: aws/containers-roadmap#1304, terraform-aws-eks#3007). Should a
+        group not match, the catch-all still scales it, only without the preference. Anchored on
+        the full node group name, ``h200`` does not also match ``h200-spot``. Node
         group names hold only letters, digits, '-' and '_', none of them special in a pattern.
         """
         paid: list[pulumi.Input[str]] = []
