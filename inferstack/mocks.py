@@ -100,6 +100,10 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
     "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
+    # Auto-named as the engine would name it: the logical name plus "-" and 7 hex characters.
+    "aws:eks/nodeGroup:NodeGroup": lambda n, i, r: {
+        "nodeGroupName": i.get("nodeGroupName") or f"{n}-{short_hash(n)[:7]}"
+    },
     "aws:globalaccelerator/accelerator:Accelerator": lambda n, i, r: {
         "dnsName": f"a{short_hash(n)}.awsglobalaccelerator.com",
         "hostedZoneId": "Z2BJ6XQ5FK7U4H",

@@ -37,7 +37,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from infra.catalog import DeviceKind, PoolHardware, catalog, model_fit, tpu_topology_chips
+from infra.catalog import DeviceKind, PoolHardware, catalog, kubernetes_minor, model_fit, tpu_topology_chips
 from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
@@ -408,6 +408,17 @@ def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IP
     return None
 
 
+_ADDONS = "infra/catalog/addons.yaml"
+
+
+class Addons(SettingsModel):
+    """The cluster add-ons (infra/catalog/addons.yaml) this program should leave to an existing cluster."""
+
+    skip: list[str] = Field(default_factory=list)
+    """Add-ons the cluster already runs (its own metrics-server, a GPU operator, KEDA): installing a
+    second copy would fight the first over the same API (external.metrics.k8s.io, nvidia.com/gpu)."""
+
+
 class Cluster(SettingsModel):
     """One Kubernetes cluster: provisioned on AWS or GCP, or an existing one reached by kubeconfig."""
 
@@ -422,13 +433,68 @@ class Cluster(SettingsModel):
     scale_from_zero: bool = False
     kubeconfig_secret: str | None = None
     node_pools: list[NodePool] = Field(default_factory=list)
+    addons: Addons = Field(default_factory=Addons)
 
     @model_validator(mode="after")
     def _shape(self, info: ValidationInfo) -> Cluster:
         found: list[Problem] = []
         self._check_shape(found)
+        self._check_addons(found)
         self._report(found, info)
         return self
+
+    def installed_addons(self) -> list[str]:
+        """The add-ons (addons.yaml names) that apply to this cluster's cloud and are not skipped."""
+        return [
+            name
+            for name, addon in catalog().addons.items()
+            if self.cloud.value in addon.clouds and name not in self.addons.skip
+        ]
+
+    def _check_addons(self, found: list[Problem]) -> None:
+        """Skips name add-ons an existing cluster would get; every installed add-on supports the version."""
+        table = catalog().addons
+        skippable = [name for name, addon in table.items() if Cloud.EXISTING.value in addon.clouds]
+        if self.addons.skip and self.cloud is not Cloud.EXISTING:
+            found.append(
+                Problem(
+                    "addons.skip",
+                    f"only for cloud: existing; a {self.cloud.value} cluster is provisioned by this stack and "
+                    "gets every add-on it needs",
+                )
+            )
+        elif self.addons.skip:
+            for i, name in enumerate(self.addons.skip):
+                if name not in skippable:
+                    found.append(
+                        Problem(
+                            f"addons.skip[{i}]",
+                            f"{name!r} is not an add-on installed on an existing cluster; allowed: "
+                            f"{', '.join(skippable)}",
+                        )
+                    )
+        version = self.kubernetes_version
+        if self.cloud is Cloud.AWS and version not in catalog().eks_addons:
+            return  # refused above, with the EKS versions allowed
+        if kubernetes_minor(version) is None:
+            found.append(
+                Problem(
+                    "kubernetesVersion",
+                    f'{version!r} is not a Kubernetes minor version; allowed: e.g. "1.35"',
+                )
+            )
+            return
+        refused = [name for name in self.installed_addons() if table[name].release_for(version) is None]
+        if refused:
+            unsupported = ", ".join(f"{name} (supports {table[name].supported()})" for name in refused)
+            skip = " or skip them (addons.skip)" if self.cloud is Cloud.EXISTING else ""
+            found.append(
+                Problem(
+                    "kubernetesVersion",
+                    f"{version!r} is supported by no release of {unsupported} in {_ADDONS}; "
+                    f"allowed: a version each of them supports{skip}",
+                )
+            )
 
     def _check_shape(self, found: list[Problem]) -> None:
         if self.cloud is Cloud.EXISTING:

@@ -21,6 +21,7 @@ from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -104,6 +105,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
     )
     part.kubernetes = eks.kubernetes_provider
+    part.eks = eks
     part.private_cidrs = carve_subnets(part.network.vpc_cidr, len(zones(cluster)))[0]
 
 
@@ -141,6 +143,29 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
     )
     part.kubernetes = gke.kubernetes_provider
     part.private_cidrs = gke.private_cidrs
+
+
+def _addons(settings: Settings, part: ClusterParts, providers: Providers) -> ClusterAddons:
+    """What the cluster runs before any workload; cloud resources in the cluster's region."""
+    cluster = part.cluster
+    cloud: list[pulumi.ProviderResource] = []
+    if cluster.cloud is Cloud.AWS:
+        assert cluster.region is not None
+        cloud = [providers.for_aws(cluster.region)]
+    elif cluster.cloud is Cloud.GCP:
+        assert cluster.region is not None
+        cloud = [providers.for_gcp(cluster.region)]
+    control_plane = settings.control_plane_of(cluster) if cluster.cloud is Cloud.GCP else None
+    return ClusterAddons(
+        f"{cluster.name}-addons",
+        ClusterAddonsArgs(
+            part=part,
+            gcp_project=settings.gcp_project if cluster.cloud is Cloud.GCP else "",
+            control_plane_cidr=str(control_plane) if control_plane is not None else None,
+            tags={**settings.tags, "cluster": cluster.name, "component": "addons"},
+        ),
+        opts=pulumi.ResourceOptions(providers=cloud),
+    )
 
 
 def peer_core_networks(
@@ -199,6 +224,8 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
+    for part in parts.values():
+        _addons(settings, part, providers)
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)
