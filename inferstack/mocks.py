@@ -280,6 +280,13 @@ INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
         "number": GCP_PROJECT_NUMBER,
         "projectId": a.get("projectId", "mock"),
     },
+    # The project's Cloud Storage service agent, as the API names it (Cloud Storage docs, "Service agents").
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": lambda a, r: {
+        "emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "member": f"serviceAccount:service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "project": a.get("project", "mock"),
+        "id": a.get("project", "mock"),
+    },
 }
 
 

@@ -101,3 +101,5 @@ class ClusterParts:
     """The Kubernetes provider of this cluster; everything that runs inside it uses this one."""
     private_cidrs: list[str] = field(default_factory=list)
     """Where this cluster's nodes live (private subnets / GKE node range): what data stores admit."""
+    cloud_cluster_name: pulumi.Output[str] | None = None
+    """The EKS / GKE cluster's name as the cloud knows it, an output of the cluster (for what must wait for it)."""

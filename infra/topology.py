@@ -21,6 +21,7 @@ from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -104,6 +105,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
     )
     part.kubernetes = eks.kubernetes_provider
+    part.cloud_cluster_name = eks.name
     part.private_cidrs = carve_subnets(part.network.vpc_cidr, len(zones(cluster)))[0]
 
 
@@ -140,6 +142,7 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
     )
     part.kubernetes = gke.kubernetes_provider
+    part.cloud_cluster_name = gke.name
     part.private_cidrs = gke.private_cidrs
 
 
@@ -199,6 +202,9 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
+    # The model servers on every accelerator pool, and the stores they stream their weights from.
+    serving = build_serving(settings, providers, parts)
+    pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)
