@@ -98,6 +98,8 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "port": 6379,
     },
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    # An auto-named bucket: the logical name and a random suffix, as the engine would name it.
+    "aws:s3/bucket:Bucket": lambda n, i, r: {"bucket": i.get("bucket") or f"{n}-{short_hash('s3', n)[:7]}"},
     "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
     "aws:globalaccelerator/accelerator:Accelerator": lambda n, i, r: {

@@ -1509,15 +1509,15 @@ class Settings(SettingsModel):
                 )
             )
         tp = serving.tensor_parallel_size
+        too_small: list[tuple[str, int]] = []
         for i, cluster in enumerate(self.clusters):
             for j, pool, hardware in self.served_pools(cluster):
                 if hardware.kind is DeviceKind.GPU and tp is not None and tp > hardware.count:
-                    found.append(
-                        Problem(
-                            "serving.tensorParallelSize",
-                            f"{tp} but clusters[{i}].nodePools[{j}] ({pool.machine_type}) has {hardware.count} "
-                            f"{hardware.accelerator} per node, and a replica lives inside one node; "
-                            f"allowed: <= {hardware.count}",
+                    too_small.append(
+                        (
+                            f"clusters[{i}].nodePools[{j}] ({pool.machine_type}: {hardware.count} "
+                            f"{hardware.accelerator})",
+                            hardware.count,
                         )
                     )
                     continue
@@ -1536,6 +1536,14 @@ class Settings(SettingsModel):
                             f"{per_node} per node, maxSize {pool.max_size}; allowed: <= {pool.max_size * per_node}",
                         )
                     )
+        if too_small:
+            found.append(
+                Problem(
+                    "serving.tensorParallelSize",
+                    f"{tp} but a replica lives inside one node, and these nodes have fewer GPUs: "
+                    f"{', '.join(where for where, _ in too_small)}; allowed: <= {min(n for _, n in too_small)}",
+                )
+            )
 
     def _check_data(self, found: list[Problem]) -> None:
         core_clouds = {c.cloud.value for c in self.clusters if c.role is Role.CORE}

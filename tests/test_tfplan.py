@@ -168,11 +168,12 @@ def test_kubernetes_objects_are_manifests_per_cluster() -> None:
     files = manifests(graph)
     objects = [r for r in graph.resources if r.type.startswith("kubernetes:") and r.custom]
     assert len(files) == len(objects)
-    assert {path.split("/")[0] for path in files} == {"core-use1-k8s", "core-usw2-k8s"}
+    assert {path.split("/")[0] for path in files} == {"core-use1-k8s", "core-usw2-k8s", "burst-usc1-k8s"}
     namespace = yaml.safe_load(files["core-use1-k8s/namespace-core-use1-inference.yaml"])
     assert namespace["apiVersion"] == "v1" and namespace["kind"] == "Namespace"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert manifests(planned("onprem")) == {}
+    # onprem's existing cluster gets no model servers (its accelerators are unknown); its burst cluster does.
+    assert {path.split("/")[0] for path in manifests(planned("onprem"))} == {"burst-use2-k8s"}
 
 
 def test_export_command(tmp_path: Any) -> None:
