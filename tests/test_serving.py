@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -270,9 +271,8 @@ def test_tensor_parallel_larger_than_a_node_is_refused() -> None:
         values["serving"] = {"tensorParallelSize": 2}
 
     line = broken("dev", tp)
-    assert line.startswith(
-        "stacks/Pulumi.test.yaml: inferstack:serving.tensorParallelSize: 2 but clusters[0]"
-    )
+    assert line.startswith("stacks/Pulumi.test.yaml: inferstack:serving.tensorParallelSize: 2 but a replica")
+    assert "clusters[0].nodePools[1] (g6.xlarge: 1 L4)" in line and "clusters[1].nodePools[1]" in line
     assert "allowed: <= 1" in line
 
 
@@ -340,3 +340,18 @@ def test_the_cli_refuses_a_misfit_in_one_line_with_exit_2(tmp_path: Path) -> Non
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.stderr
     assert "inferstack:clusters[2].nodePools[2].machineType: ct6e-standard-4t cannot hold" in lines[0]
+
+
+def test_the_streamer_runs_distributed_only_where_the_loader_takes_it(
+    prod: Graph, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """GPU replicas over several GPUs stream one share per rank; the TPU image's loader refuses the option."""
+
+    def loader(deployment: Resource) -> dict[str, Any]:
+        (arg,) = [a for a in _vllm(deployment)["args"] if a.startswith("--model-loader-extra-config=")]
+        return json.loads(arg.split("=", 1)[1])
+
+    assert all(loader(d) == {"concurrency": 32, "distributed": True} for d in _servers(prod))
+    by_pool = {d.name: loader(d) for d in _servers(dev_with_tpu(tmp_path_factory))}
+    assert by_pool["burst-usc1-vllm-v6e-spot"] == {"concurrency": 32}
+    assert by_pool["core-use1-vllm-l4"] == {"concurrency": 32}  # one GPU: nothing to distribute

@@ -98,10 +98,18 @@ def checkpoint(model: str, precision: str) -> str:
     return precision
 
 
-def vllm_args(settings: Settings, model_uri: str, tensor_parallel: int) -> list[str]:
-    """The server's command line: the model from the store, streamed, split over one node's accelerators."""
+def vllm_args(settings: Settings, model_uri: str, tensor_parallel: int, kind: DeviceKind) -> list[str]:
+    """The server's command line: the model from the store, streamed, split over one node's accelerators.
+
+    On GPUs with tensor parallelism the streamer runs distributed (each rank streams its share, vLLM
+    runai_streamer_loader.py `distributed`); the TPU image's JAX loader refuses that option, its
+    processes read their own shards anyway.
+    """
     model = catalog().models[settings.model.name]
     precision = settings.model.precision.value
+    loader: dict[str, object] = {"concurrency": STREAMER_CONCURRENCY}
+    if kind is DeviceKind.GPU and tensor_parallel > 1:
+        loader["distributed"] = True
     args = [
         model_uri,
         f"--served-model-name={settings.model.name}",
@@ -109,10 +117,7 @@ def vllm_args(settings: Settings, model_uri: str, tensor_parallel: int) -> list[
         f"--port={PORT}",
         f"--tensor-parallel-size={tensor_parallel}",
         "--load-format=runai_streamer",
-        "--model-loader-extra-config="
-        + json.dumps(
-            {"concurrency": STREAMER_CONCURRENCY, "distributed": tensor_parallel > 1}, sort_keys=True
-        ),
+        "--model-loader-extra-config=" + json.dumps(loader, sort_keys=True),
         f"--max-model-len={min(MAX_MODEL_LEN, model.max_context)}",
     ]
     if precision == "fp8" and model.native_precision == "bf16":
@@ -161,7 +166,7 @@ def _selector(pool: NodePool) -> dict[str, str]:
     return {"app.kubernetes.io/name": "vllm", "app.kubernetes.io/instance": pool.name}
 
 
-def placement(cluster: Cluster, pool: NodePool, hardware: PoolHardware) -> tuple[dict[str, str], list[str]]:
+def placement(pool: NodePool, hardware: PoolHardware) -> tuple[dict[str, str], list[str]]:
     """The node selector of the pool's servers and the taint keys they tolerate.
 
     Every pool's nodes carry inferstack.io/pool (infra/aws/nodegroups.py, infra/gcp/nodepools.py);
@@ -216,7 +221,9 @@ def _container(
             timeout_seconds=timeout,
         )
 
-    args = pulumi.Output.from_input(model_uri).apply(lambda uri: vllm_args(settings, uri, replica.devices))
+    args = pulumi.Output.from_input(model_uri).apply(
+        lambda uri: vllm_args(settings, uri, replica.devices, hardware.kind)
+    )
     return k8s.core.v1.ContainerArgs(
         name="vllm",
         image=image,
@@ -267,7 +274,7 @@ def _server(
     machine = catalog().machine(cluster.cloud.value, pool.machine_type)
     assert machine is not None
     replica = _Replica.of(settings, hardware, machine.vcpus, machine.memory_gib)
-    selector, taints = placement(cluster, pool, hardware)
+    selector, taints = placement(pool, hardware)
     shutdown = shutdown_for(cluster.cloud, pool.capacity)
     labels = _labels(pool)
     metadata = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=NAMESPACE, labels=labels)
