@@ -97,6 +97,101 @@ def _plan(stack: str, config_file: Path | None) -> Graph:
         raise _internal_error(error.__cause__ or error, f"planning {stack} failed: {error}") from None
 
 
+@app.command("render")
+def render_command(
+    stack: Annotated[str, typer.Argument(help="Stack name: renders stacks/Pulumi.STACK.yaml")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for <cluster>/objects.yaml and releases.yaml")
+    ],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Render this stack file instead (as pulumi --config-file)"),
+    ] = None,
+) -> None:
+    """Every Kubernetes object per cluster, validated against the cluster's Kubernetes version.
+
+    Exit 1 when an object would be refused by the API server's schema (strict: unknown fields too).
+    """
+    from inferstack.render import render, write
+    from inferstack.report import settings_of
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out: {str(out_dir)!r} is a file; allowed: a directory")
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(f"{graph.project}/{stack}: render needs a stack of the inferstack project")
+    clusters, problems = render(graph, {c.name: c.kubernetes_version for c in settings.clusters})
+    try:
+        write(clusters, out_dir)
+    except OSError as error:
+        raise _fail(f"--out: {str(out_dir)!r} cannot be written ({error.strerror or error})") from None
+    for cluster in clusters.values():
+        note = f"; {len(cluster.unvalidated)} custom resources not validated" if cluster.unvalidated else ""
+        out.print(
+            f"{cluster.name}: {len(cluster.objects)} objects valid for Kubernetes {cluster.kubernetes_version}, "
+            f"{len(cluster.releases)} Helm releases{note} -> {out_dir / cluster.name}",
+            highlight=False,
+        )
+    for problem in problems:
+        err.print(f"[bold red]invalid:[/] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("graph")
+def graph_command(
+    stack: Annotated[str, typer.Argument(help="Stack name: draws stacks/Pulumi.STACK.yaml")],
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the picture here; the suffix picks the format: .dot .mmd .svg .png"
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="dot or mmd on stdout (default mmd), or override the suffix"),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Draw this stack file instead (as pulumi --config-file)"),
+    ] = None,
+) -> None:
+    """The topology: clusters by cloud and region, pools, the edge's failover order, database, Redis."""
+    from inferstack.picture import FORMATS, GraphvizMissing, draw, format_of, picture
+    from inferstack.report import settings_of
+
+    allowed = ", ".join(FORMATS)
+    if fmt is not None and fmt not in FORMATS:
+        raise _fail(f"--format: {fmt!r} is not a format; allowed: {allowed}")
+    if out_file is None:
+        chosen = fmt or "mmd"
+        if chosen not in ("dot", "mmd"):
+            raise _fail(f"--format {chosen}: binary output needs --out F; allowed on stdout: dot, mmd")
+    else:
+        _check_out_file(out_file)
+        chosen = fmt or format_of(out_file) or ""
+        if not chosen:
+            raise _fail(f"--out: {str(out_file)!r} has no known suffix; allowed: {allowed}")
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(f"{graph.project}/{stack}: graph needs a stack of the inferstack project")
+    try:
+        body = draw(picture(settings, graph), chosen)
+    except GraphvizMissing as error:
+        raise _fail(f"--out {out_file}: {error}") from None
+    if out_file is None:
+        sys.stdout.write(body.decode())
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_bytes(body)
+    except OSError as error:
+        raise _fail(f"--out: {str(out_file)!r} cannot be written ({error.strerror or error})") from None
+    err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
+
+
 def _check_out_file(path: Path) -> None:
     """Refuse an --out that cannot be a file before spending a plan on it."""
     if path.is_dir():

@@ -8,6 +8,8 @@ body by running the command named in the marker from the project root::
     ...
     ```
 
+A ``mermaid`` fence in place of ``text`` keeps a picture (``inferstack graph prod``) drawn on GitHub.
+
 ``tests/test_docs.py`` runs the same commands and fails when a block is stale. The plan's timing
 is the one part that differs from run to run, so it is compared as a placeholder.
 """
@@ -20,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- output of: (?P<command>[^>]+?) -->\n```text\n)(?P<body>.*?)(```)", re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- output of: (?P<command>[^>]+?) -->\n```(?:text|mermaid)\n)(?P<body>.*?)(```)", re.DOTALL
+)
 _TIMING = re.compile(r"planned offline in \d+\.\d+ s")
 
 

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from inferstack.engine import Graph, Resource
+from inferstack.render import render
+from inferstack.report import settings_of
 from infra.catalog import catalog
 from infra.k8s import SERVING_PRIORITY_CLASS
 from infra.k8s.serving import checkpoint
@@ -355,3 +357,18 @@ def test_the_streamer_runs_distributed_only_where_the_loader_takes_it(
     by_pool = {d.name: loader(d) for d in _servers(dev_with_tpu(tmp_path_factory))}
     assert by_pool["burst-usc1-vllm-v6e-spot"] == {"concurrency": 32}
     assert by_pool["core-use1-vllm-l4"] == {"concurrency": 32}  # one GPU: nothing to distribute
+
+
+def test_the_tpu_servers_validate_against_their_cluster_s_kubernetes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The shipped stacks are rendered and validated in test_render; the TPU case only exists here."""
+    graph = dev_with_tpu(tmp_path_factory)
+    settings = settings_of(graph)
+    assert settings is not None
+    clusters, problems = render(graph, {c.name: c.kubernetes_version for c in settings.clusters})
+    assert problems == []
+    kinds = sorted(
+        o["kind"] for o in clusters["burst-usc1"].objects if "vllm-v6e-spot" in o["metadata"]["name"]
+    )
+    assert kinds == ["Deployment", "PodDisruptionBudget", "Service"]
