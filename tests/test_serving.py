@@ -292,6 +292,7 @@ def test_tensor_parallel_within_a_node_is_taken() -> None:
         ("vllm/vllm-openai:latest", "'latest' moves under a running fleet"),
         ("vllm/vllm-openai", "has no tag, which pulls 'latest'"),
         ("vllm/vllm-openai@sha256:abc", "the digest must be sha256:<64 hex digits>"),
+        (":v0.27.1", "is not an image reference"),
     ],
 )
 def test_an_unpinned_image_is_refused(image: str, expect: str) -> None:
@@ -311,6 +312,20 @@ def test_a_floor_larger_than_its_pool_is_refused() -> None:
     line = broken("dev", lambda v: v.update(serving={"coreReplicas": 3}))
     assert "inferstack:serving.coreReplicas: 3 replicas do not fit clusters[0].nodePools[1] (l4)" in line
     assert "allowed: <= 2" in line
+
+
+def test_a_burst_count_larger_than_its_pool_is_refused() -> None:
+    line = broken("dev", lambda v: v.update(serving={"burstReplicas": 3}))
+    assert "inferstack:serving.burstReplicas: 3 replicas do not fit clusters[1].nodePools[1] (l4-spot)" in line
+
+
+def test_the_catalog_refuses_an_unpinned_default_image() -> None:
+    from tests.test_catalog import build, raw_tables
+
+    tables = raw_tables()
+    tables["models.yaml"]["servingImages"]["tpu"] = "vllm/vllm-tpu:latest"
+    with pytest.raises(ValueError, match="'latest' moves under a running fleet"):
+        build(tables)
 
 
 def test_an_unknown_model_is_refused() -> None:
