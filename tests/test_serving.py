@@ -124,6 +124,8 @@ def test_every_server_is_hardened_probed_pinned_and_has_a_pdb_and_a_service(
         assert image in (catalog().serving_images.values())
         assert pod["automountServiceAccountToken"] is False and pod["serviceAccountName"] == "model-server"
         assert pod["priorityClassName"] == SERVING_PRIORITY_CLASS
+        # An apply never waits on replicas that cannot start before the store is filled.
+        assert deployment.inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
         context = vllm["securityContext"]
@@ -316,7 +318,9 @@ def test_a_floor_larger_than_its_pool_is_refused() -> None:
 
 def test_a_burst_count_larger_than_its_pool_is_refused() -> None:
     line = broken("dev", lambda v: v.update(serving={"burstReplicas": 3}))
-    assert "inferstack:serving.burstReplicas: 3 replicas do not fit clusters[1].nodePools[1] (l4-spot)" in line
+    assert (
+        "inferstack:serving.burstReplicas: 3 replicas do not fit clusters[1].nodePools[1] (l4-spot)" in line
+    )
 
 
 def test_the_catalog_refuses_an_unpinned_default_image() -> None:

@@ -279,10 +279,14 @@ def _server(
     labels = _labels(pool)
     metadata = k8s.meta.v1.ObjectMetaArgs(name=name, namespace=NAMESPACE, labels=labels)
     container = _container(settings, cluster, hardware, replica, shutdown, model_uri)
-    load_minutes = catalog().models[settings.model.name].load_minutes
     deployment = k8s.apps.v1.Deployment(
         f"{cluster.name}-{name}",
-        metadata=metadata,
+        # The apply does not wait for the replicas: on a stack's first apply the store it creates is
+        # still empty (the weights are copied in afterwards), and a replica then takes up to the
+        # model's load budget. The rollout itself keeps the old replicas until new ones are ready.
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=NAMESPACE, labels=labels, annotations={"pulumi.com/skipAwait": "true"}
+        ),
         spec=k8s.apps.v1.DeploymentSpecArgs(
             replicas=settings.pool_replicas(cluster, pool),
             selector=k8s.meta.v1.LabelSelectorArgs(match_labels=_selector(pool)),
@@ -334,15 +338,7 @@ def _server(
                 ),
             ),
         ),
-        # A replica takes up to the model's load budget to become ready (plus a node to start).
-        opts=pulumi.ResourceOptions.merge(
-            opts,
-            pulumi.ResourceOptions(
-                custom_timeouts=pulumi.CustomTimeouts(
-                    create=f"{load_minutes + 20}m", update=f"{load_minutes + 20}m"
-                )
-            ),
-        ),
+        opts=opts,
     )
     k8s.policy.v1.PodDisruptionBudget(
         f"{cluster.name}-{name}",
