@@ -98,6 +98,8 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "port": 6379,
     },
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    # An auto-named bucket: the logical name and a random suffix, as the engine would name it.
+    "aws:s3/bucket:Bucket": lambda n, i, r: {"bucket": i.get("bucket") or f"{n}-{short_hash('s3', n)[:7]}"},
     "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
     # Auto-named as the engine would name it: the logical name plus "-" and 7 hex characters.
@@ -283,6 +285,13 @@ INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "gcp:organizations/getProject:getProject": lambda a, r: {
         "number": GCP_PROJECT_NUMBER,
         "projectId": a.get("projectId", "mock"),
+    },
+    # The project's Cloud Storage service agent, as the API names it (Cloud Storage docs, "Service agents").
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": lambda a, r: {
+        "emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "member": f"serviceAccount:service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "project": a.get("project", "mock"),
+        "id": a.get("project", "mock"),
     },
 }
 

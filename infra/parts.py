@@ -105,3 +105,7 @@ class ClusterParts:
     eks: EksCluster | None = None
     """An EKS cluster's component: its cloud-side name, VPC and node groups, for the add-ons that
     call AWS (Pod Identity roles, the autoscaler's groups)."""
+    workload_prerequisites: list[pulumi.Resource] = field(default_factory=list)
+    """What the workloads of this cluster wait for (the add-ons' PriorityClasses, which admission checks)."""
+    cloud_cluster_name: pulumi.Output[str] | None = None
+    """The EKS / GKE cluster's name as the cloud knows it, an output of the cluster (for what must wait for it)."""

@@ -37,7 +37,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from infra.catalog import DeviceKind, PoolHardware, catalog, kubernetes_minor, model_fit, tpu_topology_chips
+from infra.catalog import (
+    DeviceKind,
+    PoolHardware,
+    catalog,
+    image_problem,
+    kubernetes_minor,
+    model_fit,
+    tpu_topology_chips,
+)
 from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
@@ -1205,6 +1213,36 @@ class ServedModel(SettingsModel):
         )
 
 
+class Serving(SettingsModel):
+    """How the model servers run on the accelerator pools: their images, their parallelism, their floors.
+
+    A replica lives inside one node: tensor parallelism over that node's accelerators, never across
+    nodes (a multi-host TPU slice serves one replica per host). Replica counts are the Deployments'
+    until an autoscaler takes them over.
+    """
+
+    gpu_image: str = Field(default_factory=lambda: catalog().serving_images[DeviceKind.GPU])
+    """vLLM's OpenAI-compatible server image for GPU pools (default: infra/catalog/models.yaml)."""
+    tpu_image: str = Field(default_factory=lambda: catalog().serving_images[DeviceKind.TPU])
+    """vLLM's TPU image for TPU pools (default: infra/catalog/models.yaml)."""
+    tensor_parallel_size: Int | None = Field(default=None, ge=1)
+    """GPUs per replica on GPU pools (default: every GPU of a node). TPU replicas take their whole host."""
+    core_replicas: Int = Field(default=1, ge=0)
+    """Replicas on each on-demand or reserved accelerator pool of a core cluster: the serving floor."""
+    burst_replicas: Int = Field(default=0, ge=0)
+    """Replicas on spot pools and on every pool of a burst cluster (0: idle until scaled)."""
+
+    @model_validator(mode="after")
+    def _pinned(self, info: ValidationInfo) -> Serving:
+        found: list[Problem] = []
+        for key, image in (("gpuImage", self.gpu_image), ("tpuImage", self.tpu_image)):
+            problem = image_problem(image)
+            if problem:
+                found.append(Problem(key, problem))
+        self._report(found, info)
+        return self
+
+
 _DATASTORES = "infra/catalog/datastores.yaml"
 _POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
@@ -1248,6 +1286,7 @@ class Settings(SettingsModel):
     edge: Edge | None = None
     monitoring: Monitoring = Field(default_factory=Monitoring)
     budget: Budget | None = None
+    serving: Serving = Field(default_factory=Serving)
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
@@ -1291,6 +1330,7 @@ class Settings(SettingsModel):
         self._check_tags(found)
         self._check_data(found)
         self._check_edge(found)
+        self._check_serving(found)
         raise_problems(found)
         return self
 
@@ -1467,32 +1507,123 @@ class Settings(SettingsModel):
                 )
             )
 
-    def _check_fit(self, i: int, cluster: Cluster, found: list[Problem]) -> None:
-        if not self.model.known:
-            return
+    def served_pools(self, cluster: Cluster) -> list[tuple[int, NodePool, PoolHardware]]:
+        """(index, pool, hardware) of the cluster's pools that hold model servers, as far as they are valid.
+
+        A pool with an unknown machine, a mismatched accelerator or a missing TPU topology is
+        reported with the pool and left out here.
+        """
+        out: list[tuple[int, NodePool, PoolHardware]] = []
+        if not cluster.provisioned:
+            return out
         for j, pool in enumerate(cluster.node_pools):
-            if pool.accelerator is None or not cluster.provisioned:
+            if pool.accelerator is None:
                 continue
             machine = catalog().machine(cluster.cloud.value, pool.machine_type)
             if machine is None or machine.accelerator != pool.accelerator:
-                continue  # reported with the pool
-            if catalog().hardware_of(machine).kind not in SERVED.get(cluster.cloud, frozenset()):
+                continue
+            hardware = catalog().hardware_of(machine)
+            if hardware.kind not in SERVED.get(cluster.cloud, frozenset()):
                 continue
             topologies = getattr(machine, "tpu_topologies", [])
             if (topologies or pool.tpu_topology is not None) and pool.tpu_topology not in topologies:
-                continue  # a missing or unknown TPU topology is reported with the pool
-            devices = machine.accelerator_count * cluster.pool_nodes_per_replica(pool)
+                continue
+            out.append((j, pool, hardware))
+        return out
+
+    def replica_devices(self, hardware: PoolHardware) -> int:
+        """Accelerators of one replica on a node of ``hardware``: the tensor-parallel size."""
+        tp = self.serving.tensor_parallel_size
+        if hardware.kind is DeviceKind.GPU and tp is not None:
+            return tp
+        return hardware.count
+
+    def _check_fit(self, i: int, cluster: Cluster, found: list[Problem]) -> None:
+        """One replica must fit the way it is served: inside one node, over ``replica_devices`` accelerators.
+
+        The memory of a whole multi-host TPU slice does not count: its hosts do not share a replica
+        (no multi-host serving is built), so a model that needs more than one host is refused there.
+        """
+        if not self.model.known:
+            return
+        tp = self.serving.tensor_parallel_size
+        for j, pool, hardware in self.served_pools(cluster):
+            assert pool.accelerator is not None
+            if hardware.kind is DeviceKind.GPU and tp is not None and tp > hardware.count:
+                continue  # reported as serving.tensorParallelSize
+            devices = self.replica_devices(hardware)
             fit = model_fit(self.model.name, self.model.precision.value, pool.accelerator, devices)
-            if not fit.fits:
-                found.append(
-                    Problem(
-                        f"clusters[{i}].nodePools[{j}].machineType",
-                        f"{pool.machine_type} cannot hold one replica of {self.model.name} "
-                        f"({self.model.precision.value}): needs {fit.needed_gib:.0f} GiB (weights "
-                        f"{fit.weights_gib:.0f} GiB + KV-cache headroom), has {fit.available_gib:.0f} GiB "
-                        f"({devices}x {pool.accelerator})",
-                    )
+            if fit.fits:
+                continue
+            hosts = cluster.pool_nodes_per_replica(pool)
+            where = (
+                f"a replica is served on one host of the {pool.tpu_topology} slice, not across its {hosts} hosts"
+                if hosts > 1
+                else "a replica is served inside one node"
+            )
+            found.append(
+                Problem(
+                    f"clusters[{i}].nodePools[{j}].machineType",
+                    f"{pool.machine_type} cannot hold one replica of {self.model.name} "
+                    f"({self.model.precision.value}): {where}, tensor parallel over {devices}x "
+                    f"{pool.accelerator} = {fit.available_gib:.0f} GiB; it needs {fit.needed_gib:.0f} GiB "
+                    f"(weights {fit.weights_gib:.0f} GiB + KV-cache headroom); allowed: a machine type with "
+                    "more accelerator memory per node, or a smaller model or precision",
                 )
+            )
+
+    def pool_replicas(self, cluster: Cluster, pool: NodePool) -> int:
+        """The replicas a pool's Deployment starts with: the floor on a core cluster's on-demand or
+        reserved pools, ``burstReplicas`` on spot pools and burst clusters."""
+        if cluster.role is Role.CORE and pool.capacity is not Capacity.SPOT:
+            return self.serving.core_replicas
+        return self.serving.burst_replicas
+
+    def _check_serving(self, found: list[Problem]) -> None:
+        serving = self.serving
+        if self.environment is Environment.PROD and serving.core_replicas < 1:
+            found.append(
+                Problem(
+                    "serving.coreReplicas",
+                    "0 in prod leaves a core region serving nothing until something scales it; allowed: >= 1",
+                )
+            )
+        tp = serving.tensor_parallel_size
+        too_small: list[tuple[str, int]] = []
+        for i, cluster in enumerate(self.clusters):
+            for j, pool, hardware in self.served_pools(cluster):
+                if hardware.kind is DeviceKind.GPU and tp is not None and tp > hardware.count:
+                    too_small.append(
+                        (
+                            f"clusters[{i}].nodePools[{j}] ({pool.machine_type}: {hardware.count} "
+                            f"{hardware.accelerator})",
+                            hardware.count,
+                        )
+                    )
+                    continue
+                per_node = max(1, hardware.count // self.replica_devices(hardware))
+                replicas = self.pool_replicas(cluster, pool)
+                if replicas > pool.max_size * per_node:
+                    key = (
+                        "coreReplicas"
+                        if cluster.role is Role.CORE and pool.capacity is not Capacity.SPOT
+                        else "burstReplicas"
+                    )
+                    found.append(
+                        Problem(
+                            f"serving.{key}",
+                            f"{replicas} replicas do not fit clusters[{i}].nodePools[{j}] ({pool.name}): "
+                            f"{per_node} per node, maxSize {pool.max_size}; allowed: <= {pool.max_size * per_node}",
+                        )
+                    )
+        if too_small:
+            found.append(
+                Problem(
+                    "serving.tensorParallelSize",
+                    f"{tp} but a replica lives inside one node, and these nodes have fewer GPUs: "
+                    f"{', '.join(where for where, _ in too_small)}; allowed: <= {min(n for _, n in too_small)}",
+                )
+            )
 
     def _check_data(self, found: list[Problem]) -> None:
         core_clouds = {c.cloud.value for c in self.clusters if c.role is Role.CORE}

@@ -22,6 +22,7 @@ from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -106,6 +107,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
     )
     part.kubernetes = eks.kubernetes_provider
     part.eks = eks
+    part.cloud_cluster_name = eks.name
     part.private_cidrs = carve_subnets(part.network.vpc_cidr, len(zones(cluster)))[0]
 
 
@@ -142,6 +144,7 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
     )
     part.kubernetes = gke.kubernetes_provider
+    part.cloud_cluster_name = gke.name
     part.private_cidrs = gke.private_cidrs
 
 
@@ -225,7 +228,10 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
     for part in parts.values():
-        _addons(settings, part, providers)
+        part.workload_prerequisites = _addons(settings, part, providers).priority_classes
+    # The model servers on every accelerator pool, and the stores they stream their weights from.
+    serving = build_serving(settings, providers, parts)
+    pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)

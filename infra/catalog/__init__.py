@@ -172,6 +172,10 @@ class Model(_Row):
     weights_gib: dict[str, float]
     kv_headroom: float = Field(ge=0, le=1)
     max_context: int = Field(gt=0)
+    native_precision: Literal["bf16", "fp8"] = "bf16"
+    """The precision of the published checkpoint; any other precision is a converted or quantized copy."""
+    load_minutes: int = Field(gt=0, le=120)
+    """How long one replica takes from container start to serving (see models.yaml): the startupProbe's budget."""
     note: str | None = None
 
     @model_validator(mode="after")
@@ -365,7 +369,39 @@ class _MachinesTable(_Table):
     gcp: dict[str, GcpMachineType]
 
 
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not a pinned container image reference, or None."""
+    name, at, digest = image.partition("@")
+    if at:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            return f"{image!r}: the digest must be sha256:<64 hex digits>"
+        return None
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        return f"{image!r} has no tag, which pulls 'latest'; allowed: a pinned tag such as vllm/vllm-openai:v0.27.1"
+    if tag == "latest":
+        return f"{image!r}: 'latest' moves under a running fleet; allowed: a pinned tag or a digest"
+    if not repository or not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+        return f"{image!r} is not an image reference; allowed: repository:tag or repository@sha256:<digest>"
+    return None
+
+
+class _ServingImages(_Row):
+    gpu: str
+    tpu: str
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _pinned(self) -> _ServingImages:
+        for image in (self.gpu, self.tpu):
+            problem = image_problem(image)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+
 class _ModelsTable(_Table):
+    serving_images: _ServingImages
     models: dict[str, Model]
 
 
@@ -588,6 +624,8 @@ class Catalog(BaseModel):
     aws_instance_types: dict[str, AwsInstanceType]
     gcp_machine_types: dict[str, GcpMachineType]
     models: dict[str, Model]
+    serving_images: dict[DeviceKind, str]
+    """The inference server's image per kind of accelerator (GPU, TPU), pinned in models.yaml."""
     nearest_aws_region: dict[str, str]
     """GCP region -> the AWS region Route 53 latency routing measures in its place."""
     eks_versions: dict[str, dt.date]
@@ -836,6 +874,7 @@ def build_catalog(
         aws_instance_types=m.aws,
         gcp_machine_types=m.gcp,
         models=mo.models,
+        serving_images={DeviceKind.GPU: mo.serving_images.gpu, DeviceKind.TPU: mo.serving_images.tpu},
         eks_versions={v: e.end_of_standard_support for v, e in k.eks.items()},
         eks_addons={v: addons.versions() for v, addons in k.eks_addons.items()},
         gke_release_channels=list(k.gke_release_channels),

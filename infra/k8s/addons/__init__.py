@@ -126,6 +126,8 @@ class ClusterAddons(pulumi.ComponentResource):
 
     releases: dict[str, k8s.helm.v3.Release]
     """Add-on name -> its Helm release."""
+    priority_classes: list[pulumi.Resource]
+    """The system and serving PriorityClasses: a pod naming one is refused until it exists."""
 
     def __init__(
         self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
@@ -139,6 +141,7 @@ class ClusterAddons(pulumi.ComponentResource):
         self.releases = {}
         names = wanted(args.part)
         classes = self._priority_classes()
+        self.priority_classes = classes
         namespaces = {
             addon: self._namespace(namespace) for addon, namespace in _NAMESPACES.items() if addon in names
         }
