@@ -1204,7 +1204,7 @@ class DeployNetwork(SettingsModel):
                         f"{table!r} is not a route table id; allowed: rtb- and 8 or 17 hex digits",
                     )
                 )
-        problem = _deploy_vpc_block(self.cidr)
+        problem = deploy_vpc_block_problem(self.cidr)
         if problem:
             found.append(Problem("cidr", problem))
         self._report(found, info)
@@ -1213,7 +1213,7 @@ class DeployNetwork(SettingsModel):
     @property
     def network(self) -> ipaddress.IPv4Network | None:
         """The block, if it passed its own rules (else it is reported there)."""
-        return None if _deploy_vpc_block(self.cidr) else ipaddress.IPv4Network(self.cidr)
+        return None if deploy_vpc_block_problem(self.cidr) else ipaddress.IPv4Network(self.cidr)
 
     @property
     def deployer(self) -> Deployer:
@@ -1221,7 +1221,7 @@ class DeployNetwork(SettingsModel):
         return Deployer(cidr=self.cidr, description=f"Deploy runner VPC {self.vpc_id} (deployNetwork)")
 
 
-def _deploy_vpc_block(cidr: str) -> str | None:
+def deploy_vpc_block_problem(cidr: str) -> str | None:
     """Why ``cidr`` cannot be the deploy VPC's block, or None."""
     try:
         net = ipaddress.ip_network(cidr, strict=True)
