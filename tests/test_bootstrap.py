@@ -318,3 +318,21 @@ def test_the_outputs_are_what_a_platform_stacks_deploy_network_takes(boot: Graph
     documented = (ROOT / "docs" / "settings.md").read_text()
     for key in ("deployRegion", "deployVpcId", "deployCidr", "deployRouteTableIds"):
         assert key in documented, key
+
+
+def test_pull_request_previews_may_read_the_kept_kubeconfigs_and_no_other_secret(boot: Graph) -> None:
+    """ReadOnlyAccess cannot read a secret's value; an existing cluster's kubeconfig is one."""
+    preview = one(boot, "aws:iam/role:Role", "inferstack-ci-preview")
+    [policy] = [
+        p
+        for p in boot.of_type("aws:iam/rolePolicy:RolePolicy")
+        if preview.urn in p.dependencies and "secretsmanager" in p.inputs["policy"]
+    ]
+    [statement] = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == "arn:aws:secretsmanager:*:123456789012:secret:inferstack/*"
+    onprem = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem.yaml").read_text())
+    [arn] = [
+        c["kubeconfigFrom"]["awsSecretArn"] for c in onprem["config"]["clusters"] if "kubeconfigFrom" in c
+    ]
+    assert arn.split(":secret:", 1)[1].startswith("inferstack/")

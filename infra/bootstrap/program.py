@@ -94,6 +94,29 @@ def github_trust(*, provider_arn: str, repository: str, subjects: Sequence[str])
     )
 
 
+KEPT_KUBECONFIGS = "inferstack/"
+"""Name prefix of the Secrets Manager secrets that hold existing clusters' kubeconfigs
+(``kubeconfigFrom.awsSecretArn``), which a preview reads as an apply does."""
+
+
+def kept_kubeconfigs_access(*, partition: str, account: str) -> str:
+    """Read the kubeconfigs kept in Secrets Manager: ReadOnlyAccess does not include GetSecretValue."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadKeptKubeconfigs",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": f"arn:{partition}:secretsmanager:*:{account}:secret:{KEPT_KUBECONFIGS}*",
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
 def state_access(*, bucket_arn: str, key_arns: Sequence[str]) -> str:
     """Read and write the state bucket (state files, history, lock files) and use the stacks' keys."""
     return json.dumps(
@@ -175,6 +198,17 @@ class Bootstrap(pulumi.ComponentResource):
             policy=READ_ONLY_POLICY,
             bucket=self.state_bucket,
             key_arns=key_arns,
+            opts=child,
+        )
+        # A preview of a stack with an existing cluster reads its kubeconfig, as the apply does.
+        aws.iam.RolePolicy(
+            f"{name}-ci-preview-kubeconfigs",
+            role=self.preview_role.id,
+            policy=aws.get_partition_output(
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            ).partition.apply(
+                lambda p: kept_kubeconfigs_access(partition=p, account=settings.aws_account_id)
+            ),
             opts=child,
         )
         self.deploy_roles = {
