@@ -13,7 +13,9 @@ per GB processed; "VPC peering": no charge to create, data transfer only). The d
 active peerings per VPC (50, adjustable; Amazon VPC peering guide, "Quotas") is far above one per
 cluster. The routes into the deploy VPC's
 route tables are separate ``aws.ec2.Route`` resources of the platform stack: the bootstrap stack's
-route tables declare no inline routes, so neither stack removes the other's.
+route tables declare no inline routes, so neither stack removes the other's. Names need no DNS
+setup: with public access off, "the cluster's API server endpoint is resolved by public DNS servers
+to a private IP address from the VPC" (EKS user guide, "Cluster API server endpoint").
 
 **Kept kubeconfigs.** An existing cluster may name a Secrets Manager secret
 (``kubeconfigFrom.awsSecretArn``) instead of a secret config key. It is read at deploy time by the
