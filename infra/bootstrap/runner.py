@@ -7,7 +7,9 @@ Actions runner (CodeBuild user guide, "Self-hosted GitHub Actions runners in AWS
 repository webhook with the filter group ``EVENT = WORKFLOW_JOB_QUEUED`` starts one build per
 queued job whose ``runs-on`` names the project,
 ``codebuild-inferstack-deploy-${{ github.run_id }}-${{ github.run_attempt }}``; the build registers
-an ephemeral runner for that job and ends with it.
+an ephemeral runner for that job and ends with it. The webhook is the repository's own: the
+webhook's ``scope_configuration`` is only for organization or enterprise webhooks
+(``GITHUB_ORGANIZATION``, ``GITHUB_GLOBAL``), which would hand this runner every repository's jobs.
 
 **The network.** Two private subnets in two zones, the runner's builds placed in them by the
 project's VPC config. Egress is through **one NAT gateway**, not VPC endpoints: a job talks to
