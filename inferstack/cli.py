@@ -76,9 +76,15 @@ def _root(
     debug: Annotated[
         bool, typer.Option("--debug", help="Print the traceback of an internal error (exit 3)")
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", "-q", help="Print only errors and JSON (exit codes are unchanged)"),
+    ] = False,
 ) -> None:
     if debug:
         _State.debug = True
+    if quiet:
+        out.quiet = True
     if ctx.invoked_subcommand is None:
         out.print(ctx.get_help())
         raise typer.Exit(EXIT_BAD_INPUT)
@@ -87,14 +93,199 @@ def _root(
 def _plan(stack: str, config_file: Path | None) -> Graph:
     if config_file is not None and config_file.is_dir():
         raise _fail(f"--config-file: {str(config_file)!r} is a directory; allowed: a stack file")
+    # A progress line where a person watches (a terminal); logs and pipes get none.
+    progress = (
+        err.status(f"planning {stack} offline...", spinner="dots")
+        if err.is_terminal and not out.quiet
+        else contextlib.nullcontext()
+    )
     try:
-        return plan_stack(stack, config_file=config_file)
+        with progress:
+            return plan_stack(stack, config_file=config_file)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
     except ProgramError as error:
         if error.bad_input:
             raise _fail(str(error)) from None
         raise _internal_error(error.__cause__ or error, f"planning {stack} failed: {error}") from None
+
+
+@app.command("render")
+def render_command(
+    stack: Annotated[str, typer.Argument(help="Stack name: renders stacks/Pulumi.STACK.yaml")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for <cluster>/objects.yaml and releases.yaml")
+    ],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Render this stack file instead (as pulumi --config-file)"),
+    ] = None,
+) -> None:
+    """Every Kubernetes object per cluster, validated against the cluster's Kubernetes version.
+
+    Exit 1 when an object would be refused by the API server's schema (strict: unknown fields too).
+    """
+    from inferstack.render import render, write
+    from inferstack.report import settings_of
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise _fail(f"--out: {str(out_dir)!r} is a file; allowed: a directory")
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(f"{graph.project}/{stack}: render needs a stack of the inferstack project")
+    clusters, problems = render(graph, {c.name: c.kubernetes_version for c in settings.clusters})
+    try:
+        write(clusters, out_dir)
+    except OSError as error:
+        raise _fail(f"--out: {str(out_dir)!r} cannot be written ({error.strerror or error})") from None
+    for cluster in clusters.values():
+        note = f"; {len(cluster.unvalidated)} custom resources not validated" if cluster.unvalidated else ""
+        out.print(
+            f"{cluster.name}: {len(cluster.objects)} objects valid for Kubernetes {cluster.kubernetes_version}, "
+            f"{len(cluster.releases)} Helm releases{note} -> {out_dir / cluster.name}",
+            highlight=False,
+        )
+    for problem in problems:
+        err.print(f"[bold red]invalid:[/] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("graph")
+def graph_command(
+    stack: Annotated[str, typer.Argument(help="Stack name: draws stacks/Pulumi.STACK.yaml")],
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Write the picture here; the suffix picks the format: .dot .mmd .svg .png"
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="dot or mmd on stdout (default mmd), or override the suffix"),
+    ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Draw this stack file instead (as pulumi --config-file)"),
+    ] = None,
+) -> None:
+    """The topology: clusters by cloud and region, pools, the edge's failover order, database, Redis."""
+    from inferstack.picture import FORMATS, GraphvizMissing, draw, format_of, picture
+    from inferstack.report import settings_of
+
+    allowed = ", ".join(FORMATS)
+    if fmt is not None and fmt not in FORMATS:
+        raise _fail(f"--format: {fmt!r} is not a format; allowed: {allowed}")
+    if out_file is None:
+        chosen = fmt or "mmd"
+        if chosen not in ("dot", "mmd"):
+            raise _fail(f"--format {chosen}: binary output needs --out F; allowed on stdout: dot, mmd")
+    else:
+        _check_out_file(out_file)
+        chosen = fmt or format_of(out_file) or ""
+        if not chosen:
+            raise _fail(f"--out: {str(out_file)!r} has no known suffix; allowed: {allowed}")
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(f"{graph.project}/{stack}: graph needs a stack of the inferstack project")
+    try:
+        body = draw(picture(settings, graph), chosen)
+    except GraphvizMissing as error:
+        raise _fail(f"--out {out_file}: {error}") from None
+    if out_file is None:
+        sys.stdout.write(body.decode())
+        return
+    try:
+        out_file.parent.mkdir(parents=True, exist_ok=True)
+        out_file.write_bytes(body)
+    except OSError as error:
+        raise _fail(f"--out: {str(out_file)!r} cannot be written ({error.strerror or error})") from None
+    err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
+
+
+@app.command("schema")
+def schema_command(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the schema here instead of stdout")
+    ] = None,
+) -> None:
+    """A JSON Schema of a whole stack file, for editors (stacks/stack.schema.json is this output)."""
+    from inferstack.schema import schema_text
+
+    text = schema_text()
+    if out_file is None:
+        sys.stdout.write(text)
+        return
+    _check_out_file(out_file)
+    _write(out_file, text)
+
+
+@app.command("new-stack")
+def new_stack_command(
+    name: Annotated[str, typer.Argument(help="Stack name: writes stacks/Pulumi.NAME.yaml")],
+    profile: Annotated[str, typer.Option("--from", help="Environment profile: dev, staging or prod")] = "dev",
+    cloud: Annotated[str, typer.Option("--cloud", help="Cloud of the core cluster: aws or gcp")] = "aws",
+    region: Annotated[
+        str | None, typer.Option("--region", help="Core region (default us-east-1 / us-central1)")
+    ] = None,
+    accelerator: Annotated[str, typer.Option("--accelerator", help="GPU of the serving pools")] = "L4",
+    model: Annotated[str, typer.Option("--model", help="Model to serve (infra/catalog/models.yaml)")] = (
+        "DeepSeek-R1-Distill-Qwen-7B"
+    ),
+    precision: Annotated[str, typer.Option("--precision", help="Serving precision")] = "bf16",
+    budget: Annotated[int | None, typer.Option("--budget", help="budget.maxMonthlyUsd")] = None,
+    owner: Annotated[str, typer.Option("--owner", help="owner tag")] = "platform-team",
+    cost_center: Annotated[str | None, typer.Option("--cost-center", help="costCenter tag")] = None,
+    gcp_project: Annotated[
+        str | None, typer.Option("--gcp-project", help="Needed when a cluster is on GCP")
+    ] = None,
+    burst_cloud: Annotated[
+        str | None, typer.Option("--burst-cloud", help="Add a spot burst cluster here")
+    ] = None,
+    burst_region: Annotated[
+        str | None, typer.Option("--burst-region", help="Region of the burst cluster")
+    ] = None,
+    secondary_region: Annotated[
+        str | None,
+        typer.Option("--secondary-region", help="A second core region, and the database's secondary"),
+    ] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
+    directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
+) -> None:
+    """Write a new stack file from a template with the choices given, validated before it is written."""
+    from inferstack.newstack import Choices, NewStackError, write
+
+    choices = Choices(
+        name=name,
+        profile=profile,
+        cloud=cloud,
+        region=region,
+        accelerator=accelerator,
+        model=model,
+        precision=precision,
+        budget=budget,
+        owner=owner,
+        cost_center=cost_center,
+        gcp_project=gcp_project,
+        burst_cloud=burst_cloud,
+        burst_region=burst_region,
+        secondary_region=secondary_region,
+        domain=domain,
+    )
+    try:
+        path = write(choices, directory)
+    except NewStackError as error:
+        raise _fail(str(error)) from None
+    except OSError as error:
+        raise _fail(f"--dir: {str(directory)!r} cannot be written ({error.strerror or error})") from None
+    out.print(f"{path}: written; next: inferstack plan {name}", highlight=False)
+    out.print(
+        f"before the first pulumi up: add {{name: {name}, environment: {profile}}} to the bootstrap's stacks "
+        "(bootstrap/stacks/Pulumi.<org>.yaml) and apply it, so that the stack's secrets key exists",
+        highlight=False,
+    )
 
 
 def _check_out_file(path: Path) -> None:

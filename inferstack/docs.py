@@ -8,6 +8,8 @@ body by running the command named in the marker from the project root::
     ...
     ```
 
+A ``mermaid`` fence in place of ``text`` keeps a picture (``inferstack graph prod``) drawn on GitHub.
+
 ``tests/test_docs.py`` runs the same commands and fails when a block is stale. The plan's timing
 is the one part that differs from run to run, so it is compared as a placeholder.
 """
@@ -20,7 +22,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-BLOCK = re.compile(r"(<!-- output of: (?P<command>[^>]+?) -->\n```text\n)(?P<body>.*?)(```)", re.DOTALL)
+BLOCK = re.compile(
+    r"(<!-- output of: (?P<command>[^>]+?) -->\n```(?:text|mermaid)\n)(?P<body>.*?)(```)", re.DOTALL
+)
 _TIMING = re.compile(r"planned offline in \d+\.\d+ s")
 
 
@@ -62,6 +66,26 @@ def update(readme_path: Path, root: Path | None = None) -> bool:
     return True
 
 
+SCHEMA = Path("stacks/stack.schema.json")
+"""The stack files' JSON Schema, which their ``# yaml-language-server: $schema=`` line names."""
+
+
+def update_schema(root: Path) -> bool:
+    from inferstack.schema import schema_text
+
+    path = root / SCHEMA
+    text = schema_text()
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    path.write_text(text, encoding="utf-8")
+    return True
+
+
 if __name__ == "__main__":
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("README.md")
     print(f"{path}: {'updated' if update(path) else 'up to date'}")
+    print(f"{SCHEMA}: {'updated' if update_schema(path.parent) else 'up to date'}")
+    from inferstack.reference import update as update_references
+
+    for changed in update_references(path.parent):
+        print(f"{changed}: updated")

@@ -70,6 +70,8 @@ class Resource:
     inputs: dict[str, Any]
     dependencies: list[str]
     protect: bool
+    ignore_changes: list[str] = field(default_factory=list)
+    """Inputs whose changes Pulumi ignores for this resource (the ``ignoreChanges`` option)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -80,6 +82,7 @@ class Resource:
             "provider": self.provider,
             "custom": self.custom,
             "protect": self.protect,
+            "ignoreChanges": self.ignore_changes,
             "inputs": self.inputs,
             "dependencies": self.dependencies,
         }
@@ -205,6 +208,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             inputs=inputs,
             dependencies=sorted(set(request.dependencies)),
             protect=bool(request.protect),
+            ignore_changes=sorted(request.ignoreChanges),
         )
         with self._lock:
             self.records[record.urn] = record

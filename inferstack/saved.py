@@ -37,6 +37,7 @@ def _resource(source: str, index: int, item: Any) -> Resource:
         inputs=item["inputs"],
         dependencies=list(item.get("dependencies") or []),
         protect=bool(item.get("protect", False)),
+        ignore_changes=[str(k) for k in item.get("ignoreChanges") or []],
     )
 
 

@@ -26,6 +26,7 @@ import yaml
 
 from inferstack import mocks
 from inferstack.engine import Graph, Resource
+from inferstack.render import RELEASE, cluster_of, to_manifest
 
 FORMAT_VERSION = "1.2"
 TERRAFORM_VERSION = "1.9.8"
@@ -443,20 +444,12 @@ def manifests(graph: Graph) -> dict[str, str]:
     The objects are written from the inputs the program gave them (secret values stay masked).
     Helm releases are not rendered: their objects exist only once the chart is templated.
     """
-    index = graph.by_urn()
     files: dict[str, str] = {}
     for r in graph.resources:
-        if not r.type.startswith("kubernetes:") or not r.custom:
+        if not r.type.startswith("kubernetes:") or not r.custom or r.type == RELEASE:
             continue
-        if r.type.startswith("kubernetes:helm.sh/"):
-            continue
-        group_version, kind = r.type.split(":")[1], r.type.split(":")[2]
-        group, version = group_version.split("/")
-        api_version = version if group == "core" else f"{group}/{version}"
-        body = {k: v for k, v in r.inputs.items() if k not in ("apiVersion", "kind")}
-        document = {"apiVersion": api_version, "kind": kind, **body}
-        provider = index.get(r.provider or "")
-        cluster = provider.name if provider is not None else "default"
-        path = f"{tf_name(cluster)}/{kind.lower()}-{tf_name(r.name)}.yaml"
+        document = to_manifest(r)
+        cluster = cluster_of(graph, r) or "default"
+        path = f"{tf_name(cluster)}/{document['kind'].lower()}-{tf_name(r.name)}.yaml"
         files[path] = yaml.safe_dump(document, sort_keys=False)
     return files

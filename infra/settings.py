@@ -188,7 +188,13 @@ _DEFER = "inferstack.defer"
 
 class SettingsModel(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
+        # A field's docstring is its description in the JSON Schema editors read (inferstack schema).
+        use_attribute_docstrings=True,
     )
     _deferred: list[Problem] = PrivateAttr(default_factory=list)
 

@@ -56,7 +56,7 @@ def test_prod_is_a_global_database_over_both_core_regions(prod: Graph) -> None:
     primary = component(prod, CLUSTER, "core-use1-db")
     secondary = component(prod, CLUSTER, "core-usw2-db")
     assert primary.inputs["masterUsername"] and "masterUsername" not in secondary.inputs
-    writer = component(prod, INSTANCE, "core-use1-db-writer")
+    writer = component(prod, INSTANCE, "core-use1-db-1")
     assert writer.urn in secondary.dependencies, "a secondary attaches only once the primary has a writer"
 
 

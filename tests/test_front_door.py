@@ -6,6 +6,7 @@ traceback (see also the unit tests in test_settings.py and test_project_files.py
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -147,3 +148,17 @@ def test_an_unknown_stack_lists_the_stacks() -> None:
     result = run("plan", "prdo")
     assert result.returncode == 2
     assert "stacks: dev, onprem, prod, staging" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_quiet_prints_nothing_but_keeps_the_exit_code_and_the_json() -> None:
+    quiet = run("--quiet", "plan", "dev")
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    as_json = run("-q", "plan", "dev", "--json")
+    assert json.loads(as_json.stdout)["stack"] == "dev"
+
+
+def test_piped_output_has_no_colour_codes_and_no_progress_line() -> None:
+    result = run("plan", "dev")
+    assert result.returncode == 0
+    assert "\x1b[" not in result.stdout and "\x1b[" not in result.stderr
+    assert "planning dev offline" not in result.stderr

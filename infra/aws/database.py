@@ -156,6 +156,16 @@ class AwsGlobalDatabaseArgs:
         return bool(self.secondaries)
 
     @property
+    def home(self) -> AuroraMember:
+        """Where the global cluster and the master secret are managed: the member whose region sorts first.
+
+        Chosen by the members, not by their roles, so that after a switchover or failover the stack
+        file can name the new primary (``primaryRegion``) without moving either: a resource whose
+        provider changes is replaced, and a replaced GlobalCluster or secret is an outage.
+        """
+        return min(self.members, key=lambda m: m.region)
+
+    @property
     def major(self) -> str:
         match = _VERSION.match(self.engine_version)
         assert match is not None
@@ -220,9 +230,7 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
                 storage_encrypted=True,
                 deletion_protection=args.protect,
                 tags={**args.tags, "Name": args.identifier},
-                opts=pulumi.ResourceOptions(
-                    parent=self, provider=args.primary.provider, protect=args.protect
-                ),
+                opts=pulumi.ResourceOptions(parent=self, provider=args.home.provider, protect=args.protect),
             )
 
         secret: aws.secretsmanager.Secret | None = None
@@ -234,7 +242,7 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
         primary.cluster = self._cluster(
             args.primary, primary.key, global_cluster=global_cluster, primary=True, password=password
         )
-        primary.instances = self._instances(args.primary, primary, primary_member=True)
+        primary.instances = self._instances(args.primary, primary)
 
         for member in args.secondaries:
             entry = built[member.region]
@@ -247,7 +255,7 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
                 # A secondary can only attach once the primary has a writer to copy from.
                 after=primary.instances[:1],
             )
-            entry.instances = self._instances(member, entry, primary_member=False)
+            entry.instances = self._instances(member, entry)
 
         primary_cluster = primary.cluster
         if global_cluster is not None and secret is not None:
@@ -288,9 +296,13 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
     def _master_secret(
         self, name: str, built: dict[str, _Built]
     ) -> tuple[aws.secretsmanager.Secret, pulumi.Output[str]]:
-        """A generated master password in a secret replicated to every member region (global only)."""
+        """A generated master password in a secret replicated to every member region (global only).
+
+        The secret lives in the home region and is replicated to the others, whatever their role.
+        """
         args = self._args
-        primary_opts = pulumi.ResourceOptions(parent=self, provider=args.primary.provider)
+        home = args.home
+        primary_opts = pulumi.ResourceOptions(parent=self, provider=home.provider)
         generated = random.RandomPassword(
             resource_name(name, "master", max_len=AUTONAMED_MAX),
             length=40,
@@ -301,11 +313,12 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
         secret = aws.secretsmanager.Secret(
             secret_name,
             description=f"Master user of the Aurora global database {args.identifier}",
-            kms_key_id=built[args.primary.region].key.arn,
+            kms_key_id=built[home.region].key.arn,
             recovery_window_in_days=30 if args.protect else 7,
             replicas=[
                 aws.secretsmanager.SecretReplicaArgs(region=m.region, kms_key_id=built[m.region].key.arn)
-                for m in args.secondaries
+                for m in args.members
+                if m.region != home.region
             ],
             tags={**args.tags, "Name": secret_name},
             opts=primary_opts,
@@ -380,6 +393,12 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
         # Engine upgrades of a global database go through the GlobalCluster, which upgrades every
         # member in place; the members must not fight it over engineVersion.
         ignore = ["engineVersion"] if global_cluster is not None else []
+        if global_cluster is not None:
+            # Only the primary is created with a master user, database and password (a secondary
+            # copies them). After a switchover the stack file names the new primary; ignoring these
+            # keeps Pulumi on the values in state rather than planning a replacement of a member for
+            # an input AWS never lets change (https://www.pulumi.com/docs/iac/concepts/options/ignorechanges/).
+            ignore += ["masterUsername", "databaseName", "masterPassword"]
         managed_password = primary and password is None
         # A secondary is a replica: no master user or database of its own, and AWS takes no final
         # snapshot of a replica (the primary holds the data and its backups).
@@ -421,20 +440,19 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
             ),
         )
 
-    def _instances(
-        self, member: AuroraMember, built: _Built, *, primary_member: bool
-    ) -> list[aws.rds.ClusterInstance]:
-        """Instance i in zone i: the writer and the first reader never share a zone."""
+    def _instances(self, member: AuroraMember, built: _Built) -> list[aws.rds.ClusterInstance]:
+        """Instance i in zone i: the writer and the first reader never share a zone.
+
+        Named by position (``<member>-1``, ``-2``), not by role: a switchover makes a secondary's
+        first instance the writer, and a name that said "replica" would change its URN, which Pulumi
+        carries out as a delete and a create.
+        """
         args = self._args
         assert built.cluster is not None
         zones = list(member.zones)
         instances = []
         for i in range(args.instances_per_cluster):
-            if primary_member:
-                role = "writer" if i == 0 else ("reader" if i == 1 else f"reader-{i}")
-            else:
-                role = f"replica-{i + 1}"
-            instance_name = resource_name(member.name, role, max_len=AUTONAMED_MAX)
+            instance_name = resource_name(member.name, str(i + 1), max_len=AUTONAMED_MAX)
             instances.append(
                 aws.rds.ClusterInstance(
                     instance_name,
