@@ -214,6 +214,8 @@ def test_the_runner_is_a_codebuild_github_actions_runner_in_the_deploy_subnets(b
     assert set(config["subnets"]) == subnet_ids and len(subnet_ids) == 2
     assert vpc.urn in one(boot, "aws:ec2/securityGroup:SecurityGroup").dependencies
     assert project.inputs["environment"]["privilegedMode"] is False
+    # The workflows' actions/setup-python needs an Ubuntu image (docs/ci.md).
+    assert project.inputs["environment"]["image"].startswith("aws/codebuild/standard:")
     assert project.inputs["logsConfig"]["cloudwatchLogs"]["status"] == "ENABLED"
     webhook = one(boot, "aws:codebuild/webhook:Webhook")
     assert webhook.inputs["projectName"] == "inferstack-deploy" and project.urn in webhook.dependencies

@@ -49,9 +49,10 @@ PROJECT_NAME = "inferstack-deploy"
 """The CodeBuild project; workflows name it in their runs-on label (``RUNS_ON``)."""
 RUNS_ON = f"codebuild-{PROJECT_NAME}-${{{{ github.run_id }}}}-${{{{ github.run_attempt }}}}"
 RUNNER_ZONES = 2
-IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
-"""Amazon Linux 2023 standard image, a CodeBuild-managed image the runner feature supports
-(CodeBuild user guide, "Compute images supported with the CodeBuild-hosted GitHub Actions runner")."""
+IMAGE = "aws/codebuild/standard:7.0"
+"""CodeBuild's Ubuntu 22.04 standard image (CodeBuild user guide, "Docker images provided by
+CodeBuild"). Ubuntu because the workflows install Python with actions/setup-python, whose builds
+are made for GitHub's Ubuntu runners and are not offered for Amazon Linux (docs/ci.md)."""
 COMPUTE = "BUILD_GENERAL1_MEDIUM"
 """4 vCPU / 7 GB: a preview of prod holds every provider plugin in memory at once."""
 JOB_EVENT = "WORKFLOW_JOB_QUEUED"
