@@ -416,6 +416,54 @@ def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IP
     return None
 
 
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+)
+"""A Secrets Manager secret ARN (AWS Secrets Manager API reference, "Secret": name characters
+``/_+=.@-``); the region in it is where the secret is read from."""
+
+
+class KubeconfigSource(SettingsModel):
+    """Where an existing cluster's kubeconfig is kept outside the stack file, read at deploy time.
+
+    The stack file then holds a reference, not ciphertext: nothing to re-encrypt when the stack's
+    secrets provider changes, and the deploy identity's IAM decides who can read the kubeconfig.
+    """
+
+    aws_secret_arn: str
+    """ARN of a Secrets Manager secret whose current value (SecretString) is the kubeconfig."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> KubeconfigSource:
+        found: list[Problem] = []
+        match = _SECRET_ARN.fullmatch(self.aws_secret_arn)
+        if match is None:
+            found.append(
+                Problem(
+                    "awsSecretArn",
+                    f"{self.aws_secret_arn!r} is not a Secrets Manager secret ARN; allowed: "
+                    "arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+                )
+            )
+        elif match["region"] not in catalog().aws_regions:
+            found.append(
+                Problem(
+                    "awsSecretArn",
+                    f"{self.aws_secret_arn!r} is in {match['region']!r}, not a known aws region; "
+                    f"allowed: {', '.join(sorted(catalog().aws_regions))}",
+                )
+            )
+        self._report(found, info)
+        return self
+
+    @property
+    def region(self) -> str:
+        """The region of the secret, where the read is made."""
+        match = _SECRET_ARN.fullmatch(self.aws_secret_arn)
+        assert match is not None
+        return match["region"]
+
+
 _ADDONS = "infra/catalog/addons.yaml"
 
 
@@ -440,6 +488,7 @@ class Cluster(SettingsModel):
     network_cidr: str | None = None
     scale_from_zero: bool = False
     kubeconfig_secret: str | None = None
+    kubeconfig_from: KubeconfigSource | None = None
     node_pools: list[NodePool] = Field(default_factory=list)
     addons: Addons = Field(default_factory=Addons)
 
@@ -506,12 +555,20 @@ class Cluster(SettingsModel):
 
     def _check_shape(self, found: list[Problem]) -> None:
         if self.cloud is Cloud.EXISTING:
-            if not self.kubeconfig_secret:
+            if not self.kubeconfig_secret and self.kubeconfig_from is None:
                 found.append(
                     Problem(
-                        "kubeconfigSecret",
-                        "missing; an existing cluster needs the name of a secret config key that holds its "
-                        "kubeconfig (pulumi config set --secret <key> ...)",
+                        "kubeconfigFrom",
+                        "missing; an existing cluster needs its kubeconfig: kubeconfigFrom: {awsSecretArn: ...} "
+                        "(a Secrets Manager secret), or kubeconfigSecret: the name of a secret config key "
+                        "(pulumi config set --secret <key> ...)",
+                    )
+                )
+            elif self.kubeconfig_secret and self.kubeconfig_from is not None:
+                found.append(
+                    Problem(
+                        "kubeconfigFrom",
+                        "set together with kubeconfigSecret; allowed: one source for the kubeconfig",
                     )
                 )
             if self.node_pools:
@@ -521,6 +578,8 @@ class Cluster(SettingsModel):
             return
         if self.kubeconfig_secret:
             found.append(Problem("kubeconfigSecret", f"only for cloud: existing, not {self.cloud.value}"))
+        if self.kubeconfig_from is not None:
+            found.append(Problem("kubeconfigFrom", f"only for cloud: existing, not {self.cloud.value}"))
         if self.region is None:
             found.append(Problem("region", f"missing; a {self.cloud.value} cluster needs a region"))
             return
@@ -1179,6 +1238,86 @@ class Deployer(SettingsModel):
         return _deployer_block(self.cidr)[0]
 
 
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+_ROUTE_TABLE_ID = re.compile(r"rtb-[0-9a-f]{8}([0-9a-f]{9})?")
+DEPLOY_VPC_PREFIXES = (16, 28)
+"""The sizes a VPC's IPv4 block may have (Amazon VPC user guide, "VPC CIDR blocks": /16 to /28)."""
+
+
+class DeployNetwork(SettingsModel):
+    """The deploy runner's VPC, as the bootstrap stack outputs it (``pulumi stack output`` there).
+
+    Every AWS cluster with a private endpoint is peered with it, routed both ways, and admits its
+    block on 443: the runner then reaches each private control plane without any deployer entry.
+    """
+
+    region: str
+    """deployRegion: the bootstrap stack's region, where the deploy VPC lives."""
+    vpc_id: str
+    """deployVpcId: the VPC the runner's builds run in."""
+    cidr: str
+    """deployCidr: the VPC's block; must overlap no cluster's network (peered blocks never do)."""
+    route_table_ids: list[str] = Field(min_length=1)
+    """deployRouteTableIds: the private route tables of the runner's subnets, which get a route to
+    every peered cluster network."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> DeployNetwork:
+        found: list[Problem] = []
+        if self.region not in catalog().aws_regions:
+            found.append(
+                Problem(
+                    "region",
+                    f"{self.region!r} is not a known aws region; "
+                    f"allowed: {', '.join(sorted(catalog().aws_regions))}",
+                )
+            )
+        if not _VPC_ID.fullmatch(self.vpc_id):
+            found.append(
+                Problem("vpcId", f"{self.vpc_id!r} is not a VPC id; allowed: vpc- and 8 or 17 hex digits")
+            )
+        for k, table in enumerate(self.route_table_ids):
+            if not _ROUTE_TABLE_ID.fullmatch(table):
+                found.append(
+                    Problem(
+                        f"routeTableIds[{k}]",
+                        f"{table!r} is not a route table id; allowed: rtb- and 8 or 17 hex digits",
+                    )
+                )
+        problem = deploy_vpc_block_problem(self.cidr)
+        if problem:
+            found.append(Problem("cidr", problem))
+        self._report(found, info)
+        return self
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | None:
+        """The block, if it passed its own rules (else it is reported there)."""
+        return None if deploy_vpc_block_problem(self.cidr) else ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def deployer(self) -> Deployer:
+        """The deploy VPC as a deployer: what the clusters' deployers security groups admit on 443."""
+        return Deployer(cidr=self.cidr, description=f"Deploy runner VPC {self.vpc_id} (deployNetwork)")
+
+
+def deploy_vpc_block_problem(cidr: str) -> str | None:
+    """Why ``cidr`` cannot be the deploy VPC's block, or None."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return f"{cidr!r} is not a CIDR block (host bits clear); allowed: a VPC block such as 10.200.0.0/22"
+    low, high = DEPLOY_VPC_PREFIXES
+    if not isinstance(net, ipaddress.IPv4Network) or not low <= net.prefixlen <= high:
+        return f"{cidr!r}; allowed: an IPv4 block from /{low} to /{high} (a VPC's primary block)"
+    if not any(net.subnet_of(r) for r in PRIVATE_RANGES):
+        return (
+            f"{cidr!r} is not private address space; the private endpoints are reached over peering; "
+            f"allowed: a block inside {', '.join(map(str, PRIVATE_RANGES))}"
+        )
+    return None
+
+
 class ServedModel(SettingsModel):
     """The DeepSeek model the clusters serve; every accelerator pool must hold one replica."""
 
@@ -1279,6 +1418,8 @@ class Settings(SettingsModel):
     """IAM role/user ARNs given cluster-admin on every EKS cluster (besides whoever deploys)."""
     deployers: list[Deployer] = Field(default_factory=list)
     """Networks that run `pulumi up`, admitted on 443 to every EKS cluster's private endpoint."""
+    deploy_network: DeployNetwork | None = None
+    """The deploy runner's VPC (bootstrap outputs): peered with every private AWS cluster, a deployer."""
     clusters: list[Cluster] = Field(min_length=1)
     model: ServedModel
     database: Database | None = None
@@ -1327,6 +1468,7 @@ class Settings(SettingsModel):
             self._check_fit(i, cluster, found)
         self._check_networks(found)
         self._check_deployers(found)
+        self._check_deploy_network(found)
         self._check_tags(found)
         self._check_data(found)
         self._check_edge(found)
@@ -1451,6 +1593,40 @@ class Settings(SettingsModel):
         problem = whole_internet_in_pieces(list(seen))
         if problem:
             found.append(Problem("deployers", problem))
+
+    def _check_deploy_network(self, found: list[Problem]) -> None:
+        """The deploy VPC is peered with the clusters' networks: peered blocks must not overlap
+        (Amazon VPC peering guide, "VPC peering limitations"), or the routes would be ambiguous."""
+        net = self.deploy_network.network if self.deploy_network else None
+        if net is None:
+            return
+        for cluster in self.clusters:
+            if not cluster.provisioned or not _valid_block(cluster.network_cidr):
+                continue
+            blocks = [
+                (self.network_of(cluster), "networkCidr" if cluster.network_cidr else "default networkCidr")
+            ]
+            plane = self.control_plane_of(cluster)
+            if plane is not None:
+                blocks.append((plane, "GKE control plane"))
+            for block, how in blocks:
+                if net.overlaps(block):
+                    found.append(
+                        Problem(
+                            "deployNetwork.cidr",
+                            f"{net} overlaps {block} ({how} of cluster {cluster.name!r}); peered networks "
+                            "must not overlap; allowed: a deploy VPC block outside every cluster's network",
+                        )
+                    )
+                    return
+
+    @property
+    def admitted_deployers(self) -> list[Deployer]:
+        """The listed deployers and, when a deploy network is set, its block (once, if not listed)."""
+        listed = list(self.deployers)
+        if self.deploy_network is not None and self.deploy_network.network not in {d.network for d in listed}:
+            listed.append(self.deploy_network.deployer)
+        return listed
 
     # --- tags ----------------------------------------------------------------------------------
 

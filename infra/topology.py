@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
@@ -98,7 +99,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             tags={**settings.tags, "cluster": cluster.name},
             protect=settings.is_prod,
             admin_principal_arns=settings.cluster_admins,
-            deployers=settings.deployers,
+            deployers=settings.admitted_deployers,
             capacity_reservation_ids={
                 p.name: p.capacity_reservation_id for p in cluster.node_pools if p.capacity_reservation_id
             },
@@ -192,6 +193,11 @@ def peer_core_networks(
     return peerings
 
 
+def _private_aws(part: ClusterParts) -> bool:
+    """An AWS cluster whose API endpoint only a routed network reaches."""
+    return isinstance(part.network, AwsNetwork) and part.cluster.endpoint_access is EndpointAccess.PRIVATE
+
+
 def _peer_side(settings: Settings, part: ClusterParts, providers: Providers) -> PeerSide:
     assert isinstance(part.network, AwsNetwork) and part.cluster.region is not None
     return PeerSide(
@@ -219,10 +225,23 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             part.network = _gcp_network(settings, cluster, providers.for_gcp(cluster.region))
             _gke(settings, part, providers)
         else:
-            part.kubernetes = _existing_cluster(cluster, kubeconfigs[cluster.name])
+            kept = cluster.kubeconfig_from
+            kubeconfig = (
+                kubeconfig_from_secret(kept.aws_secret_arn, provider=providers.for_aws(kept.region))
+                if kept is not None
+                else kubeconfigs[cluster.name]
+            )
+            part.kubernetes = _existing_cluster(cluster, kubeconfig)
         parts[cluster.name] = part
 
     peer_core_networks(settings, parts, providers)
+    if settings.deploy_network is not None:
+        reach_from_deploy_network(
+            settings.deploy_network,
+            [_peer_side(settings, p, providers) for p in parts.values() if _private_aws(p)],
+            provider=providers.for_aws(settings.deploy_network.region),
+            tags={**settings.tags, "component": "network"},
+        )
     # The data layer hands endpoints to each core cluster; the edge puts one public name on top.
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():

@@ -314,9 +314,16 @@ def test_model_that_does_not_fit_names_the_numbers() -> None:
     assert "DeepSeek-R1" in message and "GiB" in message and "8x A100-40GB" in message
 
 
+def _kubeconfig_in_config(values: dict[str, Any]) -> dict[str, Any]:
+    """onprem reading its kubeconfig from a config key instead of Secrets Manager."""
+    core = values["clusters"][0]
+    core.pop("kubeconfigFrom")
+    core["kubeconfigSecret"] = "onpremKubeconfig"
+    return values
+
+
 def test_existing_cluster_needs_its_kubeconfig_secret() -> None:
-    values = copy.deepcopy(raw("onprem"))
-    values.pop("onpremKubeconfig")
+    values = _kubeconfig_in_config(copy.deepcopy(raw("onprem")))
     with pytest.raises(
         SettingsError, match=r"clusters\[0\]\.kubeconfigSecret: names config key 'onpremKubeconfig'"
     ):
@@ -324,8 +331,9 @@ def test_existing_cluster_needs_its_kubeconfig_secret() -> None:
 
 
 def test_existing_cluster_kubeconfig_must_be_secret() -> None:
+    values = {**_kubeconfig_in_config(copy.deepcopy(raw("onprem"))), "onpremKubeconfig": "apiVersion: v1"}
     with pytest.raises(SettingsError, match="inferstack:onpremKubeconfig: holds a kubeconfig in plain text"):
-        parse_settings(raw("onprem"), SOURCE, frozenset())
+        parse_settings(values, SOURCE, frozenset())
 
 
 # --- inputs that were planned as if they were fine --------------------------------------------
