@@ -21,6 +21,7 @@ from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.k8s.monitoring import build_monitoring
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -199,6 +200,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
+    build_monitoring(settings, parts)
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)

@@ -9,10 +9,15 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from inferstack.engine import Graph
 from infra.monitoring.metrics import MetricsTable, metrics_table
 from infra.monitoring.rules import RuleGroup, rule_groups, series_read, unexported
 from infra.settings import Monitoring
+from tests.conftest import planned, stack_variant
 from tests.test_settings import broken
+
+PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+CLUSTER_RULES = "kubernetes:monitoring.googleapis.com/v1:ClusterRules"
 
 
 def _rules(monitoring: Monitoring) -> dict[str, dict[str, Any]]:
@@ -162,3 +167,59 @@ def test_the_table_refuses_a_metric_listed_twice() -> None:
     )
     with pytest.raises(ValidationError, match="twice"):
         MetricsTable(**data)
+
+
+# --- the rules in the clusters ---------------------------------------------------------------------
+
+
+def _rule_objects(graph: Graph, kind: str) -> dict[str, dict[str, Any]]:
+    return {r.name: r.inputs for r in graph.resources if r.type == kind}
+
+
+def test_prod_eks_clusters_get_prometheus_rules_after_the_operators_crds() -> None:
+    graph = planned("prod")
+    rules = _rule_objects(graph, PROMETHEUS_RULE)
+    assert "core-use1-monitoring-deepseek-api-alerts" in rules
+    alerts = rules["core-use1-monitoring-deepseek-api-alerts"]
+    assert alerts["metadata"]["namespace"] == "monitoring"
+    [group] = alerts["spec"]["groups"]
+    assert group["rules"][0]["alert"] == "HighLatency"
+    crds = [
+        r
+        for r in graph.resources
+        if r.type == "kubernetes:helm.sh/v3:Release" and r.name == "core-use1-monitoring-operator-crds"
+    ]
+    assert len(crds) == 1 and crds[0].inputs["version"] == "31.0.1"
+    rule = next(r for r in graph.resources if r.name == "core-use1-monitoring-deepseek-api-alerts")
+    assert crds[0].urn in rule.dependencies
+
+
+def test_prod_gke_cluster_gets_managed_prometheus_cluster_rules() -> None:
+    graph = planned("prod")
+    rules = _rule_objects(graph, CLUSTER_RULES)
+    assert sorted(rules) == sorted(f"burst-usc1-monitoring-{g.name}" for g in rule_groups(Monitoring()))
+    assert all("namespace" not in r["metadata"] for r in rules.values())
+    assert not [n for n in _rule_objects(graph, PROMETHEUS_RULE) if n.startswith("burst-usc1")]
+
+
+def test_an_existing_cluster_gets_no_rule_objects() -> None:
+    graph = planned("onprem")
+    names = set(_rule_objects(graph, PROMETHEUS_RULE)) | set(_rule_objects(graph, CLUSTER_RULES))
+    assert any(n.startswith("burst-use2-monitoring-") for n in names)
+    assert not any(n.startswith("onprem-core") for n in names)
+
+
+def test_the_stacks_threshold_reaches_the_clusters(tmp_path_factory: pytest.TempPathFactory) -> None:
+    graph = stack_variant(
+        tmp_path_factory,
+        "dev",
+        "    retentionDays: 7\n",
+        "    retentionDays: 7\n    p99LatencySeconds: 2.5\n",
+    )
+    alerts = [
+        r.inputs["spec"]["groups"][0]["rules"][0]
+        for r in graph.resources
+        if r.type in (PROMETHEUS_RULE, CLUSTER_RULES)
+        and r.inputs["metadata"]["name"] == "deepseek-api-alerts"
+    ]
+    assert alerts and all(a["expr"] == 'deepseek_api_latency_seconds{quantile="0.99"} > 2.5' for a in alerts)

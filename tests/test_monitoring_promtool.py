@@ -1,4 +1,4 @@
-"""promtool on the rules: the suites in tests/promtool/ pass.
+"""promtool on the rules: every rendered rule file loads, and the suites in tests/promtool/ pass.
 
 promtool is Debian's (package `prometheus`, 2.42; `make unit` installs it). The rules are written
 in the PromQL that 2.42 and the charts' Prometheus 3.x both read (infra/monitoring/rules.py).
@@ -13,9 +13,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from inferstack.render import render, write
 from infra.monitoring.rules import rule_file, rule_groups
 from infra.settings import Monitoring
-from tests.conftest import ROOT
+from tests.conftest import ROOT, planned
+from tests.test_render import STACKS, _versions
 
 SUITES = sorted((ROOT / "tests" / "promtool").glob("*.yaml"))
 
@@ -67,3 +69,21 @@ def test_the_seeds_suite_fails_when_the_threshold_moves(promtool: str, tmp_path:
     result = _test_rules(promtool, folder, "high_latency.yaml")
     assert result.returncode != 0
     assert "silent at 1.4 s" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_rendered_rule_file_passes_promtool_check(promtool: str, tmp_path: Path, stack: str) -> None:
+    graph = planned(stack)
+    clusters, problems = render(graph, _versions(graph))
+    assert problems == []
+    files = [p for p in write(clusters, tmp_path) if p.parent.name == "rules"]
+    assert files, f"{stack} renders no rule file"
+    result = subprocess.run(
+        [promtool, "check", "rules", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(files)

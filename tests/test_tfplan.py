@@ -172,11 +172,17 @@ def test_kubernetes_objects_are_manifests_per_cluster() -> None:
         if r.type.startswith("kubernetes:") and r.custom and r.type != "kubernetes:helm.sh/v3:Release"
     ]
     assert len(files) == len(objects)
-    assert {path.split("/")[0] for path in files} == {"core-use1", "core-usw2"}
+    # Every cloud cluster holds the monitoring rules; only the core clusters hold data objects.
+    assert {path.split("/")[0] for path in files} == {"core-use1", "core-usw2", "burst-usc1"}
     namespace = yaml.safe_load(files["core-use1/namespace-core-use1-inference.yaml"])
     assert namespace["apiVersion"] == "v1" and namespace["kind"] == "Namespace"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert manifests(planned("onprem")) == {}
+    # The existing cluster is left alone; the AWS burst cluster gets the rules only.
+    assert {yaml.safe_load(t)["kind"] for t in manifests(planned("onprem")).values()} == {
+        "Namespace",
+        "PrometheusRule",
+    }
+    assert not [path for path in manifests(planned("onprem")) if path.startswith("onprem")]
 
 
 def test_export_command(tmp_path: Any) -> None:
