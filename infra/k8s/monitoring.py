@@ -12,8 +12,13 @@ become objects, through each cluster's own Kubernetes provider:
     with the Prometheus Operator's CRDs from their own pinned chart, so that the objects can exist
     before, and independently of, the Prometheus that evaluates them.
   - Existing clusters get none: they run a monitoring stack of their own, which may already own the
-    Prometheus Operator's CRDs (a second owner would fail the install). `inferstack render` still
-    writes nothing for them; their operators load the rule files of a cloud cluster.
+    Prometheus Operator's CRDs (a second owner would fail the install); their operators can load
+    the rule files `inferstack render` writes for a cloud cluster.
+
+Collection on GKE is Managed Prometheus's, which the cluster already runs (no second stack): a
+``ClusterPodMonitoring`` scrapes every vLLM pod, in whichever namespace the serving layer puts it.
+Collection on EKS (kube-prometheus-stack) is not built yet: its Prometheus needs persistent volumes,
+which need the EBS CSI driver the clusters do not run yet.
 """
 
 from __future__ import annotations
@@ -38,6 +43,23 @@ OPERATOR_CRDS_REPOSITORY = "https://prometheus-community.github.io/helm-charts"
 
 LABELS = {"app.kubernetes.io/part-of": PROJECT, "app.kubernetes.io/component": "monitoring"}
 
+SERVER_SELECTOR = {"app.kubernetes.io/name": "vllm"}
+"""The label every model-server pod carries (infra/k8s/serving.py)."""
+SERVER_METRICS_PORT = "http"
+"""The named container port vLLM serves its API and /metrics on (infra/k8s/serving.py)."""
+SCRAPE_INTERVAL = "30s"
+"""As often as the recording rules evaluate; a rate window of 2 minutes then holds four samples."""
+
+
+def _server_scrape() -> dict[str, object]:
+    """The ClusterPodMonitoring spec for vLLM (prometheus-engine, pkg/operator/apis/monitoring/v1:
+    ClusterPodMonitoringSpec; targetLabels.metadata defaults to container, namespace, pod and the
+    top-level controller, the labels the rules group by)."""
+    return {
+        "selector": {"matchLabels": SERVER_SELECTOR},
+        "endpoints": [{"port": SERVER_METRICS_PORT, "path": "/metrics", "interval": SCRAPE_INTERVAL}],
+    }
+
 
 class ClusterMonitoring(pulumi.ComponentResource):
     """The rule objects of one cluster."""
@@ -55,6 +77,14 @@ class ClusterMonitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.rules: list[k8s.apiextensions.CustomResource] = []
         if cloud is Cloud.GCP:
+            self.scrape = k8s.apiextensions.CustomResource(
+                f"{name}-vllm",
+                api_version="monitoring.googleapis.com/v1",
+                kind="ClusterPodMonitoring",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name="vllm", labels=LABELS),
+                spec=_server_scrape(),
+                opts=child,
+            )
             for group in groups:
                 self.rules.append(
                     k8s.apiextensions.CustomResource(

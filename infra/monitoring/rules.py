@@ -254,7 +254,8 @@ def anomaly_group(monitoring: Monitoring) -> RuleGroup:
     Each hour's mean and deviation are recorded (a 1-hour window ending now), so the alert reads
     them a week back with ``offset 1w``: plain PromQL, no second system. The deviation has a floor
     from the stack, so that a flat hour last week does not turn every wobble into an anomaly. The
-    rate alerts both ways (a drop is as suspicious as a surge); latency only when it rises.
+    rate alerts both ways (a drop is as suspicious as a surge); latency only when it rises. The
+    group runs every 5 minutes: hour-long statistics need nothing fresher.
     """
     k = _number(monitoring.anomaly_stddevs)
     rps = f'{REQUESTS}{{app="{APP}"}}'
