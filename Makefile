@@ -12,7 +12,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export INFERSTACK_CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: plan test lint typecheck unit preview up bench docs checkov checkov-venv clean
+.PHONY: plan test lint typecheck unit promtool preview up bench docs checkov checkov-venv clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,8 +39,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-unit: $(STAMP) $(CHECKOV_STAMP)
+unit: $(STAMP) $(CHECKOV_STAMP) promtool
 	$(BIN)/pytest
+
+# promtool checks and tests the alert rules. Debian's `prometheus` package carries it (2.42) and
+# installs without starting a daemon in a container; as root it is installed when missing, anyone
+# else is told how.
+promtool:
+	@command -v promtool >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "promtool is missing: sudo apt-get install prometheus (Debian/Ubuntu), then make unit again" >&2; exit 1; fi; }
 
 test: lint typecheck unit
 

@@ -148,7 +148,7 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[int, str, str, str]:
 
 
 def write(clusters: dict[str, ClusterRender], out: Path) -> list[Path]:
-    """``<cluster>/objects.yaml`` (multi-document) and ``<cluster>/releases.yaml`` per cluster."""
+    """``<cluster>/objects.yaml`` (multi-document), ``<cluster>/releases.yaml`` and ``<cluster>/rules/``."""
     written: list[Path] = []
     for cluster in clusters.values():
         folder = out / cluster.name
@@ -166,4 +166,27 @@ def write(clusters: dict[str, ClusterRender], out: Path) -> list[Path]:
             encoding="utf-8",
         )
         written += [objects, releases]
+        written += _write_rules(cluster, folder / "rules")
+    return written
+
+
+RULE_KINDS = {
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+    ("monitoring.googleapis.com/v1", "ClusterRules"),
+}
+"""The objects whose ``spec.groups`` is a Prometheus rule file (infra/k8s/monitoring.py)."""
+
+
+def _write_rules(cluster: ClusterRender, folder: Path) -> list[Path]:
+    """``<cluster>/rules/<name>.yaml`` per rule object: the rule file promtool checks and tests."""
+    written: list[Path] = []
+    for manifest in cluster.objects:
+        if (manifest.get("apiVersion"), manifest.get("kind")) not in RULE_KINDS:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{manifest['metadata']['name']}.yaml"
+        path.write_text(
+            yaml.safe_dump({"groups": manifest["spec"]["groups"]}, sort_keys=False), encoding="utf-8"
+        )
+        written.append(path)
     return written

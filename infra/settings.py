@@ -1149,7 +1149,28 @@ class Monitoring(SettingsModel):
     retention_days: Int = Field(default=15, ge=1, le=400)
     storage_gib: Int = Field(default=50, ge=10, le=4096)
     p99_latency_seconds: Float = Field(default=1.5, gt=0)
+    """The seed's HighLatency threshold: the API's p99 end-to-end latency held above it for 5 minutes pages."""
     grafana: bool = True
+    error_ratio: Float = Field(default=0.05, gt=0, lt=1)
+    """Share of API requests answered 5xx over 5 minutes that pages: clients retry a few, not a twentieth."""
+    ttft_p99_seconds: Float = Field(default=2.0, gt=0)
+    """Time-to-first-token SLO (p99): what a streaming user waits before anything appears."""
+    inter_token_p99_seconds: Float = Field(default=0.1, gt=0)
+    """Inter-token latency SLO (p99): above about 0.1 s a stream reads slower than people do."""
+    queue_depth: Int = Field(default=10, ge=1)
+    """Requests waiting in one replica's scheduler: a sustained queue means capacity is short before latency shows it."""
+    kv_cache_usage: Float = Field(default=0.95, gt=0, le=1)
+    """KV-cache fraction in use on a replica: near full, vLLM preempts running requests and recomputes them."""
+    replicas_pending_minutes: Int = Field(default=15, ge=1, le=240)
+    """How long a serving Deployment may want more replicas than it has available: a cold start fits inside."""
+    gpu_temperature_celsius: Int = Field(default=85, ge=40, le=120)
+    """GPU core temperature held for 10 minutes that warns: data-centre GPUs throttle their clocks near 90 C."""
+    anomaly_stddevs: Float = Field(default=3.0, gt=0)
+    """k: how many standard deviations from the same hour last week the request rate or p99 latency may stray."""
+    anomaly_min_requests_per_second: Float = Field(default=1.0, gt=0)
+    """Floor of last week's request-rate deviation: a flat hour last week must not make any change an anomaly."""
+    anomaly_min_latency_seconds: Float = Field(default=0.05, gt=0)
+    """Floor of last week's p99-latency deviation, for the same reason."""
 
 
 class Budget(SettingsModel):

@@ -23,6 +23,7 @@ from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.monitoring import build_monitoring
 from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
@@ -251,6 +252,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
+    build_monitoring(settings, parts)
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)

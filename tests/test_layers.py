@@ -17,6 +17,7 @@ LAYERS: dict[str, int] = {
     "infra.naming": 0,
     "infra.catalog": 0,
     "infra.settings": 1,
+    "infra.monitoring": 2,
     "infra.aws": 2,
     "infra.gcp": 2,
     "infra.parts": 3,
