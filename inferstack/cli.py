@@ -35,8 +35,9 @@ EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 app = typer.Typer(add_completion=False, help=__doc__, pretty_exceptions_enable=False, rich_markup_mode="rich")
 # Piped output (CI logs, files) is not cut at 80 columns: tables take the width they need.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else 200)
+# emoji=False: ":secret:" in a Secrets Manager ARN is text, not an emoji code.
+out = Console(soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else 200)
 
 
 class _State:

@@ -98,7 +98,11 @@ def test_ci_roles_trust_only_this_repositorys_pull_requests_and_environments(boo
     assert preview["Condition"] == {
         "StringEquals": {
             "token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-            "token.actions.githubusercontent.com:sub": ["repo:acme/inferstack:pull_request"],
+            "token.actions.githubusercontent.com:sub": [
+                "repo:acme/inferstack:pull_request",
+                # the nightly drift check: a scheduled run on the deploy branch
+                "repo:acme/inferstack:ref:refs/heads/main",
+            ],
         }
     }
     for env in ("dev", "staging", "prod"):
@@ -117,6 +121,18 @@ def test_ci_roles_trust_only_this_repositorys_pull_requests_and_environments(boo
     oidc = one(boot, "aws:iam/openIdConnectProvider:OpenIdConnectProvider")
     assert oidc.inputs["url"] == "https://token.actions.githubusercontent.com"
     assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+
+
+def test_deploy_sessions_outlast_a_first_prod_up_and_the_workflow_asks_for_them(boot: Graph) -> None:
+    roles = {r.name: r for r in boot.of_type("aws:iam/role:Role")}
+    assert roles["inferstack-ci-preview"].inputs["maxSessionDuration"] == 3600
+    deploy = [r for name, r in roles.items() if name.startswith("inferstack-ci-deploy-")]
+    assert deploy and {r.inputs["maxSessionDuration"] for r in deploy} == {4 * 3600}
+    up = yaml.safe_load((ROOT / ".github" / "workflows" / "up.yml").read_text())
+    (job,) = up["jobs"].values()
+    (setup,) = [s for s in job["steps"] if s.get("uses") == "./.github/actions/cloud-setup"]
+    assert int(setup["with"]["aws-session-seconds"]) == 4 * 3600
+    assert job["timeout-minutes"] * 60 < 4 * 3600, "the job stops before its credentials expire"
 
 
 def test_the_autoscaling_service_linked_role_exists_before_any_eks_key_names_it(boot: Graph) -> None:

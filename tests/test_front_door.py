@@ -162,3 +162,10 @@ def test_piped_output_has_no_colour_codes_and_no_progress_line() -> None:
     assert result.returncode == 0
     assert "\x1b[" not in result.stdout and "\x1b[" not in result.stderr
     assert "planning dev offline" not in result.stderr
+
+
+def test_a_secrets_manager_arn_is_printed_as_written() -> None:
+    """`:secret:` inside an ARN is text; a console that reads it as an emoji code garbles the ARN."""
+    result = run("plan", "onprem")
+    assert result.returncode == 0, result.stderr
+    assert ":secret:inferstack/onprem/kubeconfig" in result.stdout

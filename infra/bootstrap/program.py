@@ -94,6 +94,11 @@ def github_trust(*, provider_arn: str, repository: str, subjects: Sequence[str])
     )
 
 
+DEPLOY_SESSION_SECONDS = 4 * 3600
+"""How long a deploy job's credentials last: a first prod up (EKS, node groups, an Aurora global
+database) runs past an hour, and credentials that expire mid-apply leave a pending operation. IAM
+allows 1-12 hours (IAM API reference, CreateRole MaxSessionDuration); the workflow asks for as much."""
+
 KEPT_KUBECONFIGS = "inferstack/"
 """Name prefix of the Secrets Manager secrets that hold existing clusters' kubeconfigs
 (``kubeconfigFrom.awsSecretArn``), which a preview reads as an apply does."""
@@ -190,10 +195,13 @@ class Bootstrap(pulumi.ComponentResource):
             opts=child,
         )
         repository = settings.github.repository
+        # Pull requests preview; the nightly drift check runs on the deploy branch (a scheduled run's
+        # subject is repo:<owner>/<repo>:ref:refs/heads/<branch>) and previews with the same rights.
+        preview_subjects = ["pull_request", f"ref:refs/heads/{settings.github.deploy_branch}"]
         self.preview_role = self._role(
             f"{name}-ci-preview",
             trust=oidc.arn.apply(
-                lambda arn: github_trust(provider_arn=arn, repository=repository, subjects=["pull_request"])
+                lambda arn: github_trust(provider_arn=arn, repository=repository, subjects=preview_subjects)
             ),
             policy=READ_ONLY_POLICY,
             bucket=self.state_bucket,
@@ -223,6 +231,7 @@ class Bootstrap(pulumi.ComponentResource):
                 bucket=self.state_bucket,
                 key_arns=key_arns,
                 opts=child,
+                session_seconds=DEPLOY_SESSION_SECONDS,
             )
             for env in settings.environments
         }
@@ -350,8 +359,9 @@ class Bootstrap(pulumi.ComponentResource):
         bucket: aws.s3.Bucket,
         key_arns: Sequence[pulumi.Output[str]],
         opts: pulumi.ResourceOptions,
+        session_seconds: int = 3600,
     ) -> aws.iam.Role:
-        role = aws.iam.Role(name, assume_role_policy=trust, max_session_duration=3600, opts=opts)
+        role = aws.iam.Role(name, assume_role_policy=trust, max_session_duration=session_seconds, opts=opts)
         partition = aws.get_partition_output(
             opts=pulumi.InvokeOutputOptions(parent=self, provider=opts.provider)
         )
