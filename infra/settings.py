@@ -1014,7 +1014,20 @@ class Monitoring(SettingsModel):
 
 
 class Budget(SettingsModel):
+    """The monthly budget the cost guard holds the estimate to, and what the estimate cannot see.
+
+    Discounts that are account-level billing (Savings Plans, Reserved Instances, committed use) and
+    the hours the accelerator pools sleep are stated here, not read off a pool: they change the bill,
+    not the resources.
+    """
+
     max_monthly_usd: Float = Field(gt=0)
+    spot_discount: Float = Field(default=0.6, ge=0, lt=1)
+    """Off on-demand, for spot pools without an observed spot price (AWS)."""
+    commitment_discount: Float = Field(default=0, ge=0, lt=1)
+    """Savings Plans / committed-use discount on on-demand and reserved compute."""
+    off_peak_hours_per_month: Float = Field(default=0, ge=0, le=730)
+    """Hours a month the accelerator pools sleep to their minimum size."""
 
 
 PRIVATE_RANGES: tuple[ipaddress.IPv4Network, ...] = tuple(
