@@ -171,10 +171,16 @@ def tiers_table(result: Estimate) -> Table | None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _same_resource(urn: str) -> str:
+    """A URN without its stack: the base plan may come from another stack file of the same stack."""
+    head, _, rest = urn.partition("::")
+    return head.rsplit(":", 1)[0] + "::" + rest if rest else urn
+
+
 def diff(base: Estimate, head: Estimate) -> dict[str, Any]:
     """What the head plan adds or saves against the base, per resource, at desired and max scale."""
-    before = {i.urn: i for i in base.items if i.category == PRICED}
-    after = {i.urn: i for i in head.items if i.category == PRICED}
+    before = {_same_resource(i.urn): i for i in base.items if i.category == PRICED}
+    after = {_same_resource(i.urn): i for i in head.items if i.category == PRICED}
     rows: list[dict[str, Any]] = []
     for urn in sorted(before.keys() | after.keys()):
         old, new = before.get(urn), after.get(urn)
@@ -191,7 +197,7 @@ def diff(base: Estimate, head: Estimate) -> dict[str, Any]:
         assert item is not None
         rows.append(
             {
-                "urn": urn,
+                "urn": item.urn,
                 "type": item.type,
                 "name": item.name,
                 "change": change,
