@@ -336,6 +336,7 @@ def cost(
         data: dict[str, Any] = {"project": graph.project, "stack": graph.stack, **result.to_json()}
         if settings is not None and settings.budget is not None:
             data["budgetUsd"] = settings.budget.max_monthly_usd
+        data["tokens"] = costs.tokens(result, settings)
         if change is not None:
             data["against"] = {"file": str(against), **change}
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
@@ -367,6 +368,9 @@ def cost(
             f"max scale {float(result.total('max')) / limit:.0%}",
             highlight=False,
         )
+    out.print()
+    for line in costs.tokens_lines(costs.tokens(result, settings)):
+        out.print(line, highlight=False)
     out.print()
     for line in costs.listed(result.of(costs.UNPRICED), "unpriced, not counted") + costs.listed(
         result.of(costs.USAGE), "billed with use, not counted"

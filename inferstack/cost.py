@@ -167,6 +167,165 @@ def tiers_table(result: Estimate) -> Table | None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Dollars per million output tokens
+# --------------------------------------------------------------------------------------------------
+
+MILLION = Decimal(1_000_000)
+
+
+def _throughput(item: Item, model: str | None, stated: Mapping[str, float]) -> tuple[Decimal, str] | None:
+    """Output tokens per second of one node of the pool, and where the figure comes from."""
+    pool = item.pool
+    if pool is None or pool.accelerator is None:
+        return None
+    if pool.accelerator in stated:
+        return Decimal(str(stated[pool.accelerator])), "stated in budget.throughput"
+    for row in price_book().tokens.get("throughput") or []:
+        if (
+            row["model"] == model
+            and row["accelerator"] == pool.accelerator
+            and int(row["devicesPerNode"]) == pool.devices_per_node
+        ):
+            return Decimal(str(row["outputTokensPerSecond"])), f"benchmark of {row['asOf']}"
+    return None
+
+
+def _per_million(monthly: Decimal, tokens_per_second: Decimal) -> float | None:
+    if not tokens_per_second:
+        return None
+    seconds = Decimal(price_book().hours) * 3600
+    return float((monthly / (tokens_per_second * seconds) * MILLION).quantize(Decimal("0.0001")))
+
+
+def tokens(result: Estimate, settings: Settings | None) -> dict[str, Any]:
+    """What a million output tokens cost self-hosted, at full load, against the DeepSeek public API.
+
+    The self-hosted figures assume the pools serve at the benchmark's throughput every hour they
+    run: a ceiling on efficiency, so the real cost per token is higher in proportion to idle time.
+    """
+    model = settings.model.name if settings is not None else None
+    stated = dict(settings.budget.throughput) if settings is not None and settings.budget is not None else {}
+    book = price_book()
+    hours = Decimal(book.hours)
+    off = Decimal(str(result.assumptions.off_peak_hours))
+    rated: list[tuple[Item, Decimal, str]] = []
+    missing: list[str] = []
+    for item in result.priced():
+        if item.pool is None or item.pool.accelerator is None:
+            continue
+        found = _throughput(item, model, stated)
+        if found is None:
+            missing.append(f"{item.name} ({item.pool.accelerator})")
+        else:
+            rated.append((item, *found))
+
+    def scenario(name: str, chosen: list[tuple[Item, Decimal, str]], scale: str) -> dict[str, Any]:
+        monthly = sum((i.monthly[scale] for i, _, _ in chosen), Decimal(0))
+        rate = sum((Decimal(i.pool.nodes[scale]) * tps for i, tps, _ in chosen if i.pool), Decimal(0))
+        return {
+            "scenario": name,
+            "monthlyUsd": float(monthly),
+            "outputTokensPerSecond": float(rate),
+            "usdPerMillionOutput": _per_million(monthly, rate),
+        }
+
+    core = [r for r in rated if r[0].pool and r[0].pool.role == "core" and r[0].pool.capacity != "spot"]
+    burst = [r for r in rated if r[0].pool and r[0].pool.role == "burst"]
+    rows = [scenario("core accelerators at their floor (minSize)", core, "min")]
+    at_max = scenario("core at its floor, burst pools at maxSize", [], "min")
+    floor, peak = rows[0], scenario("", burst, "max")
+    at_max["monthlyUsd"] = floor["monthlyUsd"] + peak["monthlyUsd"]
+    at_max["outputTokensPerSecond"] = floor["outputTokensPerSecond"] + peak["outputTokensPerSecond"]
+    at_max["usdPerMillionOutput"] = _per_million(
+        Decimal(str(at_max["monthlyUsd"])), Decimal(str(at_max["outputTokensPerSecond"]))
+    )
+    rows.append(at_max)
+    # The whole stack at desired scale, overhead included; node-hours follow the off-peak sleep.
+    node_seconds = sum(
+        (
+            (Decimal(i.pool.nodes["desired"]) * (hours - off) + Decimal(i.pool.nodes["min"]) * off)
+            * 3600
+            * tps
+            for i, tps, _ in rated
+            if i.pool
+        ),
+        Decimal(0),
+    )
+    stack_total = result.total("desired")
+    rows.append(
+        {
+            "scenario": "the whole stack at desired scale (every priced item)",
+            "monthlyUsd": float(stack_total),
+            "outputTokensPerSecond": float(node_seconds / (hours * 3600)) if node_seconds else 0.0,
+            "usdPerMillionOutput": float((stack_total / node_seconds * MILLION).quantize(Decimal("0.0001")))
+            if node_seconds
+            else None,
+        }
+    )
+    api = book.tokens.get("api") or {}
+    price = Decimal(str(api.get("outputUsdPerMillion", 0)))
+    return {
+        "model": model,
+        "scenarios": rows,
+        "throughput": [
+            {
+                "pool": i.name,
+                "accelerator": i.pool.accelerator,
+                "outputTokensPerSecondPerNode": float(t),
+                "from": why,
+            }
+            for i, t, why in rated
+            if i.pool
+        ],
+        "withoutThroughput": missing,
+        "api": {**api},
+        "capacityMillionOutputTokensPerMonth": float((node_seconds / MILLION).quantize(Decimal("0.1"))),
+        "breakEvenMillionOutputTokensPerMonth": float((stack_total / price).quantize(Decimal("0.1")))
+        if price
+        else None,
+    }
+
+
+def tokens_lines(report: Mapping[str, Any]) -> list[str]:
+    api = report["api"]
+    lines = [
+        f"$/M output tokens, {report['model']}, at the benchmark's throughput (full load; idle hours raise it):"
+    ]
+    width = max(len(r["scenario"]) for r in report["scenarios"])
+    for row in report["scenarios"]:
+        if row["usdPerMillionOutput"] is None:
+            lines.append(f"  {row['scenario']:<{width}}  {'no throughput figure':>20}")
+            continue
+        lines.append(
+            f"  {row['scenario']:<{width}}  {'$' + format(row['usdPerMillionOutput'], ',.4f'):>20}  "
+            f"({usd(row['monthlyUsd'])} USD a month, {row['outputTokensPerSecond']:,.0f} tok/s)"
+        )
+    lines.append(
+        f"  {'DeepSeek API, ' + api['model']:<{width}}  {'$' + format(api['outputUsdPerMillion'], '.4f'):>20}  "
+        f"(list price of {api['asOf']}; input ${api['inputCacheMissUsdPerMillion']}/M on a cache miss)"
+    )
+    if report["capacityMillionOutputTokensPerMonth"]:
+        lines.append(
+            f"  at desired scale the pools can serve {report['capacityMillionOutputTokensPerMonth']:,.1f} M "
+            "output tokens a month"
+        )
+    if report["breakEvenMillionOutputTokensPerMonth"] is not None:
+        lines.append(
+            f"  the stack at desired scale costs as much as {report['breakEvenMillionOutputTokensPerMonth']:,.1f} M "
+            "output tokens a month from the API"
+        )
+    for row in report["throughput"]:
+        lines.append(
+            f"  throughput of {row['pool']}: {row['outputTokensPerSecondPerNode']:,.2f} tok/s per node ({row['from']})"
+        )
+    if report["withoutThroughput"]:
+        lines.append(
+            "  no throughput figure (set budget.throughput): " + ", ".join(report["withoutThroughput"])
+        )
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------
 # Cost diff
 # --------------------------------------------------------------------------------------------------
 

@@ -1028,6 +1028,22 @@ class Budget(SettingsModel):
     """Savings Plans / committed-use discount on on-demand and reserved compute."""
     off_peak_hours_per_month: Float = Field(default=0, ge=0, le=730)
     """Hours a month the accelerator pools sleep to their minimum size."""
+    throughput: dict[str, Float] = Field(default_factory=dict)
+    """Output tokens per second per node, by accelerator, where no benchmark row exists (or to override one)."""
+
+    @model_validator(mode="after")
+    def _throughput(self, info: ValidationInfo) -> Budget:
+        found: list[Problem] = []
+        known = catalog().accelerators
+        for name, rate in self.throughput.items():
+            if name not in known:
+                found.append(
+                    Problem(f"throughput.{name}", f"not an accelerator; allowed: {', '.join(sorted(known))}")
+                )
+            elif rate <= 0:
+                found.append(Problem(f"throughput.{name}", f"{rate!r} tokens per second; allowed: a number > 0"))
+        self._report(found, info)
+        return self
 
 
 PRIVATE_RANGES: tuple[ipaddress.IPv4Network, ...] = tuple(
