@@ -67,3 +67,13 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
     against = run("cost", "dev", "--against", str(junk))
     assert against.returncode == 2 and "junk.json" in against.stderr
     assert len(against.stderr.strip().splitlines()) == 1
+
+
+def test_the_readme_shows_the_cost_of_every_shipped_stack() -> None:
+    from inferstack import docs
+
+    commands = [command for command, _ in docs.blocks((ROOT / "README.md").read_text(encoding="utf-8"))]
+    for stack in ("dev", "staging", "prod", "onprem"):
+        assert f"inferstack cost {stack}" in commands
+    prod = dict(docs.blocks((ROOT / "README.md").read_text(encoding="utf-8")))["inferstack cost prod"]
+    assert "DeepSeek API, DeepSeek-V3.2" in prod and "$/M output tokens" in prod
