@@ -1041,7 +1041,9 @@ class Budget(SettingsModel):
                     Problem(f"throughput.{name}", f"not an accelerator; allowed: {', '.join(sorted(known))}")
                 )
             elif rate <= 0:
-                found.append(Problem(f"throughput.{name}", f"{rate!r} tokens per second; allowed: a number > 0"))
+                found.append(
+                    Problem(f"throughput.{name}", f"{rate!r} tokens per second; allowed: a number > 0")
+                )
         self._report(found, info)
         return self
 
