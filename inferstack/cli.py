@@ -255,7 +255,7 @@ def plan(
     settings = settings_of(graph)
     data = plan_json(
         graph,
-        violations=check_graph(graph, config=costs.policy_config(settings)),
+        violations=check_graph(graph),
         cost=costs.cost_block(graph, settings),
     )
     text = json.dumps(data, indent=2, sort_keys=False)

@@ -98,10 +98,15 @@ def check_graph(
     """Every violation as the plan JSON lists it, sorted by urn then policy.
 
     ``config`` is the pack's policy config (policy name -> settings), as ``pulumi preview
-    --policy-pack-config`` would pass it.
+    --policy-pack-config`` would pass it; by default the one the graph's own stack settings imply
+    (its budget), none for a saved graph.
     """
     violations: list[dict[str, Any]] = []
-    config = config or {}
+    if config is None:
+        from inferstack.cost import policy_config
+        from inferstack.report import settings_of
+
+        config = policy_config(settings_of(graph))
     stack_resources: list[PolicyResource] | None = None
     for policy in policies if policies is not None else PACK:
         own = config.get(policy.name) or {}

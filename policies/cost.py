@@ -829,8 +829,9 @@ def planned_from_stack(args: StackValidationArgs) -> list[Planned]:
 # Guards
 # --------------------------------------------------------------------------------------------------
 
-COST_TAGS = ("environment", "owner", "cost-center")
-"""The cost-allocation keys every taggable resource carries (ARCHITECTURE: tags/labels on everything)."""
+COST_TAGS = ("owner", "cost-center")
+"""The keys cost is allocated by; every stack's resources carry them (and environment, which shared
+projects such as the bootstrap have no single value for)."""
 
 DEFAULT_ACCELERATORS: Mapping[str, Sequence[str]] = {
     "dev": ("T4", "L4", "A10G", "L40S", "tpu-v5e"),
@@ -1112,7 +1113,7 @@ POLICIES: list[StackValidationPolicy] = [
     ),
     StackValidationPolicy(
         name="cost-allocation-tags",
-        description="Every taggable resource carries environment, owner and cost-center (C6)",
+        description="Every taggable resource carries the owner and cost-center tags cost is allocated by (C6)",
         validate=_validate_cost_tags,
         enforcement_level=EnforcementLevel.ADVISORY,
     ),
