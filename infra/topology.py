@@ -226,25 +226,22 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     return parts
 
 
-BUDGETS_REGION = "us-east-1"
-"""Where AWS Budgets and Cost Explorer take API calls."""
-
-
 def _budgets(settings: Settings, providers: Providers) -> None:
     """The stack's budget in each cloud it spends in, alerting at the budget's thresholds.
 
-    AWS Budgets and Cost Explorer are global services served from us-east-1 (their only API
-    endpoints, AWS General Reference "Service endpoints and quotas"). A GCP budget needs the billing
-    account (and the rights on it), so only a stack that names one gets it.
+    AWS Budgets and Cost Explorer are global services with one endpoint per partition (AWS General
+    Reference, "Service endpoints and quotas"): any of the stack's AWS providers reaches them, so the
+    budget uses the first region the stack already has a provider for. A GCP budget needs the
+    billing account (and the rights on it), so only a stack that names one gets it.
     """
     budget = settings.budget
     if budget is None:
         return
     name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
-    spends_on_aws = any(c.cloud is Cloud.AWS for c in settings.clusters) or (
-        settings.database is not None and settings.database.cloud == "aws"
-    )
-    if spends_on_aws:
+    aws_regions = [c.region for c in settings.clusters if c.cloud is Cloud.AWS and c.region]
+    if settings.database is not None and settings.database.cloud == "aws":
+        aws_regions.insert(0, settings.database.primary_region)
+    if aws_regions:
         StackBudget(
             "budget",
             StackBudgetArgs(
@@ -255,7 +252,7 @@ def _budgets(settings: Settings, providers: Providers) -> None:
                 emails=budget.alert_emails,
                 activate_tag=budget.activate_cost_allocation_tag,
             ),
-            opts=pulumi.ResourceOptions(providers=[providers.for_aws(BUDGETS_REGION)]),
+            opts=pulumi.ResourceOptions(providers=[providers.for_aws(aws_regions[0])]),
         )
     gcp_regions = [c.region for c in settings.clusters if c.cloud is Cloud.GCP and c.region]
     if budget.gcp_billing_account and settings.gcp_project and gcp_regions:
