@@ -25,10 +25,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from inferstack import cost as costs
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
 from inferstack.policy import check_graph
 from inferstack.project import ConfigFileError, Project, StackConfig, find_project
-from inferstack.report import plan_json
+from inferstack.report import plan_json, settings_of
 from inferstack.saved import load_graph
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -406,9 +407,9 @@ def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None
     )
     cost = data["cost"]
     if cost.get("estimated") is False:
-        out.print("cost: not estimated (no cost model yet)", highlight=False)
+        out.print("cost: not estimated", highlight=False)
     else:
-        out.print(f"cost: {cost['monthlyUsd']:,.2f} USD a month", highlight=False)
+        out.print(costs.summary_line(cost) + f"; inferstack cost {graph.stack} itemises it", highlight=False)
     out.print(
         f"resources: {s['resources']} registered ({s['custom']} custom resources, {s['components']} components)"
         + ("" if verbose else "; --verbose counts them by region and type"),
@@ -444,7 +445,12 @@ def plan(
     if out_file is not None:
         _check_out_file(out_file)
     graph = _plan(stack, config_file)
-    data = plan_json(graph, violations=check_graph(graph))
+    settings = settings_of(graph)
+    data = plan_json(
+        graph,
+        violations=check_graph(graph),
+        cost=costs.cost_block(graph, settings),
+    )
     text = json.dumps(data, indent=2, sort_keys=False)
     if out_file is not None:
         _write(out_file, text + "\n")
@@ -489,6 +495,80 @@ def check(
         )
     if mandatory:
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command()
+def cost(
+    stack: Annotated[str, typer.Argument(help="Stack name: prices stacks/Pulumi.STACK.yaml")],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Price this stack file instead (as pulumi --config-file)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the cost report as one JSON object")] = False,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against", help="A saved plan JSON (plan --out) to compare with: what the change adds or saves"
+        ),
+    ] = None,
+) -> None:
+    """The monthly cost of a stack at min, desired and max scale, item by item, with its basis."""
+    base_graph = None
+    if against is not None:
+        try:
+            base_graph = load_graph(against)
+        except ConfigFileError as error:
+            raise _fail(str(error)) from None
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    result = costs.estimate_graph(graph, settings)
+    change = (
+        costs.diff(costs.estimate_graph(base_graph, settings), result) if base_graph is not None else None
+    )
+    if as_json:
+        data: dict[str, Any] = {"project": graph.project, "stack": graph.stack, **result.to_json()}
+        if settings is not None and settings.budget is not None:
+            data["budgetUsd"] = settings.budget.max_monthly_usd
+        data["tokens"] = costs.tokens(result, settings)
+        if change is not None:
+            data["against"] = {"file": str(against), **change}
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    if change is not None:
+        out.print(
+            f"[bold]{graph.project}/{graph.stack}[/] against {against}: "
+            f"{change['monthlyUsdDelta']:+,.2f} USD a month at desired scale, "
+            f"{change['monthlyUsdMaxDelta']:+,.2f} at max scale",
+            highlight=False,
+        )
+        out.print(costs.diff_table(change))
+        return
+    out.print(
+        f"[bold]{graph.project}/{graph.stack}[/]: monthly cost in USD, prices of {result.as_of} "
+        f"(policies/pricing), {costs.price_book().hours} h a month",
+        highlight=False,
+    )
+    out.print(costs.items_table(result))
+    tiers = costs.tiers_table(result)
+    if tiers is not None:
+        out.print()
+        out.print(tiers)
+    if settings is not None and settings.budget is not None:
+        limit = settings.budget.max_monthly_usd
+        desired = float(result.total())
+        out.print(
+            f"\nbudget: {limit:,.2f} USD a month; desired scale uses {desired / limit:.0%}, "
+            f"max scale {float(result.total('max')) / limit:.0%}",
+            highlight=False,
+        )
+    out.print()
+    for line in costs.tokens_lines(costs.tokens(result, settings)):
+        out.print(line, highlight=False)
+    out.print()
+    for line in costs.listed(result.of(costs.UNPRICED), "unpriced, not counted") + costs.listed(
+        result.of(costs.USAGE), "billed with use, not counted"
+    ):
+        out.print(line, highlight=False)
 
 
 _FLOOR_PROGRAM = """

@@ -1173,8 +1173,74 @@ class Monitoring(SettingsModel):
     """Floor of last week's p99-latency deviation, for the same reason."""
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_BILLING_ACCOUNT = re.compile(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}")
+"""A Cloud Billing account ID: three groups of six upper-case hexadecimal digits."""
+
+
 class Budget(SettingsModel):
+    """The monthly budget the cost guard holds the estimate to, and what the estimate cannot see.
+
+    Discounts that are account-level billing (Savings Plans, Reserved Instances, committed use) and
+    the hours the accelerator pools sleep are stated here, not read off a pool: they change the bill,
+    not the resources.
+    """
+
     max_monthly_usd: Float = Field(gt=0)
+    spot_discount: Float = Field(default=0.6, ge=0, lt=1)
+    """Off on-demand, for spot pools without an observed spot price (AWS)."""
+    commitment_discount: Float = Field(default=0, ge=0, lt=1)
+    """Savings Plans / committed-use discount on on-demand and reserved compute."""
+    off_peak_hours_per_month: Float = Field(default=0, ge=0, le=730)
+    """Hours a month the accelerator pools sleep to their minimum size."""
+    throughput: dict[str, Float] = Field(default_factory=dict)
+    """Output tokens per second per node, by accelerator, where no benchmark row exists (or to override one)."""
+    alert_thresholds: list[Float] = Field(default_factory=lambda: [50.0, 80.0, 100.0])
+    """Percentages of maxMonthlyUsd at which the budgets in the clouds alert, on actual spend."""
+    alert_emails: list[str] = Field(default_factory=list)
+    """Who the AWS budget's alerts go to."""
+    activate_cost_allocation_tag: bool = True
+    """Activate cost-center as an AWS cost allocation tag; false on a new account's first apply."""
+    gcp_billing_account: str | None = None
+    """The billing account of the GCP project: with it, the stack creates a Cloud Billing budget."""
+
+    @model_validator(mode="after")
+    def _throughput(self, info: ValidationInfo) -> Budget:
+        found: list[Problem] = []
+        known = catalog().accelerators
+        for name, rate in self.throughput.items():
+            if name not in known:
+                found.append(
+                    Problem(f"throughput.{name}", f"not an accelerator; allowed: {', '.join(sorted(known))}")
+                )
+            elif rate <= 0:
+                found.append(
+                    Problem(f"throughput.{name}", f"{rate!r} tokens per second; allowed: a number > 0")
+                )
+        for k, threshold in enumerate(self.alert_thresholds):
+            if not 0 < threshold <= 1000:
+                found.append(
+                    Problem(f"alertThresholds[{k}]", f"{threshold!r}; allowed: a percentage > 0 and <= 1000")
+                )
+            elif k and threshold <= self.alert_thresholds[k - 1]:
+                found.append(
+                    Problem(
+                        f"alertThresholds[{k}]",
+                        f"{threshold!r}; allowed: ascending, each above the one before",
+                    )
+                )
+        for k, email in enumerate(self.alert_emails):
+            if not _EMAIL.fullmatch(email):
+                found.append(Problem(f"alertEmails[{k}]", f"{email!r} is not an e-mail address"))
+        if self.gcp_billing_account is not None and not _BILLING_ACCOUNT.fullmatch(self.gcp_billing_account):
+            found.append(
+                Problem(
+                    "gcpBillingAccount",
+                    f"{self.gcp_billing_account!r}; allowed: a billing account ID such as 01ABCD-23EF45-6789AB",
+                )
+            )
+        self._report(found, info)
+        return self
 
 
 PRIVATE_RANGES: tuple[ipaddress.IPv4Network, ...] = tuple(

@@ -14,12 +14,14 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import build_data
 from infra.edge import build_edge
+from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
@@ -261,6 +263,8 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         if edge.name_servers is not None:
             pulumi.export("nameServers", edge.name_servers)
 
+    _budgets(settings, providers)
+
     pulumi.export("environment", settings.environment.value)
     pulumi.export(
         "clusters",
@@ -274,3 +278,46 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         },
     )
     return parts
+
+
+def _budgets(settings: Settings, providers: Providers) -> None:
+    """The stack's budget in each cloud it spends in, alerting at the budget's thresholds.
+
+    AWS Budgets and Cost Explorer are global services with one endpoint per partition (AWS General
+    Reference, "Service endpoints and quotas"): any of the stack's AWS providers reaches them, so the
+    budget uses the first region the stack already has a provider for. A GCP budget needs the
+    billing account (and the rights on it), so only a stack that names one gets it.
+    """
+    budget = settings.budget
+    if budget is None:
+        return
+    name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    aws_regions = [c.region for c in settings.clusters if c.cloud is Cloud.AWS and c.region]
+    if settings.database is not None and settings.database.cloud == "aws":
+        aws_regions.insert(0, settings.database.primary_region)
+    if aws_regions:
+        StackBudget(
+            "budget",
+            StackBudgetArgs(
+                name=name,
+                monthly_usd=budget.max_monthly_usd,
+                cost_center=settings.cost_center,
+                thresholds=budget.alert_thresholds,
+                emails=budget.alert_emails,
+                activate_tag=budget.activate_cost_allocation_tag,
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers.for_aws(aws_regions[0])]),
+        )
+    gcp_regions = [c.region for c in settings.clusters if c.cloud is Cloud.GCP and c.region]
+    if budget.gcp_billing_account and settings.gcp_project and gcp_regions:
+        ProjectBudget(
+            "gcp-budget",
+            ProjectBudgetArgs(
+                billing_account=budget.gcp_billing_account,
+                project=settings.gcp_project,
+                display_name=name,
+                monthly_usd=budget.max_monthly_usd,
+                thresholds=budget.alert_thresholds,
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers.for_gcp(gcp_regions[0])]),
+        )

@@ -212,8 +212,16 @@ def test_the_expander_prefers_paid_capacity_over_spot(prod: Graph) -> None:
 # --- pinned -----------------------------------------------------------------------------------
 
 
-def test_every_release_has_an_exact_chart_version_and_pinned_images(graph: Graph) -> None:
+def _addon_releases(graph: Graph) -> list[Resource]:
+    """The add-ons' releases; the one other release is the monitoring layer's CRD chart, pinned there."""
     found = graph.of_type(RELEASE)
+    others = {r.inputs["name"] for r in found if r.inputs["name"] not in catalog().addons}
+    assert others <= {"prometheus-operator-crds"}, others
+    return [r for r in found if r.inputs["name"] in catalog().addons]
+
+
+def test_every_release_has_an_exact_chart_version_and_pinned_images(graph: Graph) -> None:
+    found = _addon_releases(graph)
     assert found
     for release in found:
         inputs = release.inputs
@@ -234,7 +242,7 @@ def test_every_release_has_an_exact_chart_version_and_pinned_images(graph: Graph
 
 
 def test_every_add_on_container_has_requests_and_limits(graph: Graph) -> None:
-    for release in graph.of_type(RELEASE):
+    for release in _addon_releases(graph):
         sizes = list(walk(release.inputs["values"], "resources"))
         assert sizes, release.name
         # KEDA sizes its three parts under one key: resources.{operator,metricServer,webhooks}.
@@ -246,7 +254,7 @@ def test_every_add_on_container_has_requests_and_limits(graph: Graph) -> None:
 
 def test_a_kubernetes_version_no_release_supports_is_refused(tmp_path: Path) -> None:
     text = (ROOT / "stacks" / "Pulumi.onprem.yaml").read_text()
-    existing = "      kubeconfigSecret: onpremKubeconfig\n"
+    existing = "        awsSecretArn: arn:aws:secretsmanager:us-east-2:123456789012:secret:inferstack/onprem/kubeconfig-Ab12Cd\n"
     assert existing in text
     path = tmp_path / "Pulumi.old.yaml"
     path.write_text(text.replace(existing, existing + '      kubernetesVersion: "1.32"\n'))
@@ -341,7 +349,7 @@ def test_the_private_gke_control_plane_reaches_keda(prod: Graph) -> None:
 
 # --- existing clusters ----------------------------------------------------------------------
 
-_EXISTING = "      kubeconfigSecret: onpremKubeconfig\n"
+_EXISTING = "        awsSecretArn: arn:aws:secretsmanager:us-east-2:123456789012:secret:inferstack/onprem/kubeconfig-Ab12Cd\n"
 
 
 def test_an_existing_cluster_gets_what_applies_there(onprem: Graph) -> None:

@@ -168,7 +168,8 @@ def test_default_plan_leads_with_clusters_pools_and_totals() -> None:
     assert "public name: api.inference.example.com" in text
     assert "database: Aurora global database over 2 regions" in text
     assert "policy: 0 mandatory, 0 advisory violations" in text
-    assert "cost: not estimated" in text
+    cost = plan["cost"]
+    assert f"cost: {cost['monthlyUsd']:,.2f} USD a month at desired scale" in text
 
 
 def test_prod_can_scale_to_what_its_pools_promise() -> None:
@@ -193,8 +194,13 @@ def test_text_and_json_count_resources_the_same_way() -> None:
 
 
 def test_cost_block_does_not_pretend_to_be_free() -> None:
-    plan = json.loads(once("plan", "dev", "--json").stdout)
-    assert plan["cost"]["estimated"] is False and plan["cost"]["monthlyUsd"] is None
+    """What the tables cannot price is listed and flagged, and left out of the total rather than 0."""
+    cost = json.loads(once("plan", "dev", "--json").stdout)["cost"]
+    assert cost["estimated"] is True and cost["complete"] is False
+    assert {i["type"] for i in cost["unpriced"]} >= {"aws:rds/clusterInstance:ClusterInstance"}
+    adjustments = sum(a["monthlyUsd"] for a in cost["adjustments"])
+    assert round(sum(i["monthlyUsd"] for i in cost["items"]) + adjustments, 2) == cost["monthlyUsd"]
+    assert all(i["basis"] and i["urn"] for i in cost["items"])
 
 
 def _stack_with_old_eks(tmp_path: Path) -> Path:

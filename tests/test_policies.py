@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inferstack.engine import Graph, Resource
-from inferstack.policy import check_graph
+from inferstack.policy import PACK, check_graph
 from policies.guards import POLICIES
 from tests.conftest import ROOT, planned
 
@@ -87,7 +87,7 @@ BAD = [
 
 @pytest.mark.parametrize(("policy", "token", "inputs"), BAD, ids=[b[0] for b in BAD])
 def test_each_guard_catches_its_violation(policy: str, token: str, inputs: dict) -> None:
-    violations = check_graph(_graph_with(_resource(token, inputs)))
+    violations = check_graph(_graph_with(_resource(token, inputs)), POLICIES)
     assert [v["policy"] for v in violations] == [policy]
     assert violations[0]["enforcement"] == "mandatory"
 
@@ -106,13 +106,13 @@ _ENCRYPTED = {"encryptionConfig": {"resources": ["secrets"], "provider": {"keyAr
 )
 def test_the_eks_endpoint_guard_sees_the_whole_internet_in_pieces(cidrs: list[str]) -> None:
     inputs = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": cidrs}, **_ENCRYPTED}
-    violations = check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs)))
+    violations = check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs)), POLICIES)
     assert [v["policy"] for v in violations] == ["eks-endpoint-private"]
 
 
 def test_the_eks_endpoint_guard_lets_half_the_internet_through_as_an_allow_list() -> None:
     inputs = {"vpcConfig": {"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/1"]}, **_ENCRYPTED}
-    assert check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs))) == []
+    assert check_graph(_graph_with(_resource("aws:eks/cluster:Cluster", inputs)), POLICIES) == []
 
 
 def test_the_gke_guard_sees_master_authorized_networks_that_cover_the_internet() -> None:
@@ -123,11 +123,11 @@ def test_the_gke_guard_sees_master_authorized_networks_that_cover_the_internet()
         },
         "workloadIdentityConfig": {"workloadPool": "p.svc.id.goog"},
     }
-    violations = check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs)))
+    violations = check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs)), POLICIES)
     assert [v["policy"] for v in violations] == ["gke-private-cluster"]
     assert "whole internet" in violations[0]["message"]
     inputs["masterAuthorizedNetworksConfig"]["cidrBlocks"] = [{"cidrBlock": "203.0.113.0/24"}]
-    assert check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs))) == []
+    assert check_graph(_graph_with(_resource("gcp:container/cluster:Cluster", inputs)), POLICIES) == []
 
 
 def test_a_weakened_prod_graph_is_caught() -> None:
@@ -141,7 +141,7 @@ def test_a_weakened_prod_graph_is_caught() -> None:
 
 
 def test_the_pack_registers_the_same_objects(monkeypatch: pytest.MonkeyPatch) -> None:
-    """policies/__main__.py, run the way the policy host runs it, registers guards.POLICIES."""
+    """policies/__main__.py, run the way the policy host runs it, registers the guards offline checks apply."""
     seen: dict = {}
 
     class FakePack:
@@ -153,7 +153,9 @@ def test_the_pack_registers_the_same_objects(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(pulumi_policy, "PolicyPack", FakePack)
     monkeypatch.setattr(sys, "path", [str(ROOT / "policies"), *[p for p in sys.path if p != str(ROOT)]])
     sys.modules.pop("guards", None)
+    sys.modules.pop("cost", None)
     runpy.run_path(str(ROOT / "policies"), run_name="__main__")
     assert seen["name"] == "inferstack"
-    assert [p.name for p in seen["policies"]] == [p.name for p in POLICIES]
+    assert [p.name for p in seen["policies"]] == [p.name for p in PACK]
+    assert {"cost-budget", "eks-endpoint-private"} <= {p.name for p in PACK}
     assert Path(ROOT / "policies" / "PulumiPolicy.yaml").is_file()
