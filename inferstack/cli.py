@@ -28,7 +28,7 @@ from rich.table import Table
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
 from inferstack.policy import check_graph
 from inferstack.project import ConfigFileError, Project, StackConfig, find_project
-from inferstack.report import plan_json
+from inferstack.report import plan_json, settings_of
 from inferstack.saved import load_graph
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -494,6 +494,47 @@ import pulumi
 for i in range({count}):
     pulumi.CustomResource("inferstack:bench:Trivial", f"r{{i}}", {{"index": i}})
 """
+
+
+@app.command()
+def preflight(
+    stack: Annotated[str, typer.Argument(help="Stack name: asks about stacks/Pulumi.STACK.yaml")],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Use this stack file instead (as pulumi --config-file)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON object")] = False,
+) -> None:
+    """Ask the clouds, with your credentials, whether an apply of the stack can succeed; exit 1 on a block."""
+    # The clouds' SDKs are an extra: imported here only, so the rest of the toolkit never needs them.
+    from inferstack.preflight.clients import LiveClouds, MissingExtra, NoCredentials
+
+    try:
+        from inferstack.preflight import blocked, run
+        from inferstack.preflight.render import as_json as rows_json
+        from inferstack.preflight.render import table, verdict
+
+        clouds = LiveClouds()
+    except (ImportError, MissingExtra) as error:
+        raise _fail(
+            f"preflight needs the preflight extra ({error}): pip install 'inferstack[preflight]'"
+        ) from None
+    settings = settings_of(_plan(stack, config_file))
+    if settings is None:
+        raise _fail(
+            f"{stack}: not a stack of this project; preflight asks about the inferstack program's stacks"
+        )
+    try:
+        rows = run(settings, clouds)
+    except NoCredentials as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(rows_json(stack, rows), indent=2) + "\n")
+    else:
+        out.print(table(rows))
+        out.print(verdict(rows), highlight=False)
+    if blocked(rows):
+        raise typer.Exit(EXIT_VIOLATIONS)
 
 
 @app.command()

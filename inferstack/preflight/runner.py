@@ -1,0 +1,72 @@
+"""Every check family against the clouds the stack uses, each failure to ask turned into a row.
+
+A check that cannot ask (no permission, an API call refused) does not stop the others: its row says
+what could not be asked, as a warning, since the apply may still succeed. Missing credentials for a
+cloud the stack uses are bad input instead (exit 2): no row could be trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from inferstack.preflight import apis, capacity, dns, offerings, quotas, versions
+from inferstack.preflight.clients import Clouds
+from inferstack.preflight.rows import Result, Row
+from inferstack.preflight.targets import uses
+from infra.settings import Cloud, Settings
+
+Check = Callable[[Settings, Clouds], list[Row]]
+
+AWS_CHECKS: tuple[tuple[str, Check], ...] = (
+    (quotas.CHECK, quotas.aws_quotas),
+    (offerings.CHECK, offerings.aws_offerings),
+    (capacity.CHECK, capacity.aws_reservations),
+    (versions.CHECK, versions.eks_versions),
+    (versions.CHECK, versions.aurora_versions),
+)
+GCP_CHECKS: tuple[tuple[str, Check], ...] = (
+    (quotas.CHECK, quotas.gcp_quotas),
+    (offerings.CHECK, offerings.gcp_offerings),
+    (capacity.CHECK, capacity.gcp_reservations),
+    (versions.CHECK, versions.gke_versions),
+    (apis.CHECK, apis.gcp_apis),
+)
+EDGE_CHECKS: tuple[tuple[str, Check], ...] = ((dns.CHECK, dns.delegation),)
+
+
+def _sdk_errors() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from googleapiclient.errors import HttpError
+
+    return (ClientError, BotoCoreError, HttpError)
+
+
+def run(settings: Settings, clouds: Clouds) -> list[Row]:
+    """The rows of every check that applies to the stack, in the order of the families."""
+    checks: list[tuple[str, Check]] = []
+    if uses(settings, Cloud.AWS):
+        checks.extend(AWS_CHECKS)
+    if uses(settings, Cloud.GCP):
+        checks.extend(GCP_CHECKS)
+    if settings.edge is not None:
+        checks.extend(EDGE_CHECKS)
+    errors = _sdk_errors()
+    rows: list[Row] = []
+    for family, check in checks:
+        try:
+            rows.extend(check(settings, clouds))
+        except errors as error:
+            rows.append(
+                Row(
+                    family,
+                    check.__name__,
+                    Result.WARN,
+                    f"could not ask: {_one_line(error)}. Fix: the permission "
+                    "the error names, then run preflight again",
+                )
+            )
+    return rows
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())[:300]
