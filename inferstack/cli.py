@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
@@ -504,6 +505,14 @@ def preflight(
         typer.Option("--config-file", help="Use this stack file instead (as pulumi --config-file)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON object")] = False,
+    network_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--network-source",
+            help="REGION=ID (repeatable): where the deployer's traffic starts, for Reachability Analyzer "
+            "to each private EKS endpoint (an i-, eni-, vgw-, tgw-attach-... id)",
+        ),
+    ] = None,
 ) -> None:
     """Ask the clouds, with your credentials, whether an apply of the stack can succeed; exit 1 on a block."""
     # The clouds' SDKs are an extra: imported here only, so the rest of the toolkit never needs them.
@@ -511,21 +520,27 @@ def preflight(
 
     try:
         from inferstack.preflight import blocked, run
+        from inferstack.preflight.network import eks_names, parse_sources
         from inferstack.preflight.render import as_json as rows_json
         from inferstack.preflight.render import table, verdict
 
         clouds = LiveClouds()
     except (ImportError, MissingExtra) as error:
         raise _fail(
-            f"preflight needs the preflight extra ({error}): pip install 'inferstack[preflight]'"
+            escape(f"preflight needs the preflight extra ({error}): pip install 'inferstack[preflight]'")
         ) from None
-    settings = settings_of(_plan(stack, config_file))
+    try:
+        sources = parse_sources(network_source or [])
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
     if settings is None:
         raise _fail(
             f"{stack}: not a stack of this project; preflight asks about the inferstack program's stacks"
         )
     try:
-        rows = run(settings, clouds)
+        rows = run(settings, clouds, eks_names=eks_names(graph), sources=sources)
     except NoCredentials as error:
         raise _fail(str(error)) from None
     if as_json:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import json
+import re
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +23,13 @@ import pytest
 from botocore.stub import Stubber
 from googleapiclient.discovery import build
 from moto import mock_aws
+from typer.testing import CliRunner
 
-from inferstack.preflight import Result, Row, apis, capacity, dns, offerings, quotas, versions
+from inferstack.preflight import Result, Row, apis, capacity, dns, network, offerings, quotas, run, versions
+from inferstack.preflight.render import text
 from inferstack.project import find_project, load_stack_config
 from infra.settings import Settings, parse_settings, project_config
+from tests.conftest import planned
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data" / "preflight"
@@ -547,3 +552,239 @@ def test_a_parent_zone_that_does_not_exist_blocks() -> None:
     stubs = {"route53 us-east-1": [["error", {"method": "get_hosted_zone", "code": "NoSuchHostedZone"}]]}
     rows = dns.delegation(settings(change=parent_zone), FakeClouds(stubs=stubs))
     assert [r.result for r in rows] == [Result.BLOCK] and "no such parent zone" in rows[0].detail
+
+
+# --- network path ---------------------------------------------------------------------------------
+
+ENI = "eni-0aaaaaaaaaaaaaaa1"
+RUNNER = "eni-0bbbbbbbbbbbbbbb2"
+
+
+def _path_stubs(*analyses: dict[str, Any], exists: bool = True) -> dict[str, list[list[Any]]]:
+    """us-east-1: the cluster and its endpoint interface, then one analysis polled until it ends."""
+    cluster = {"cluster": {"name": "inferstack-prod-core-use1", "status": "ACTIVE"}}
+    eks: list[list[Any]] = [
+        ["describe_cluster", cluster]
+        if exists
+        else ["error", {"method": "describe_cluster", "code": "ResourceNotFoundException"}]
+    ]
+    ec2: list[list[Any]] = [
+        [
+            "describe_network_interfaces",
+            {
+                "NetworkInterfaces": [
+                    {"NetworkInterfaceId": ENI, "Description": "Amazon EKS inferstack-prod-core-use1"}
+                ]
+            },
+        ],
+        [
+            "create_network_insights_path",
+            {"NetworkInsightsPath": {"NetworkInsightsPathId": "nip-0123456789abcdef0"}},
+        ],
+        [
+            "start_network_insights_analysis",
+            {
+                "NetworkInsightsAnalysis": {
+                    "NetworkInsightsAnalysisId": "nia-0123456789abcdef0",
+                    "Status": "running",
+                }
+            },
+        ],
+    ]
+    ec2 += [["describe_network_insights_analyses", {"NetworkInsightsAnalyses": [a]}] for a in analyses]
+    ec2 += [
+        ["delete_network_insights_analysis", {"NetworkInsightsAnalysisId": "nia-0123456789abcdef0"}],
+        ["delete_network_insights_path", {"NetworkInsightsPathId": "nip-0123456789abcdef0"}],
+    ]
+    missing = ["error", {"method": "describe_cluster", "code": "ResourceNotFoundException"}]
+    return {"eks us-east-1": eks, "ec2 us-east-1": ec2 if exists else [], "eks us-west-2": [missing]}
+
+
+def _paths(
+    stubs: dict[str, Any], sources: dict[str, str] | None = None
+) -> tuple[list[Row], list[float], FakeClouds]:
+    waited: list[float] = []
+    clouds = FakeClouds(stubs=stubs)
+    rows = network.endpoint_paths(
+        settings(),
+        clouds,
+        eks_names=network.eks_names(planned("prod")),
+        sources={"us-east-1": RUNNER} if sources is None else sources,
+        wait=waited.append,
+    )
+    return rows, waited, clouds
+
+
+def test_a_path_the_analyser_finds_passes_after_polling_and_is_cleaned_up() -> None:
+    rows, waited, clouds = _paths(
+        _path_stubs({"Status": "running"}, {"Status": "succeeded", "NetworkPathFound": True})
+    )
+    clouds.all_answered()  # the path and the analysis were deleted
+    assert [(r.resource, r.result) for r in rows] == [
+        ("core-use1 API endpoint", Result.OK),
+        ("core-usw2 API endpoint", Result.WARN),  # not created yet
+    ]
+    assert waited == [5]
+    assert f"{RUNNER} reaches {ENI} on 443" in rows[0].detail
+    assert "inferstack-prod-core-usw2 does not exist yet" in rows[1].detail
+
+
+def test_no_path_blocks_with_the_analysers_explanation() -> None:
+    explained = {
+        "Status": "succeeded",
+        "NetworkPathFound": False,
+        "Explanations": [{"ExplanationCode": "ENI_SG_RULES_MISMATCH"}],
+    }
+    rows, _, _ = _paths(_path_stubs(explained))
+    assert rows[0].result is Result.BLOCK and f"{ENI}: ENI_SG_RULES_MISMATCH" in rows[0].detail
+
+
+def test_without_a_source_in_the_region_the_path_is_not_analysed_and_says_how() -> None:
+    stubs = _path_stubs()
+    stubs["ec2 us-east-1"] = stubs["ec2 us-east-1"][:1]
+    rows, _, _ = _paths(stubs, sources={})
+    assert rows[0].result is Result.WARN and "--network-source us-east-1=" in rows[0].detail
+
+
+@pytest.mark.parametrize(
+    "value", ["eni-0123456789abcdef0", "us-east-1=sg-0123456789abcdef0", "mars-1=eni-0123456789abcdef0"]
+)
+def test_a_network_source_is_region_equals_an_analyser_source(value: str) -> None:
+    with pytest.raises(ValueError, match="allowed: REGION=ID"):
+        network.parse_sources([value])
+    assert network.parse_sources(["us-east-1=tgw-attach-0123456789abcdef0"]) == {
+        "us-east-1": "tgw-attach-0123456789abcdef0"
+    }
+
+
+# --- the whole run, the command, the README sample --------------------------------------------------
+
+
+def test_a_run_over_prod_asks_every_family_and_blocks_on_the_spot_quota() -> None:
+    clouds = FakeClouds(name_servers={})
+    rows = run(settings(), clouds)
+    clouds.all_answered()
+    assert {r.check for r in rows} == {"quota", "offering", "version", "api", "dns", "network"}
+    assert [(r.check, r.resource) for r in only(rows, Result.BLOCK)] == [
+        ("quota", "us-east-1 All P Spot Instance Requests")
+    ]
+
+
+def test_a_refused_call_becomes_a_warning_row_and_the_other_checks_still_run() -> None:
+    stubs = copy.deepcopy(RECORDED["aws"])
+    stubs["service-quotas us-east-1"] = [
+        [
+            "error",
+            {"method": "get_service_quota", "code": "AccessDeniedException", "message": "not authorized"},
+        ]
+    ]
+    rows = run(settings(), FakeClouds(stubs=stubs, name_servers={}))
+    refused = [r for r in rows if r.check == "quota" and r.resource == "aws_quotas"]
+    assert len(refused) == 1 and refused[0].result is Result.WARN
+    assert "AccessDeniedException" in refused[0].detail
+    assert any(r.check == "version" for r in rows)
+
+
+def sample_rows() -> list[Row]:
+    """The README's sample: prod against the recorded responses, before its first apply."""
+    return run(settings(), FakeClouds(), eks_names=network.eks_names(planned("prod")))
+
+
+def readme_block(readme: str) -> str:
+    match = re.search(re.escape(SAMPLE_MARK) + r"\n```text\n(.*?)```", readme, re.DOTALL)
+    assert match, "README has no preflight sample block"
+    return match.group(1)
+
+
+def test_the_readme_sample_is_the_output_of_a_run_against_the_fixtures() -> None:
+    expected = text(sample_rows())
+    assert readme_block((ROOT / "README.md").read_text()) == expected, (
+        "stale: python -m tests.test_preflight README.md"
+    )
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, prod: Any) -> Callable[..., Any]:
+    import inferstack.cli
+    import inferstack.preflight.clients
+
+    monkeypatch.setattr(inferstack.cli, "_plan", lambda stack, config_file: prod)
+
+    def invoke(*args: str, clouds: Callable[[], Any] = lambda: FakeClouds()) -> Any:
+        monkeypatch.setattr(inferstack.preflight.clients, "LiveClouds", clouds)
+        return CliRunner().invoke(inferstack.cli.app, ["preflight", "prod", *args])
+
+    return invoke
+
+
+def test_the_command_prints_the_table_and_exits_1_on_a_block(cli: Callable[..., Any]) -> None:
+    result = cli()
+    assert result.exit_code == 1, result.output
+    assert "All P Spot Instance Requests" in result.output and "blocked: fix the block rows" in result.output
+
+
+def test_the_command_prints_json_and_exits_0_when_nothing_blocks(cli: Callable[..., Any]) -> None:
+    stubs = copy.deepcopy(RECORDED["aws"])
+    stubs["service-quotas us-east-1"][1][1]["Quota"]["Value"] = 768.0
+    result = cli("--json", clouds=lambda: FakeClouds(stubs=stubs))
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["stack"] == "prod" and data["blocked"] is False
+    assert {"check", "resource", "result", "detail"} == set(data["rows"][0])
+
+
+def test_without_the_extra_the_command_names_it_and_exits_2(cli: Callable[..., Any]) -> None:
+    from inferstack.preflight.clients import MissingExtra
+
+    def missing() -> Any:
+        raise MissingExtra("No module named 'boto3'")
+
+    result = cli(clouds=missing)
+    assert result.exit_code == 2
+    assert "pip install 'inferstack[preflight]'" in result.output and "Traceback" not in result.output
+
+
+def test_a_bad_network_source_exits_2(cli: Callable[..., Any]) -> None:
+    result = cli("--network-source", "eni-0123")
+    assert result.exit_code == 2 and "allowed: REGION=ID" in result.output
+
+
+def test_without_credentials_the_command_exits_2(cli: Callable[..., Any]) -> None:
+    from inferstack.preflight.clients import NoCredentials
+
+    class NoAws(FakeClouds):
+        def aws(self, service: str, region: str) -> Any:
+            raise NoCredentials("no AWS credentials found")
+
+    result = cli(clouds=NoAws)
+    assert result.exit_code == 2 and "no AWS credentials found" in result.output
+
+
+def test_the_rest_of_the_toolkit_never_imports_the_clouds_sdks() -> None:
+    import subprocess
+
+    code = "import sys, inferstack.cli; bad = {'boto3', 'googleapiclient'} & set(sys.modules); sys.exit(str(bad) if bad else 0)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+
+
+def write_sample(readme_path: Path) -> None:
+    readme = readme_path.read_text()
+    old = readme_block(readme)
+    readme_path.write_text(
+        readme.replace(
+            f"{SAMPLE_MARK}\n```text\n{old}```", f"{SAMPLE_MARK}\n```text\n{text(sample_rows())}```"
+        )
+    )
+
+
+if __name__ == "__main__":
+    import os
+
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1"
+    )
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(name, None)
+    with mock_aws():
+        write_sample(Path(sys.argv[1]))

@@ -43,7 +43,7 @@ EC2_QUOTAS: dict[str, dict[bool, tuple[str, str]]] = {
 
 # Compute Engine regional GPU quota metrics by accelerator type (Compute Engine API, Quota.metric:
 # https://cloud.google.com/compute/docs/reference/rest/v1/regions#Quota); spot and preemptible VMs
-# count against the PREEMPTIBLE_ metric of the same GPU (https://cloud.google.com/compute/resource-usage#gpu_quota).
+# count against the PREEMPTIBLE_ metric of the same GPU (https://cloud.google.com/compute/resource-usage).
 STANDARD_FAMILIES = frozenset({"a", "c", "d", "h", "i", "m", "r", "t", "z", "im", "is"})
 """Instance families counted by the Standard quota (A, C, D, H, I, M, R, T, Z; im4gn and is4gen are I)."""
 
@@ -177,5 +177,5 @@ def _tpu_not_checked(pool: Pool) -> Row:
         pool.name,
         Result.WARN,
         f"{pool.machine.accelerator} needs {chips} chips at max size in {pool.region}; TPU quota is not asked "
-        "here: see https://cloud.google.com/kubernetes-engine/docs/how-to/tpus#ensure-quota",
+        "here: see https://cloud.google.com/kubernetes-engine/docs/concepts/plan-tpus",
     )

@@ -14,7 +14,11 @@ STYLE = {Result.OK: "green", Result.WARN: "yellow", Result.BLOCK: "bold red"}
 
 
 def table(rows: list[Row]) -> Table:
-    out = Table("check", "resource", "result", "how to fix / what the cloud said", box=None, pad_edge=False)
+    out = Table(box=None, pad_edge=False)
+    out.add_column("check")
+    out.add_column("resource", overflow="fold")
+    out.add_column("result")
+    out.add_column("how to fix / what the cloud said", overflow="fold")
     for row in rows:
         out.add_row(row.check, row.resource, f"[{STYLE[row.result]}]{row.result.value}[/]", row.detail)
     return out

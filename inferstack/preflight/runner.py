@@ -7,9 +7,10 @@ cloud the stack uses are bad input instead (exit 2): no row could be trusted.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 
-from inferstack.preflight import apis, capacity, dns, offerings, quotas, versions
+from inferstack.preflight import apis, capacity, dns, network, offerings, quotas, versions
 from inferstack.preflight.clients import Clouds
 from inferstack.preflight.rows import Result, Row
 from inferstack.preflight.targets import uses
@@ -41,11 +42,23 @@ def _sdk_errors() -> tuple[type[Exception], ...]:
     return (ClientError, BotoCoreError, HttpError)
 
 
-def run(settings: Settings, clouds: Clouds) -> list[Row]:
-    """The rows of every check that applies to the stack, in the order of the families."""
+def run(
+    settings: Settings,
+    clouds: Clouds,
+    *,
+    eks_names: Mapping[str, str] | None = None,
+    sources: Mapping[str, str] | None = None,
+) -> list[Row]:
+    """The rows of every check that applies to the stack, in the order of the families.
+
+    ``eks_names``: cluster -> physical EKS name (``network.eks_names`` of the plan); ``sources``:
+    region -> the deployer's resource that Reachability Analyzer starts from.
+    """
     checks: list[tuple[str, Check]] = []
     if uses(settings, Cloud.AWS):
         checks.extend(AWS_CHECKS)
+        paths = partial(network.endpoint_paths, eks_names=eks_names or {}, sources=sources or {})
+        checks.append((network.CHECK, paths))
     if uses(settings, Cloud.GCP):
         checks.extend(GCP_CHECKS)
     if settings.edge is not None:
@@ -59,7 +72,7 @@ def run(settings: Settings, clouds: Clouds) -> list[Row]:
             rows.append(
                 Row(
                     family,
-                    check.__name__,
+                    getattr(check, "func", check).__name__,
                     Result.WARN,
                     f"could not ask: {_one_line(error)}. Fix: the permission "
                     "the error names, then run preflight again",
