@@ -382,6 +382,23 @@ def test_a_gke_reservation_that_does_not_fit_the_pool_is_reported(
     assert len(rows) == 1 and rows[0].result is result and says in rows[0].detail
 
 
+def test_an_on_demand_pool_of_a_type_sold_by_reservation_warns() -> None:
+    def on_demand(values: dict[str, Any]) -> None:
+        values["clusters"][2]["nodePools"][1]["capacity"] = "on-demand"
+
+    assert capacity.gcp_reservations(settings(), FakeClouds(gcp={})) == []  # the shipped pool is spot
+    rows = capacity.gcp_reservations(settings(change=on_demand), FakeClouds(gcp={}))
+    assert [(r.resource, r.result) for r in rows] == [("burst-usc1/h200-spot", Result.WARN)]
+    assert "A3 Ultra is obtained through reservations" in rows[0].detail
+
+    def p4de(values: dict[str, Any]) -> None:
+        values["clusters"][0]["nodePools"][1].update(machineType="p4de.24xlarge", accelerator="A100-80GB")
+        values["model"]["precision"] = "int4"  # so that one replica fits on 8x A100-80GB
+
+    rows = capacity.aws_reservations(settings(change=p4de), FakeClouds(stubs={}))
+    assert [(r.resource, r.result) for r in rows] == [("core-use1/h200", Result.WARN)]
+
+
 # --- versions -------------------------------------------------------------------------------------
 
 

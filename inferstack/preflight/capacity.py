@@ -18,9 +18,36 @@ from infra.settings import Capacity, Cloud, Settings
 
 CHECK = "capacity"
 
+SOLD_BY_RESERVATION: dict[str, str] = {
+    # AWS: no On-Demand price in any region, or capacity mostly through Capacity Blocks for ML
+    # (infra/catalog/machines.yaml notes, from the EC2 pricing pages and Capacity Blocks docs).
+    "p5e.48xlarge": "EC2 sells it through Capacity Blocks for ML; it has no On-Demand price",
+    "p4de.24xlarge": "EC2 capacity for it comes mostly through reservations and Capacity Blocks",
+    # GCP: A3 Ultra and A4 are obtained as reservations, Flex-start or Spot, not on demand
+    # (https://cloud.google.com/ai-hypercomputer/docs/consumption-models).
+    "a3-ultragpu-8g": "A3 Ultra is obtained through reservations, Flex-start or Spot, not on demand",
+    "a4-highgpu-8g": "A4 is obtained through reservations, Flex-start or Spot, not on demand",
+}
+"""Machine types an on-demand pool will rarely get: the apply succeeds and the pool never scales."""
+
+
+def sold_by_reservation(settings: Settings, cloud: Cloud) -> list[Row]:
+    """A warning per on-demand pool of a machine type that is sold mainly by reservation."""
+    return [
+        Row(
+            CHECK,
+            pool.name,
+            Result.WARN,
+            f"on-demand {pool.pool.machine_type}: {SOLD_BY_RESERVATION[pool.pool.machine_type]}. Fix: capacity "
+            "reserved with the reservation named, or spot",
+        )
+        for pool in pools(settings, cloud)
+        if pool.pool.capacity is Capacity.ON_DEMAND and pool.pool.machine_type in SOLD_BY_RESERVATION
+    ]
+
 
 def aws_reservations(settings: Settings, clouds: Clouds) -> list[Row]:
-    rows: list[Row] = []
+    rows: list[Row] = sold_by_reservation(settings, Cloud.AWS)
     for pool in pools(settings, Cloud.AWS):
         rid = pool.pool.capacity_reservation_id
         if pool.pool.capacity is not Capacity.RESERVED or rid is None:
@@ -91,7 +118,7 @@ def aws_reservations(settings: Settings, clouds: Clouds) -> list[Row]:
 def gcp_reservations(settings: Settings, clouds: Clouds) -> list[Row]:
     from googleapiclient.errors import HttpError
 
-    rows: list[Row] = []
+    rows: list[Row] = sold_by_reservation(settings, Cloud.GCP)
     for pool in pools(settings, Cloud.GCP):
         name, zone = pool.pool.reservation_name, pool.pool.reservation_zone
         if pool.pool.capacity is not Capacity.RESERVED or name is None or zone is None:
