@@ -77,6 +77,7 @@ class FakeClouds:
         )
         self.ns = name_servers
         self.clients: dict[str, Any] = {}
+        self.discovered: dict[tuple[str, str], Any] = {}
         self.stubbers: list[Stubber] = []
 
     def aws(self, service: str, region: str) -> Any:
@@ -96,7 +97,9 @@ class FakeClouds:
         return self.clients[key]
 
     def gcp(self, api: str, version: str) -> Any:
-        return build(api, version, http=self.http, static_discovery=True)
+        if (api, version) not in self.discovered:
+            self.discovered[(api, version)] = build(api, version, http=self.http, static_discovery=True)
+        return self.discovered[(api, version)]
 
     def name_servers(self, zone: str) -> list[str] | None:
         return None if self.ns is None else self.ns.get(zone, [])
@@ -689,17 +692,36 @@ def test_a_run_over_prod_asks_every_family_and_blocks_on_the_spot_quota() -> Non
 
 def test_a_refused_call_becomes_a_warning_row_and_the_other_checks_still_run() -> None:
     stubs = copy.deepcopy(RECORDED["aws"])
-    stubs["service-quotas us-east-1"] = [
-        [
-            "error",
-            {"method": "get_service_quota", "code": "AccessDeniedException", "message": "not authorized"},
-        ]
+    stubs["service-quotas us-east-1"][1] = [
+        "error",
+        {"method": "get_service_quota", "code": "NoSuchResourceException", "message": "no such quota"},
+    ]
+    stubs["eks us-west-2"][0] = [
+        "error",
+        {"method": "describe_cluster_versions", "code": "AccessDeniedException"},
     ]
     rows = run(settings(), FakeClouds(stubs=stubs, name_servers={}))
-    refused = [r for r in rows if r.check == "quota" and r.resource == "aws_quotas"]
-    assert len(refused) == 1 and refused[0].result is Result.WARN
-    assert "AccessDeniedException" in refused[0].detail
-    assert any(r.check == "version" for r in rows)
+    quota = [(r.resource, r.result) for r in rows if r.check == "quota" and r.resource.startswith("us-")]
+    assert quota[:3] == [
+        ("us-east-1 Running On-Demand P instances", Result.OK),
+        ("us-east-1 All P Spot Instance Requests", Result.WARN),
+        ("us-east-1 Running On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances", Result.OK),
+    ]
+    refused = [r for r in rows if r.check == "version" and r.resource == "eks_versions"]
+    assert (
+        len(refused) == 1
+        and refused[0].result is Result.WARN
+        and "AccessDeniedException" in refused[0].detail
+    )
+    assert any(r.check == "version" and "aurora" in r.resource for r in rows)
+
+
+def test_a_gcp_call_that_fails_becomes_a_warning_row() -> None:
+    routes = {k: v for k, v in RECORDED["gcp"].items() if "/services" not in k}
+    rows = run(settings(), FakeClouds(gcp=routes, name_servers={}))
+    refused = [r for r in rows if r.check == "api"]
+    assert [(r.resource, r.result) for r in refused] == [("gcp_apis", Result.WARN)]
+    assert "could not ask" in refused[0].detail and "404" in refused[0].detail
 
 
 def sample_rows() -> list[Row]:

@@ -3,9 +3,9 @@
 AZ names are per account (us-east-1a is a different data centre in another account), so EC2 is
 asked by AZ ID (DescribeInstanceTypeOfferings with LocationType availability-zone-id:
 https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeInstanceTypeOfferings.html).
-Compute Engine answers per zone: a machine type the zone does not offer, or a zone the project cannot
-see (an AI zone not enabled for it), is a 404 on machineTypes.get
-(https://cloud.google.com/compute/docs/reference/rest/v1/machineTypes/get).
+Compute Engine answers per zone: a machine type the zone does not offer to the project is a 404 on
+machineTypes.get (https://cloud.google.com/compute/docs/reference/rest/v1/machineTypes/get); any other
+refusal (an AI zone the project has not been granted may answer so) is reported as not asked.
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from botocore.exceptions import ClientError
+
 from inferstack.preflight.clients import Clouds
 from inferstack.preflight.rows import Result, Row
 from inferstack.preflight.targets import Pool, pools
@@ -26,6 +28,9 @@ CHECK = "quota"
 # Names: Amazon EC2 User Guide, "Amazon EC2 service quotas" (on-demand) and "Spot Instance quotas"
 # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-limits.html); the codes are the ones
 # the Service Quotas console and `aws service-quotas list-service-quotas --service-code ec2` list.
+# Some versions of the Spot page list "All P4, P3 and P2" and "All P5" Spot quotas instead of one
+# "All P": an account that has the split quotas answers L-7212CCBC with NoSuchResourceException, which
+# shows as a row that could not be asked (a warning), never as a pass.
 EC2_QUOTAS: dict[str, dict[bool, tuple[str, str]]] = {
     "P": {
         False: ("L-417A185B", "Running On-Demand P instances"),
@@ -93,9 +98,22 @@ def aws_quotas(settings: Settings, clouds: Clouds) -> list[Row]:
         users[key].append(f"{pool.name} {pool.pool.max_size} x {pool.machine.vcpus}")
     for (region, family, spot), vcpus in sorted(need.items()):
         code, name = EC2_QUOTAS[family][spot]
-        answer = clouds.aws("service-quotas", region).get_service_quota(ServiceCode="ec2", QuotaCode=code)
-        value = float(answer["Quota"]["Value"])
         resource = f"{region} {name}"
+        try:
+            answer = clouds.aws("service-quotas", region).get_service_quota(ServiceCode="ec2", QuotaCode=code)
+        except ClientError as error:
+            # One quota that cannot be read (no permission, a code this account does not have) leaves
+            # the others to be asked.
+            rows.append(
+                Row(
+                    CHECK,
+                    resource,
+                    Result.WARN,
+                    f"could not ask {code}: {error}. Check it in the Service Quotas console",
+                )
+            )
+            continue
+        value = float(answer["Quota"]["Value"])
         what = f"{vcpus} vCPUs at max size ({', '.join(users[(region, family, spot)])}); quota {value:g}"
         if value < vcpus:
             rows.append(

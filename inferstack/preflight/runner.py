@@ -36,10 +36,13 @@ EDGE_CHECKS: tuple[tuple[str, Check], ...] = ((dns.CHECK, dns.delegation),)
 
 
 def _sdk_errors() -> tuple[type[Exception], ...]:
+    """What a cloud call raises when it cannot be answered: refused, unreachable, credentials expired."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from google.auth.exceptions import GoogleAuthError
     from googleapiclient.errors import HttpError
+    from httplib2 import HttpLib2Error
 
-    return (ClientError, BotoCoreError, HttpError)
+    return (ClientError, BotoCoreError, HttpError, GoogleAuthError, HttpLib2Error, OSError)
 
 
 def run(
