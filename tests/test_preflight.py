@@ -807,6 +807,36 @@ def test_the_rest_of_the_toolkit_never_imports_the_clouds_sdks() -> None:
     assert done.returncode == 0, done.stderr
 
 
+def test_live_clouds_say_which_credentials_are_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from inferstack.preflight.clients import LiveClouds, NoCredentials
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    # No instance metadata or GCE metadata server is asked: nothing leaves this machine.
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    import google.auth.compute_engine._metadata as gce_metadata
+
+    monkeypatch.setattr(gce_metadata, "_NO_GCE_CHECK", True)  # read from NO_GCE_CHECK at import time
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))
+    clouds = LiveClouds()
+    with pytest.raises(NoCredentials, match="no AWS credentials"):
+        clouds.aws("ec2", "us-east-1")
+    with pytest.raises(NoCredentials, match="no GCP credentials"):
+        clouds.gcp("compute", "v1")
+
+
+def test_live_clouds_hand_out_one_client_per_service_and_region() -> None:
+    from inferstack.preflight.clients import LiveClouds
+
+    clouds = LiveClouds()
+    assert clouds.aws("ec2", "us-east-1") is clouds.aws("ec2", "us-east-1")
+    assert clouds.aws("ec2", "us-west-2").meta.region_name == "us-west-2"
+
+
 def write_sample(readme_path: Path) -> None:
     readme = readme_path.read_text()
     old = readme_block(readme)
