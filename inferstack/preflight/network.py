@@ -8,7 +8,7 @@ that from the configuration, without sending a packet
 CreateNetworkInsightsPath, StartNetworkInsightsAnalysis, DescribeNetworkInsightsAnalyses). It
 analyses paths inside one region, so the source is given per region: the runner's instance or
 network interface, or the VPN / Transit Gateway / peering resource its traffic enters by. Each
-analysis is billed by AWS (a few cents); the path and analysis are deleted afterwards.
+analysis is billed by AWS (Amazon VPC pricing); the path and analysis are deleted afterwards.
 
 A cluster the stack has not created yet has no endpoint to analyse: that row is a warning.
 """
