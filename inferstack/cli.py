@@ -143,7 +143,8 @@ def render_command(
     for cluster in clusters.values():
         note = f"; {len(cluster.unvalidated)} custom resources not validated" if cluster.unvalidated else ""
         out.print(
-            f"{cluster.name}: {len(cluster.objects)} objects valid for Kubernetes {cluster.kubernetes_version}, "
+            f"{cluster.name}: {len(cluster.objects) - len(cluster.unvalidated)} objects valid for Kubernetes "
+            f"{cluster.kubernetes_version}, "
             f"{len(cluster.releases)} Helm releases{note} -> {out_dir / cluster.name}",
             highlight=False,
         )

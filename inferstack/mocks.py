@@ -98,8 +98,14 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "port": 6379,
     },
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    # An auto-named bucket: the logical name and a random suffix, as the engine would name it.
+    "aws:s3/bucket:Bucket": lambda n, i, r: {"bucket": i.get("bucket") or f"{n}-{short_hash('s3', n)[:7]}"},
     "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
+    # Auto-named as the engine would name it: the logical name plus "-" and 7 hex characters.
+    "aws:eks/nodeGroup:NodeGroup": lambda n, i, r: {
+        "nodeGroupName": i.get("nodeGroupName") or f"{n}-{short_hash(n)[:7]}"
+    },
     "aws:globalaccelerator/accelerator:Accelerator": lambda n, i, r: {
         "dnsName": f"a{short_hash(n)}.awsglobalaccelerator.com",
         "hostedZoneId": "Z2BJ6XQ5FK7U4H",
@@ -260,6 +266,41 @@ def _availability_zones(args: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+def offline_kubeconfig(secret_arn: str) -> str:
+    """The kubeconfig an offline Secrets Manager secret holds: a cluster named after the secret."""
+    cluster = secret_arn.rsplit(":", 1)[-1].replace("/", "-")
+    server = f"https://{short_hash('kubeconfig', secret_arn)}.offline.invalid"
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": server}}],
+            "users": [{"name": cluster, "user": {}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": cluster}}],
+            "current-context": cluster,
+        },
+        sort_keys=True,
+    )
+
+
+def _secret_version(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """aws_secretsmanager_secret_version: the current version of the secret, its value a kubeconfig."""
+    arn = args["secretId"]
+    version = f"{short_hash('version', arn)[:8]}-0000-4000-8000-{short_hash('v', arn)}"
+    return {
+        "arn": arn,
+        "id": f"{arn}|AWSCURRENT",
+        "secretId": arn,
+        "secretString": offline_kubeconfig(arn),
+        "secretBinary": "",
+        "versionId": version,
+        "versionStage": "AWSCURRENT",
+        "versionStages": ["AWSCURRENT"],
+        "createdDate": "2026-11-30T00:00:00Z",
+        "region": region,
+    }
+
+
 INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
@@ -276,9 +317,17 @@ INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     },
     "aws:index/getRegion:getRegion": lambda a, r: {"name": r, "region": r, "id": r},
     "aws:iam/getPolicyDocument:getPolicyDocument": _policy_document,
+    "aws:secretsmanager/getSecretVersion:getSecretVersion": _secret_version,
     "gcp:organizations/getProject:getProject": lambda a, r: {
         "number": GCP_PROJECT_NUMBER,
         "projectId": a.get("projectId", "mock"),
+    },
+    # The project's Cloud Storage service agent, as the API names it (Cloud Storage docs, "Service agents").
+    "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": lambda a, r: {
+        "emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "member": f"serviceAccount:service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+        "project": a.get("project", "mock"),
+        "id": a.get("project", "mock"),
     },
 }
 

@@ -98,7 +98,9 @@ def clusters(settings: Settings) -> list[dict[str, Any]]:
                 "endpointAccess": None if not cluster.provisioned else cluster.endpoint_access.value,
                 "kubernetesVersion": cluster.kubernetes_version if cluster.provisioned else None,
                 "scaleFromZero": cluster.scale_from_zero,
-                "kubeconfigSecret": cluster.kubeconfig_secret,
+                # The secret the kubeconfig is read from: a secret config key, or a Secrets Manager ARN.
+                "kubeconfigSecret": cluster.kubeconfig_secret
+                or (cluster.kubeconfig_from.aws_secret_arn if cluster.kubeconfig_from else None),
                 "nodePools": pools,
             }
         )

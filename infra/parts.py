@@ -16,6 +16,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.eks import EksCluster
 from infra.aws.network import AwsNetwork
 from infra.catalog import catalog
 from infra.gcp.network import GcpNetwork
@@ -101,3 +102,10 @@ class ClusterParts:
     """The Kubernetes provider of this cluster; everything that runs inside it uses this one."""
     private_cidrs: list[str] = field(default_factory=list)
     """Where this cluster's nodes live (private subnets / GKE node range): what data stores admit."""
+    eks: EksCluster | None = None
+    """An EKS cluster's component: its cloud-side name, VPC and node groups, for the add-ons that
+    call AWS (Pod Identity roles, the autoscaler's groups)."""
+    workload_prerequisites: list[pulumi.Resource] = field(default_factory=list)
+    """What the workloads of this cluster wait for (the add-ons' PriorityClasses, which admission checks)."""
+    cloud_cluster_name: pulumi.Output[str] | None = None
+    """The EKS / GKE cluster's name as the cloud knows it, an output of the cluster (for what must wait for it)."""

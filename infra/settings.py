@@ -37,7 +37,15 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
-from infra.catalog import DeviceKind, PoolHardware, catalog, model_fit, tpu_topology_chips
+from infra.catalog import (
+    DeviceKind,
+    PoolHardware,
+    catalog,
+    image_problem,
+    kubernetes_minor,
+    model_fit,
+    tpu_topology_chips,
+)
 from infra.naming import gcp_label_value
 
 PROJECT = "inferstack"
@@ -408,6 +416,65 @@ def whole_internet_in_pieces(nets: Sequence[ipaddress.IPv4Network | ipaddress.IP
     return None
 
 
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d+):\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+)
+"""A Secrets Manager secret ARN (AWS Secrets Manager API reference, "Secret": name characters
+``/_+=.@-``); the region in it is where the secret is read from."""
+
+
+class KubeconfigSource(SettingsModel):
+    """Where an existing cluster's kubeconfig is kept outside the stack file, read at deploy time.
+
+    The stack file then holds a reference, not ciphertext: nothing to re-encrypt when the stack's
+    secrets provider changes, and the deploy identity's IAM decides who can read the kubeconfig.
+    """
+
+    aws_secret_arn: str
+    """ARN of a Secrets Manager secret whose current value (SecretString) is the kubeconfig."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> KubeconfigSource:
+        found: list[Problem] = []
+        match = _SECRET_ARN.fullmatch(self.aws_secret_arn)
+        if match is None:
+            found.append(
+                Problem(
+                    "awsSecretArn",
+                    f"{self.aws_secret_arn!r} is not a Secrets Manager secret ARN; allowed: "
+                    "arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+                )
+            )
+        elif match["region"] not in catalog().aws_regions:
+            found.append(
+                Problem(
+                    "awsSecretArn",
+                    f"{self.aws_secret_arn!r} is in {match['region']!r}, not a known aws region; "
+                    f"allowed: {', '.join(sorted(catalog().aws_regions))}",
+                )
+            )
+        self._report(found, info)
+        return self
+
+    @property
+    def region(self) -> str:
+        """The region of the secret, where the read is made."""
+        match = _SECRET_ARN.fullmatch(self.aws_secret_arn)
+        assert match is not None
+        return match["region"]
+
+
+_ADDONS = "infra/catalog/addons.yaml"
+
+
+class Addons(SettingsModel):
+    """The cluster add-ons (infra/catalog/addons.yaml) this program should leave to an existing cluster."""
+
+    skip: list[str] = Field(default_factory=list)
+    """Add-ons the cluster already runs (its own metrics-server, a GPU operator, KEDA): installing a
+    second copy would fight the first over the same API (external.metrics.k8s.io, nvidia.com/gpu)."""
+
+
 class Cluster(SettingsModel):
     """One Kubernetes cluster: provisioned on AWS or GCP, or an existing one reached by kubeconfig."""
 
@@ -421,23 +488,87 @@ class Cluster(SettingsModel):
     network_cidr: str | None = None
     scale_from_zero: bool = False
     kubeconfig_secret: str | None = None
+    kubeconfig_from: KubeconfigSource | None = None
     node_pools: list[NodePool] = Field(default_factory=list)
+    addons: Addons = Field(default_factory=Addons)
 
     @model_validator(mode="after")
     def _shape(self, info: ValidationInfo) -> Cluster:
         found: list[Problem] = []
         self._check_shape(found)
+        self._check_addons(found)
         self._report(found, info)
         return self
 
+    def installed_addons(self) -> list[str]:
+        """The add-ons (addons.yaml names) that apply to this cluster's cloud and are not skipped."""
+        return [
+            name
+            for name, addon in catalog().addons.items()
+            if self.cloud.value in addon.clouds and name not in self.addons.skip
+        ]
+
+    def _check_addons(self, found: list[Problem]) -> None:
+        """Skips name add-ons an existing cluster would get; every installed add-on supports the version."""
+        table = catalog().addons
+        skippable = [name for name, addon in table.items() if Cloud.EXISTING.value in addon.clouds]
+        if self.addons.skip and self.cloud is not Cloud.EXISTING:
+            found.append(
+                Problem(
+                    "addons.skip",
+                    f"only for cloud: existing; a {self.cloud.value} cluster is provisioned by this stack and "
+                    "gets every add-on it needs",
+                )
+            )
+        elif self.addons.skip:
+            for i, name in enumerate(self.addons.skip):
+                if name not in skippable:
+                    found.append(
+                        Problem(
+                            f"addons.skip[{i}]",
+                            f"{name!r} is not an add-on installed on an existing cluster; allowed: "
+                            f"{', '.join(skippable)}",
+                        )
+                    )
+        version = self.kubernetes_version
+        if self.cloud is Cloud.AWS and version not in catalog().eks_addons:
+            return  # refused above, with the EKS versions allowed
+        if kubernetes_minor(version) is None:
+            found.append(
+                Problem(
+                    "kubernetesVersion",
+                    f'{version!r} is not a Kubernetes minor version; allowed: e.g. "1.35"',
+                )
+            )
+            return
+        refused = [name for name in self.installed_addons() if table[name].release_for(version) is None]
+        if refused:
+            unsupported = ", ".join(f"{name} (supports {table[name].supported()})" for name in refused)
+            skip = " or skip them (addons.skip)" if self.cloud is Cloud.EXISTING else ""
+            found.append(
+                Problem(
+                    "kubernetesVersion",
+                    f"{version!r} is supported by no release of {unsupported} in {_ADDONS}; "
+                    f"allowed: a version each of them supports{skip}",
+                )
+            )
+
     def _check_shape(self, found: list[Problem]) -> None:
         if self.cloud is Cloud.EXISTING:
-            if not self.kubeconfig_secret:
+            if not self.kubeconfig_secret and self.kubeconfig_from is None:
                 found.append(
                     Problem(
-                        "kubeconfigSecret",
-                        "missing; an existing cluster needs the name of a secret config key that holds its "
-                        "kubeconfig (pulumi config set --secret <key> ...)",
+                        "kubeconfigFrom",
+                        "missing; an existing cluster needs its kubeconfig: kubeconfigFrom: {awsSecretArn: ...} "
+                        "(a Secrets Manager secret), or kubeconfigSecret: the name of a secret config key "
+                        "(pulumi config set --secret <key> ...)",
+                    )
+                )
+            elif self.kubeconfig_secret and self.kubeconfig_from is not None:
+                found.append(
+                    Problem(
+                        "kubeconfigFrom",
+                        "set together with kubeconfigSecret; allowed: one source for the kubeconfig",
                     )
                 )
             if self.node_pools:
@@ -447,6 +578,8 @@ class Cluster(SettingsModel):
             return
         if self.kubeconfig_secret:
             found.append(Problem("kubeconfigSecret", f"only for cloud: existing, not {self.cloud.value}"))
+        if self.kubeconfig_from is not None:
+            found.append(Problem("kubeconfigFrom", f"only for cloud: existing, not {self.cloud.value}"))
         if self.region is None:
             found.append(Problem("region", f"missing; a {self.cloud.value} cluster needs a region"))
             return
@@ -1105,6 +1238,86 @@ class Deployer(SettingsModel):
         return _deployer_block(self.cidr)[0]
 
 
+_VPC_ID = re.compile(r"vpc-[0-9a-f]{8}([0-9a-f]{9})?")
+_ROUTE_TABLE_ID = re.compile(r"rtb-[0-9a-f]{8}([0-9a-f]{9})?")
+DEPLOY_VPC_PREFIXES = (16, 28)
+"""The sizes a VPC's IPv4 block may have (Amazon VPC user guide, "VPC CIDR blocks": /16 to /28)."""
+
+
+class DeployNetwork(SettingsModel):
+    """The deploy runner's VPC, as the bootstrap stack outputs it (``pulumi stack output`` there).
+
+    Every AWS cluster with a private endpoint is peered with it, routed both ways, and admits its
+    block on 443: the runner then reaches each private control plane without any deployer entry.
+    """
+
+    region: str
+    """deployRegion: the bootstrap stack's region, where the deploy VPC lives."""
+    vpc_id: str
+    """deployVpcId: the VPC the runner's builds run in."""
+    cidr: str
+    """deployCidr: the VPC's block; must overlap no cluster's network (peered blocks never do)."""
+    route_table_ids: list[str] = Field(min_length=1)
+    """deployRouteTableIds: the private route tables of the runner's subnets, which get a route to
+    every peered cluster network."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> DeployNetwork:
+        found: list[Problem] = []
+        if self.region not in catalog().aws_regions:
+            found.append(
+                Problem(
+                    "region",
+                    f"{self.region!r} is not a known aws region; "
+                    f"allowed: {', '.join(sorted(catalog().aws_regions))}",
+                )
+            )
+        if not _VPC_ID.fullmatch(self.vpc_id):
+            found.append(
+                Problem("vpcId", f"{self.vpc_id!r} is not a VPC id; allowed: vpc- and 8 or 17 hex digits")
+            )
+        for k, table in enumerate(self.route_table_ids):
+            if not _ROUTE_TABLE_ID.fullmatch(table):
+                found.append(
+                    Problem(
+                        f"routeTableIds[{k}]",
+                        f"{table!r} is not a route table id; allowed: rtb- and 8 or 17 hex digits",
+                    )
+                )
+        problem = deploy_vpc_block_problem(self.cidr)
+        if problem:
+            found.append(Problem("cidr", problem))
+        self._report(found, info)
+        return self
+
+    @property
+    def network(self) -> ipaddress.IPv4Network | None:
+        """The block, if it passed its own rules (else it is reported there)."""
+        return None if deploy_vpc_block_problem(self.cidr) else ipaddress.IPv4Network(self.cidr)
+
+    @property
+    def deployer(self) -> Deployer:
+        """The deploy VPC as a deployer: what the clusters' deployers security groups admit on 443."""
+        return Deployer(cidr=self.cidr, description=f"Deploy runner VPC {self.vpc_id} (deployNetwork)")
+
+
+def deploy_vpc_block_problem(cidr: str) -> str | None:
+    """Why ``cidr`` cannot be the deploy VPC's block, or None."""
+    try:
+        net = ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        return f"{cidr!r} is not a CIDR block (host bits clear); allowed: a VPC block such as 10.200.0.0/22"
+    low, high = DEPLOY_VPC_PREFIXES
+    if not isinstance(net, ipaddress.IPv4Network) or not low <= net.prefixlen <= high:
+        return f"{cidr!r}; allowed: an IPv4 block from /{low} to /{high} (a VPC's primary block)"
+    if not any(net.subnet_of(r) for r in PRIVATE_RANGES):
+        return (
+            f"{cidr!r} is not private address space; the private endpoints are reached over peering; "
+            f"allowed: a block inside {', '.join(map(str, PRIVATE_RANGES))}"
+        )
+    return None
+
+
 class ServedModel(SettingsModel):
     """The DeepSeek model the clusters serve; every accelerator pool must hold one replica."""
 
@@ -1137,6 +1350,36 @@ class ServedModel(SettingsModel):
         return (
             self.name in catalog().models and self.precision.value in catalog().models[self.name].weights_gib
         )
+
+
+class Serving(SettingsModel):
+    """How the model servers run on the accelerator pools: their images, their parallelism, their floors.
+
+    A replica lives inside one node: tensor parallelism over that node's accelerators, never across
+    nodes (a multi-host TPU slice serves one replica per host). Replica counts are the Deployments'
+    until an autoscaler takes them over.
+    """
+
+    gpu_image: str = Field(default_factory=lambda: catalog().serving_images[DeviceKind.GPU])
+    """vLLM's OpenAI-compatible server image for GPU pools (default: infra/catalog/models.yaml)."""
+    tpu_image: str = Field(default_factory=lambda: catalog().serving_images[DeviceKind.TPU])
+    """vLLM's TPU image for TPU pools (default: infra/catalog/models.yaml)."""
+    tensor_parallel_size: Int | None = Field(default=None, ge=1)
+    """GPUs per replica on GPU pools (default: every GPU of a node). TPU replicas take their whole host."""
+    core_replicas: Int = Field(default=1, ge=0)
+    """Replicas on each on-demand or reserved accelerator pool of a core cluster: the serving floor."""
+    burst_replicas: Int = Field(default=0, ge=0)
+    """Replicas on spot pools and on every pool of a burst cluster (0: idle until scaled)."""
+
+    @model_validator(mode="after")
+    def _pinned(self, info: ValidationInfo) -> Serving:
+        found: list[Problem] = []
+        for key, image in (("gpuImage", self.gpu_image), ("tpuImage", self.tpu_image)):
+            problem = image_problem(image)
+            if problem:
+                found.append(Problem(key, problem))
+        self._report(found, info)
+        return self
 
 
 _DATASTORES = "infra/catalog/datastores.yaml"
@@ -1175,6 +1418,8 @@ class Settings(SettingsModel):
     """IAM role/user ARNs given cluster-admin on every EKS cluster (besides whoever deploys)."""
     deployers: list[Deployer] = Field(default_factory=list)
     """Networks that run `pulumi up`, admitted on 443 to every EKS cluster's private endpoint."""
+    deploy_network: DeployNetwork | None = None
+    """The deploy runner's VPC (bootstrap outputs): peered with every private AWS cluster, a deployer."""
     clusters: list[Cluster] = Field(min_length=1)
     model: ServedModel
     database: Database | None = None
@@ -1182,6 +1427,7 @@ class Settings(SettingsModel):
     edge: Edge | None = None
     monitoring: Monitoring = Field(default_factory=Monitoring)
     budget: Budget | None = None
+    serving: Serving = Field(default_factory=Serving)
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
@@ -1222,9 +1468,11 @@ class Settings(SettingsModel):
             self._check_fit(i, cluster, found)
         self._check_networks(found)
         self._check_deployers(found)
+        self._check_deploy_network(found)
         self._check_tags(found)
         self._check_data(found)
         self._check_edge(found)
+        self._check_serving(found)
         raise_problems(found)
         return self
 
@@ -1346,6 +1594,40 @@ class Settings(SettingsModel):
         if problem:
             found.append(Problem("deployers", problem))
 
+    def _check_deploy_network(self, found: list[Problem]) -> None:
+        """The deploy VPC is peered with the clusters' networks: peered blocks must not overlap
+        (Amazon VPC peering guide, "VPC peering limitations"), or the routes would be ambiguous."""
+        net = self.deploy_network.network if self.deploy_network else None
+        if net is None:
+            return
+        for cluster in self.clusters:
+            if not cluster.provisioned or not _valid_block(cluster.network_cidr):
+                continue
+            blocks = [
+                (self.network_of(cluster), "networkCidr" if cluster.network_cidr else "default networkCidr")
+            ]
+            plane = self.control_plane_of(cluster)
+            if plane is not None:
+                blocks.append((plane, "GKE control plane"))
+            for block, how in blocks:
+                if net.overlaps(block):
+                    found.append(
+                        Problem(
+                            "deployNetwork.cidr",
+                            f"{net} overlaps {block} ({how} of cluster {cluster.name!r}); peered networks "
+                            "must not overlap; allowed: a deploy VPC block outside every cluster's network",
+                        )
+                    )
+                    return
+
+    @property
+    def admitted_deployers(self) -> list[Deployer]:
+        """The listed deployers and, when a deploy network is set, its block (once, if not listed)."""
+        listed = list(self.deployers)
+        if self.deploy_network is not None and self.deploy_network.network not in {d.network for d in listed}:
+            listed.append(self.deploy_network.deployer)
+        return listed
+
     # --- tags ----------------------------------------------------------------------------------
 
     def _check_tags(self, found: list[Problem]) -> None:
@@ -1401,32 +1683,123 @@ class Settings(SettingsModel):
                 )
             )
 
-    def _check_fit(self, i: int, cluster: Cluster, found: list[Problem]) -> None:
-        if not self.model.known:
-            return
+    def served_pools(self, cluster: Cluster) -> list[tuple[int, NodePool, PoolHardware]]:
+        """(index, pool, hardware) of the cluster's pools that hold model servers, as far as they are valid.
+
+        A pool with an unknown machine, a mismatched accelerator or a missing TPU topology is
+        reported with the pool and left out here.
+        """
+        out: list[tuple[int, NodePool, PoolHardware]] = []
+        if not cluster.provisioned:
+            return out
         for j, pool in enumerate(cluster.node_pools):
-            if pool.accelerator is None or not cluster.provisioned:
+            if pool.accelerator is None:
                 continue
             machine = catalog().machine(cluster.cloud.value, pool.machine_type)
             if machine is None or machine.accelerator != pool.accelerator:
-                continue  # reported with the pool
-            if catalog().hardware_of(machine).kind not in SERVED.get(cluster.cloud, frozenset()):
+                continue
+            hardware = catalog().hardware_of(machine)
+            if hardware.kind not in SERVED.get(cluster.cloud, frozenset()):
                 continue
             topologies = getattr(machine, "tpu_topologies", [])
             if (topologies or pool.tpu_topology is not None) and pool.tpu_topology not in topologies:
-                continue  # a missing or unknown TPU topology is reported with the pool
-            devices = machine.accelerator_count * cluster.pool_nodes_per_replica(pool)
+                continue
+            out.append((j, pool, hardware))
+        return out
+
+    def replica_devices(self, hardware: PoolHardware) -> int:
+        """Accelerators of one replica on a node of ``hardware``: the tensor-parallel size."""
+        tp = self.serving.tensor_parallel_size
+        if hardware.kind is DeviceKind.GPU and tp is not None:
+            return tp
+        return hardware.count
+
+    def _check_fit(self, i: int, cluster: Cluster, found: list[Problem]) -> None:
+        """One replica must fit the way it is served: inside one node, over ``replica_devices`` accelerators.
+
+        The memory of a whole multi-host TPU slice does not count: its hosts do not share a replica
+        (no multi-host serving is built), so a model that needs more than one host is refused there.
+        """
+        if not self.model.known:
+            return
+        tp = self.serving.tensor_parallel_size
+        for j, pool, hardware in self.served_pools(cluster):
+            assert pool.accelerator is not None
+            if hardware.kind is DeviceKind.GPU and tp is not None and tp > hardware.count:
+                continue  # reported as serving.tensorParallelSize
+            devices = self.replica_devices(hardware)
             fit = model_fit(self.model.name, self.model.precision.value, pool.accelerator, devices)
-            if not fit.fits:
-                found.append(
-                    Problem(
-                        f"clusters[{i}].nodePools[{j}].machineType",
-                        f"{pool.machine_type} cannot hold one replica of {self.model.name} "
-                        f"({self.model.precision.value}): needs {fit.needed_gib:.0f} GiB (weights "
-                        f"{fit.weights_gib:.0f} GiB + KV-cache headroom), has {fit.available_gib:.0f} GiB "
-                        f"({devices}x {pool.accelerator})",
-                    )
+            if fit.fits:
+                continue
+            hosts = cluster.pool_nodes_per_replica(pool)
+            where = (
+                f"a replica is served on one host of the {pool.tpu_topology} slice, not across its {hosts} hosts"
+                if hosts > 1
+                else "a replica is served inside one node"
+            )
+            found.append(
+                Problem(
+                    f"clusters[{i}].nodePools[{j}].machineType",
+                    f"{pool.machine_type} cannot hold one replica of {self.model.name} "
+                    f"({self.model.precision.value}): {where}, tensor parallel over {devices}x "
+                    f"{pool.accelerator} = {fit.available_gib:.0f} GiB; it needs {fit.needed_gib:.0f} GiB "
+                    f"(weights {fit.weights_gib:.0f} GiB + KV-cache headroom); allowed: a machine type with "
+                    "more accelerator memory per node, or a smaller model or precision",
                 )
+            )
+
+    def pool_replicas(self, cluster: Cluster, pool: NodePool) -> int:
+        """The replicas a pool's Deployment starts with: the floor on a core cluster's on-demand or
+        reserved pools, ``burstReplicas`` on spot pools and burst clusters."""
+        if cluster.role is Role.CORE and pool.capacity is not Capacity.SPOT:
+            return self.serving.core_replicas
+        return self.serving.burst_replicas
+
+    def _check_serving(self, found: list[Problem]) -> None:
+        serving = self.serving
+        if self.environment is Environment.PROD and serving.core_replicas < 1:
+            found.append(
+                Problem(
+                    "serving.coreReplicas",
+                    "0 in prod leaves a core region serving nothing until something scales it; allowed: >= 1",
+                )
+            )
+        tp = serving.tensor_parallel_size
+        too_small: list[tuple[str, int]] = []
+        for i, cluster in enumerate(self.clusters):
+            for j, pool, hardware in self.served_pools(cluster):
+                if hardware.kind is DeviceKind.GPU and tp is not None and tp > hardware.count:
+                    too_small.append(
+                        (
+                            f"clusters[{i}].nodePools[{j}] ({pool.machine_type}: {hardware.count} "
+                            f"{hardware.accelerator})",
+                            hardware.count,
+                        )
+                    )
+                    continue
+                per_node = max(1, hardware.count // self.replica_devices(hardware))
+                replicas = self.pool_replicas(cluster, pool)
+                if replicas > pool.max_size * per_node:
+                    key = (
+                        "coreReplicas"
+                        if cluster.role is Role.CORE and pool.capacity is not Capacity.SPOT
+                        else "burstReplicas"
+                    )
+                    found.append(
+                        Problem(
+                            f"serving.{key}",
+                            f"{replicas} replicas do not fit clusters[{i}].nodePools[{j}] ({pool.name}): "
+                            f"{per_node} per node, maxSize {pool.max_size}; allowed: <= {pool.max_size * per_node}",
+                        )
+                    )
+        if too_small:
+            found.append(
+                Problem(
+                    "serving.tensorParallelSize",
+                    f"{tp} but a replica lives inside one node, and these nodes have fewer GPUs: "
+                    f"{', '.join(where for where, _ in too_small)}; allowed: <= {min(n for _, n in too_small)}",
+                )
+            )
 
     def _check_data(self, found: list[Problem]) -> None:
         core_clouds = {c.cloud.value for c in self.clusters if c.role is Role.CORE}

@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
@@ -21,6 +22,8 @@ from infra.data import build_data
 from infra.edge import build_edge
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -96,7 +99,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             tags={**settings.tags, "cluster": cluster.name},
             protect=settings.is_prod,
             admin_principal_arns=settings.cluster_admins,
-            deployers=settings.deployers,
+            deployers=settings.admitted_deployers,
             capacity_reservation_ids={
                 p.name: p.capacity_reservation_id for p in cluster.node_pools if p.capacity_reservation_id
             },
@@ -104,6 +107,8 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
     )
     part.kubernetes = eks.kubernetes_provider
+    part.eks = eks
+    part.cloud_cluster_name = eks.name
     part.private_cidrs = carve_subnets(part.network.vpc_cidr, len(zones(cluster)))[0]
 
 
@@ -140,7 +145,31 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(cluster.region)]),
     )
     part.kubernetes = gke.kubernetes_provider
+    part.cloud_cluster_name = gke.name
     part.private_cidrs = gke.private_cidrs
+
+
+def _addons(settings: Settings, part: ClusterParts, providers: Providers) -> ClusterAddons:
+    """What the cluster runs before any workload; cloud resources in the cluster's region."""
+    cluster = part.cluster
+    cloud: list[pulumi.ProviderResource] = []
+    if cluster.cloud is Cloud.AWS:
+        assert cluster.region is not None
+        cloud = [providers.for_aws(cluster.region)]
+    elif cluster.cloud is Cloud.GCP:
+        assert cluster.region is not None
+        cloud = [providers.for_gcp(cluster.region)]
+    control_plane = settings.control_plane_of(cluster) if cluster.cloud is Cloud.GCP else None
+    return ClusterAddons(
+        f"{cluster.name}-addons",
+        ClusterAddonsArgs(
+            part=part,
+            gcp_project=settings.gcp_project if cluster.cloud is Cloud.GCP else "",
+            control_plane_cidr=str(control_plane) if control_plane is not None else None,
+            tags={**settings.tags, "cluster": cluster.name, "component": "addons"},
+        ),
+        opts=pulumi.ResourceOptions(providers=cloud),
+    )
 
 
 def peer_core_networks(
@@ -162,6 +191,11 @@ def peer_core_networks(
                 )
             )
     return peerings
+
+
+def _private_aws(part: ClusterParts) -> bool:
+    """An AWS cluster whose API endpoint only a routed network reaches."""
+    return isinstance(part.network, AwsNetwork) and part.cluster.endpoint_access is EndpointAccess.PRIVATE
 
 
 def _peer_side(settings: Settings, part: ClusterParts, providers: Providers) -> PeerSide:
@@ -191,14 +225,32 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             part.network = _gcp_network(settings, cluster, providers.for_gcp(cluster.region))
             _gke(settings, part, providers)
         else:
-            part.kubernetes = _existing_cluster(cluster, kubeconfigs[cluster.name])
+            kept = cluster.kubeconfig_from
+            kubeconfig = (
+                kubeconfig_from_secret(kept.aws_secret_arn, provider=providers.for_aws(kept.region))
+                if kept is not None
+                else kubeconfigs[cluster.name]
+            )
+            part.kubernetes = _existing_cluster(cluster, kubeconfig)
         parts[cluster.name] = part
 
     peer_core_networks(settings, parts, providers)
+    if settings.deploy_network is not None:
+        reach_from_deploy_network(
+            settings.deploy_network,
+            [_peer_side(settings, p, providers) for p in parts.values() if _private_aws(p)],
+            provider=providers.for_aws(settings.deploy_network.region),
+            tags={**settings.tags, "component": "network"},
+        )
     # The data layer hands endpoints to each core cluster; the edge puts one public name on top.
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
+    for part in parts.values():
+        part.workload_prerequisites = _addons(settings, part, providers).priority_classes
+    # The model servers on every accelerator pool, and the stores they stream their weights from.
+    serving = build_serving(settings, providers, parts)
+    pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     if settings.edge is not None:
         edge = build_edge(settings, providers, parts)
         pulumi.export("publicName", edge.public_name)

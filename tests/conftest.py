@@ -55,6 +55,23 @@ def prod_with_deployers(tmp_path_factory: pytest.TempPathFactory) -> Graph:
     )
 
 
+V6E_SLICE = """          maxSize: 2
+        - name: v6e-spot
+          machineType: ct6e-standard-4t
+          accelerator: tpu-v6e
+          tpuTopology: 4x8
+          capacity: spot
+          minSize: 0
+          maxSize: 8
+  database:"""
+"""A multi-host TPU pool (a v6e 4x8 slice: 8 hosts of 4 chips) for dev's GCP burst cluster."""
+
+
+def dev_with_tpu(tmp_path_factory: pytest.TempPathFactory) -> Graph:
+    """dev with a v6e 4x8 spot slice next to its L4 burst pool: its 7B model fits one TPU host."""
+    return stack_variant(tmp_path_factory, "dev", "          maxSize: 2\n  database:", V6E_SLICE)
+
+
 @pytest.fixture(scope="session")
 def dev() -> Graph:
     return planned("dev")

@@ -14,7 +14,7 @@ from inferstack.policy import check_graph
 from inferstack.project import find_project, load_stack_config
 from infra.bootstrap.settings import NAMESPACE, parse_bootstrap
 from infra.settings import SettingsError, project_config
-from tests.conftest import ROOT
+from tests.conftest import ROOT, children_of
 
 BOOTSTRAP = ROOT / "bootstrap"
 
@@ -107,7 +107,8 @@ def test_ci_roles_trust_only_this_repositorys_pull_requests_and_environments(boo
             f"repo:acme/inferstack:environment:{env}"
         ]
         assert "StringLike" not in deploy["Condition"]
-    assert len(roles) == 4  # onprem's environment is staging: no role of its own
+    ci = [name for name in roles if name.startswith("inferstack-ci-")]
+    assert len(ci) == 4  # onprem's environment is staging: no role of its own
     attached = {
         r.name: r.inputs["policyArn"]
         for r in boot.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
@@ -147,6 +148,13 @@ def test_an_account_where_the_role_exists_does_not_create_it(tmp_path) -> None:
         (lambda v: v["stacks"].append(v["stacks"][0]), "listed twice"),
         (lambda v: v.update(awsAccountId="1234"), "inferstack-bootstrap:awsAccountId"),
         (lambda v: v.update(regoin="us-east-1"), "did you mean 'region'"),
+        (lambda v: v["runner"].update(cidr="10.200.0.0/24"), "inferstack-bootstrap:runner.cidr"),
+        (lambda v: v["runner"].update(cidr="198.51.100.0/22"), "not private address space"),
+        (
+            lambda v: v["runner"].update(connectionArn="acme/inferstack"),
+            "inferstack-bootstrap:runner.connectionArn",
+        ),
+        (lambda v: v["runner"].update(logRetentionDays=366), "inferstack-bootstrap:runner.logRetentionDays"),
     ],
 )
 def test_broken_bootstrap_settings_say_what_and_where(change, expect: str) -> None:
@@ -159,3 +167,174 @@ def test_broken_bootstrap_settings_say_what_and_where(change, expect: str) -> No
         line.startswith("stacks/Pulumi.acme.yaml: inferstack-bootstrap:")
         for line in str(caught.value).splitlines()
     )
+
+
+# --- the deploy runner ---------------------------------------------------------------------------
+
+
+def _deploy_network(graph: Graph) -> tuple[Resource, list[Resource], list[Resource]]:
+    """The deploy VPC, its private subnets and its NAT gateways."""
+    net = one(graph, "inferstack:aws:Network")
+    kids = children_of(graph, net)
+    [vpc] = [r for r in kids if r.type == "aws:ec2/vpc:Vpc"]
+    private = [
+        r
+        for r in kids
+        if r.type == "aws:ec2/subnet:Subnet" and r.inputs["tags"].get("kubernetes.io/role/internal-elb")
+    ]
+    nats = [r for r in kids if r.type == "aws:ec2/natGateway:NatGateway"]
+    return vpc, private, nats
+
+
+def test_the_deploy_vpc_has_private_subnets_in_two_zones_one_nat_and_flow_logs(boot: Graph) -> None:
+    vpc, private, nats = _deploy_network(boot)
+    assert vpc.inputs["cidrBlock"] == "10.200.0.0/22"
+    assert len({s.inputs["availabilityZone"] for s in private}) == 2 == len(private)
+    assert len(nats) == 1
+    [flow_log] = boot.of_type("aws:ec2/flowLog:FlowLog")
+    assert flow_log.inputs["trafficType"] == "ALL" and vpc.urn in flow_log.dependencies
+    assert not boot.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")[1:], "only the S3 gateway endpoint"
+
+
+def test_the_runner_is_a_codebuild_github_actions_runner_in_the_deploy_subnets(boot: Graph) -> None:
+    project = one(boot, "aws:codebuild/project:Project")
+    assert project.inputs["name"] == "inferstack-deploy"
+    assert project.inputs["source"] == {
+        "type": "GITHUB",
+        "location": "https://github.com/acme/inferstack.git",
+        "auth": {"type": "CODECONNECTIONS", "resource": _raw()["runner"]["connectionArn"]},
+    }
+    vpc, private, _ = _deploy_network(boot)
+    config = project.inputs["vpcConfig"]
+    subnet_ids = {
+        r.inputs["subnetId"]
+        for r in boot.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if any(s.urn in r.dependencies for s in private)
+    }
+    assert set(config["subnets"]) == subnet_ids and len(subnet_ids) == 2
+    assert vpc.urn in one(boot, "aws:ec2/securityGroup:SecurityGroup").dependencies
+    assert project.inputs["environment"]["privilegedMode"] is False
+    # The workflows' actions/setup-python needs an Ubuntu image (docs/ci.md).
+    assert project.inputs["environment"]["image"].startswith("aws/codebuild/standard:")
+    assert project.inputs["logsConfig"]["cloudwatchLogs"]["status"] == "ENABLED"
+    webhook = one(boot, "aws:codebuild/webhook:Webhook")
+    assert webhook.inputs["projectName"] == "inferstack-deploy" and project.urn in webhook.dependencies
+    assert webhook.inputs["filterGroups"] == [
+        {"filters": [{"type": "EVENT", "pattern": "WORKFLOW_JOB_QUEUED"}]}
+    ]
+    assert "scopeConfiguration" not in webhook.inputs  # a repository webhook, not an organization's
+    assert (
+        boot.outputs["deployRunsOn"]
+        == "codebuild-inferstack-deploy-${{ github.run_id }}-${{ github.run_attempt }}"
+    )
+
+
+def test_the_runner_builds_send_only_https_and_take_nothing_in(boot: Graph) -> None:
+    group = one(boot, "aws:ec2/securityGroup:SecurityGroup")
+    assert not [
+        r
+        for r in boot.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if group.urn in r.dependencies
+    ]
+    [egress] = [
+        r
+        for r in boot.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
+        if group.urn in r.dependencies
+    ]
+    assert (egress.inputs["ipProtocol"], egress.inputs["fromPort"], egress.inputs["toPort"]) == (
+        "tcp",
+        443,
+        443,
+    )
+
+
+def test_the_runner_role_may_only_write_logs_manage_its_interfaces_and_use_the_connection(
+    boot: Graph,
+) -> None:
+    role = one(boot, "aws:iam/role:Role", "inferstack-deploy-service")
+    [trust] = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert trust["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    assert not [
+        a
+        for a in boot.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if role.urn in a.dependencies
+    ]
+    [policy] = [p for p in boot.of_type("aws:iam/rolePolicy:RolePolicy") if role.urn in p.dependencies]
+    statements = {st["Sid"]: st for st in json.loads(policy.inputs["policy"])["Statement"]}
+    actions = {
+        a
+        for st in statements.values()
+        for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"])
+    }
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "ec2:DescribeDhcpOptions",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+        "ec2:DescribeSecurityGroups",
+        "ec2:DescribeVpcs",
+        "ec2:CreateNetworkInterface",
+        "ec2:DeleteNetworkInterface",
+        "ec2:CreateNetworkInterfacePermission",
+        "codeconnections:GetConnectionToken",
+        "codeconnections:GetConnection",
+    }
+    wildcard = [sid for sid, st in statements.items() if st["Resource"] == "*"]
+    assert wildcard == ["DescribeTheBuildNetwork"]
+    permission = statements["LetCodeBuildAttachThem"]["Condition"]["StringEquals"]
+    assert permission["ec2:AuthorizedService"] == "codebuild.amazonaws.com"
+    project = one(boot, "aws:codebuild/project:Project")
+    assert {s.rsplit("/", 1)[1] for s in permission["ec2:Subnet"]} == set(
+        project.inputs["vpcConfig"]["subnets"]
+    )
+    assert statements["UseTheGitHubConnection"]["Resource"] == _raw()["runner"]["connectionArn"]
+    assert policy.urn in project.dependencies  # CodeBuild checks the EC2 permissions at creation
+
+
+def test_without_a_connection_the_runner_gets_no_webhook_and_says_so(tmp_path) -> None:
+    values = copy.deepcopy(_raw())
+    values["runner"].pop("connectionArn")
+    path = tmp_path / "Pulumi.other.yaml"
+    path.write_text(yaml.safe_dump({"config": values}))
+    graph = plan_stack("other", config_file=path, project=find_project(BOOTSTRAP))
+    assert not graph.of_type("aws:codebuild/webhook:Webhook")
+    assert "auth" not in one(graph, "aws:codebuild/project:Project").inputs["source"]
+    [warning] = [w for w in graph.warnings if "connectionArn" in w.message]
+    assert "docs/first-apply.md" in warning.message
+    policy = one(graph, "aws:iam/rolePolicy:RolePolicy", "inferstack-deploy-service")
+    assert "codeconnections" not in policy.inputs["policy"]
+
+
+def test_the_outputs_are_what_a_platform_stacks_deploy_network_takes(boot: Graph) -> None:
+    vpc, private, _ = _deploy_network(boot)
+    outputs = boot.outputs
+    assert outputs["deployRegion"] == "us-east-1" and outputs["deployCidr"] == vpc.inputs["cidrBlock"]
+    tables = [
+        r.inputs["routeTableId"]
+        for r in boot.of_type("aws:ec2/routeTableAssociation:RouteTableAssociation")
+        if any(s.urn in r.dependencies for s in private)
+    ]
+    assert sorted(outputs["deployRouteTableIds"]) == sorted(tables) and len(tables) == 2
+    assert outputs["deployVpcId"] == one(boot, "aws:codebuild/project:Project").inputs["vpcConfig"]["vpcId"]
+    documented = (ROOT / "docs" / "settings.md").read_text()
+    for key in ("deployRegion", "deployVpcId", "deployCidr", "deployRouteTableIds"):
+        assert key in documented, key
+
+
+def test_pull_request_previews_may_read_the_kept_kubeconfigs_and_no_other_secret(boot: Graph) -> None:
+    """ReadOnlyAccess cannot read a secret's value; an existing cluster's kubeconfig is one."""
+    preview = one(boot, "aws:iam/role:Role", "inferstack-ci-preview")
+    [policy] = [
+        p
+        for p in boot.of_type("aws:iam/rolePolicy:RolePolicy")
+        if preview.urn in p.dependencies and "secretsmanager" in p.inputs["policy"]
+    ]
+    [statement] = json.loads(policy.inputs["policy"])["Statement"]
+    assert statement["Action"] == "secretsmanager:GetSecretValue"
+    assert statement["Resource"] == "arn:aws:secretsmanager:*:123456789012:secret:inferstack/*"
+    onprem = yaml.safe_load((ROOT / "stacks" / "Pulumi.onprem.yaml").read_text())
+    [arn] = [
+        c["kubeconfigFrom"]["awsSecretArn"] for c in onprem["config"]["clusters"] if "kubeconfigFrom" in c
+    ]
+    assert arn.split(":secret:", 1)[1].startswith("inferstack/")

@@ -34,6 +34,7 @@ TABLES = (
     "datastores.yaml",
     "limits.yaml",
     "postgres.yaml",
+    "addons.yaml",
 )
 
 
@@ -325,6 +326,41 @@ def test_eks_addon_rows_keep_their_provenance() -> None:
     rows = raw("kubernetes.yaml")["eksAddons"]
     assert all(row.get("note") for row in rows.values())
     assert "user guide" in rows["1.33"]["note"]
+
+
+def test_every_addon_release_is_exact_sourced_and_supports_the_stacks_eks_versions(c: Catalog) -> None:
+    assert set(c.addons) == {
+        "nvidia-device-plugin",
+        "cluster-autoscaler",
+        "aws-load-balancer-controller",
+        "metrics-server",
+        "keda",
+        "external-secrets",
+    }
+    for name, addon in c.addons.items():
+        assert addon.repository.startswith("https://"), name
+        for release in addon.releases:
+            assert re.fullmatch(r"\d+\.\d+\.\d+", release.version), (name, release.version)
+            assert set(release.tags) == set(addon.images), name
+            assert all(tag != "latest" for tag in release.tags.values())
+            assert "github.com" in release.source or "https://" in release.source, name
+        aws = "aws" in addon.clouds
+        for version in c.eks_addons if aws else ():
+            # Every EKS version a stack may ask for has a release of every EKS add-on.
+            assert addon.release_for(version) is not None, (name, version)
+
+
+def test_the_addon_release_follows_the_kubernetes_minor(c: Catalog) -> None:
+    autoscaler = c.addons["cluster-autoscaler"]
+    tags = {v: autoscaler.release_for(v).tags["autoscaler"] for v in ("1.33", "1.34", "1.35")}  # type: ignore[union-attr]
+    assert tags == {"1.33": "v1.33.6", "1.34": "v1.34.5", "1.35": "v1.35.2"}
+    assert autoscaler.release_for("1.36") is None
+    eso = c.addons["external-secrets"]
+    assert eso.release_for("1.35") is eso.releases[0], "the newest release that supports the version"
+    assert c.addons["keda"].release_for("1.32") is None
+    assert c.addons["keda"].supported() == "1.33-1.35"
+    assert c.addons["metrics-server"].release_for("1.99") is not None, "a floor only: 1.31+"
+    assert c.addons["metrics-server"].supported() == "1.31+"
 
 
 def test_tpu_zones_are_zones_of_their_region(c: Catalog) -> None:
@@ -668,6 +704,46 @@ def _latency_only_region_unused(t: dict[str, Any]) -> None:
     t["regions.yaml"]["awsLatencyOnly"].append("sa-east-1")
 
 
+def _addon_chart_range(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["releases"][0]["version"] = "~2.20"
+
+
+def _addon_tag_latest(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["releases"][0]["tags"]["operator"] = "latest"
+
+
+def _addon_image_without_tag(t: dict[str, Any]) -> None:
+    del t["addons.yaml"]["addons"]["keda"]["releases"][0]["tags"]["webhooks"]
+
+
+def _addon_image_with_its_own_tag(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["metrics-server"]["images"]["server"] += ":v0.8.1"
+
+
+def _addon_range_upside_down(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["releases"][0]["kubernetes"] = {"min": "1.35", "max": "1.33"}
+
+
+def _addon_range_not_a_minor(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["releases"][0]["kubernetes"] = {"min": "v1"}
+
+
+def _addon_releases_oldest_first(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["external-secrets"]["releases"].reverse()
+
+
+def _addon_repository_http(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["repository"] = "http://kedacore.github.io/charts"
+
+
+def _addon_unknown_cloud(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["clouds"] = ["azure"]
+
+
+def _addon_without_source(t: dict[str, Any]) -> None:
+    t["addons.yaml"]["addons"]["keda"]["releases"][0]["source"] = ""
+
+
 @pytest.mark.parametrize(
     "breakage",
     [
@@ -709,6 +785,16 @@ def _latency_only_region_unused(t: dict[str, Any]) -> None:
         _no_aurora_versions,
         _node_group_limit_zero,
         _unknown_vendor,
+        _addon_chart_range,
+        _addon_tag_latest,
+        _addon_image_without_tag,
+        _addon_image_with_its_own_tag,
+        _addon_range_upside_down,
+        _addon_range_not_a_minor,
+        _addon_releases_oldest_first,
+        _addon_repository_http,
+        _addon_unknown_cloud,
+        _addon_without_source,
     ],
 )
 def test_loader_rejects(breakage: Callable[[dict[str, Any]], None]) -> None:

@@ -154,7 +154,7 @@ def test_default_plan_leads_with_clusters_pools_and_totals() -> None:
     # Every pool is a row with its machine, capacity, min/desired/max and accelerators desired/max.
     pool_rows = [r for r in text.splitlines() if "on-demand" in r or " spot " in r]
     pools = [(c["name"], p) for c in plan["summary"]["clusters"] for p in c["nodePools"]]
-    assert len(pool_rows) == len(pools) == 8
+    assert len(pool_rows) == len(pools) == 7
     for (cluster, pool), line in zip(pools, pool_rows, strict=True):
         cells = line.split()
         assert cells[:3] == [cluster, pool["name"], pool["machineType"]]
@@ -176,10 +176,10 @@ def test_prod_can_scale_to_what_its_pools_promise() -> None:
     plan = json.loads(once("plan", "prod", "--json").stdout)
     pools = {(c["name"], p["name"]): p for c in plan["summary"]["clusters"] for p in c["nodePools"]}
     assert pools[("core-use1", "h200")]["acceleratorsAtMax"] == 4 * 8  # p5en.48xlarge: 8x H200
-    assert pools[("burst-usc1", "v6e-spot")]["acceleratorsAtMax"] == 8 * 4  # ct6e-standard-4t: 4 chips
+    assert pools[("burst-usc1", "h200-spot")]["acceleratorsAtMax"] == 4 * 8  # a3-ultragpu-8g: 8x H200
     assert pools[("core-use1", "system")]["acceleratorsAtMax"] == 0
-    assert plan["summary"]["accelerators"]["max"] == {"H200": 128, "tpu-v6e": 32}
-    assert plan["summary"]["accelerators"]["desired"] == {"H200": 16, "tpu-v6e": 0}
+    assert plan["summary"]["accelerators"]["max"] == {"H200": 128}
+    assert plan["summary"]["accelerators"]["desired"] == {"H200": 16}
 
 
 def test_text_and_json_count_resources_the_same_way() -> None:

@@ -193,6 +193,8 @@ def test_prod_has_an_encrypted_tls_only_redis_with_failover_in_every_core_region
         assert inputs["transitEncryptionEnabled"] is True and inputs["transitEncryptionMode"] == "required"
         assert inputs["atRestEncryptionEnabled"] is True and "kmsKeyId" in inputs
         assert inputs["authToken"] == "[secret]"
+        # A rotated token is added beside the old one, never swapped under connected clients.
+        assert inputs["authTokenUpdateStrategy"] == "ROTATE"
         assert inputs["automaticFailoverEnabled"] is True and inputs["multiAzEnabled"] is True
         assert inputs["numCacheClusters"] == 3
         assert len(set(inputs["preferredCacheClusterAzs"])) == 3

@@ -81,8 +81,11 @@ def test_project_defaults_and_bare_keys(tmp_path: Path) -> None:
     assert config.values["inferstack:logRetentionDays"] == "7"
 
 
-def test_secure_values_become_marked_placeholders() -> None:
-    config = load_stack_config(find_project(ROOT), "onprem")
+def test_secure_values_become_marked_placeholders(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.onprem.yaml"
+    text = (ROOT / "stacks" / "Pulumi.onprem.yaml").read_text()
+    path.write_text(text.replace("config:\n", "config:\n  onpremKubeconfig:\n    secure: v1:AAAA:BBBB\n", 1))
+    config = load_stack_config(find_project(ROOT), "onprem", path)
     assert config.values["inferstack:onpremKubeconfig"] == "[secret:inferstack:onpremKubeconfig]"
     assert config.secret_keys == frozenset({"inferstack:onpremKubeconfig"})
 

@@ -13,7 +13,7 @@ from infra.catalog import GcpMachineType, catalog, tpu_topology_chips
 from infra.gcp.gke import KEY_ROTATION, NODE_ROLES, GkeClusterArgs
 from infra.gcp.nodepools import Kind, boot_disk_type, plan_pool
 from infra.settings import Environment, NodePool, Role
-from tests.conftest import children_of, planned
+from tests.conftest import children_of, dev_with_tpu, planned
 
 GKE_STACKS = ["dev", "staging", "prod"]
 CLUSTER = "gcp:container/cluster:Cluster"
@@ -417,11 +417,12 @@ def test_gpu_pool_zones_are_the_cluster_s_zones_that_have_the_gpu() -> None:
     assert h200[0].node_locations == ("us-central1-b",) and h200[0].single_zone
 
 
-@pytest.mark.parametrize("stack", GKE_STACKS)
-def test_tpu_pools_are_one_compact_slice_in_a_tpu_zone(stack: str) -> None:
-    graph = planned(stack)
+def test_tpu_pools_are_one_compact_slice_in_a_tpu_zone(tmp_path_factory: pytest.TempPathFactory) -> None:
+    graph = dev_with_tpu(tmp_path_factory)
     for component in _components(graph):
-        for pool in [p for p in _pools(graph, component) if _kind(p) is Kind.TPU]:
+        tpu_pools = [p for p in _pools(graph, component) if _kind(p) is Kind.TPU]
+        assert tpu_pools
+        for pool in tpu_pools:
             machine = _machine(pool)
             placement = pool.inputs["placementPolicy"]
             assert placement["type"] == "COMPACT"
@@ -438,9 +439,11 @@ def test_tpu_pools_are_one_compact_slice_in_a_tpu_zone(stack: str) -> None:
             assert "guestAccelerators" not in pool.inputs["nodeConfig"]
 
 
-def test_prod_has_the_v6e_4x8_slice(prod: Graph) -> None:
+def test_a_v6e_4x8_slice_is_one_pool_of_8_hosts(tmp_path_factory: pytest.TempPathFactory) -> None:
     (pool,) = [
-        p for p in prod.of_type(NODE_POOL) if p.inputs["nodeConfig"]["machineType"] == "ct6e-standard-4t"
+        p
+        for p in dev_with_tpu(tmp_path_factory).of_type(NODE_POOL)
+        if p.inputs["nodeConfig"]["machineType"] == "ct6e-standard-4t"
     ]
     assert pool.inputs["placementPolicy"]["tpuTopology"] == "4x8"
     assert pool.inputs["autoscaling"] == {"maxNodeCount": 8, "minNodeCount": 0}
@@ -519,7 +522,7 @@ def test_prod_gke_resource_counts(prod: Graph) -> None:
     (component,) = _components(prod)
     kinds = [r.type for r in children_of(prod, component)]
     assert kinds.count(CLUSTER) == 1
-    assert kinds.count(NODE_POOL) == 3
+    assert kinds.count(NODE_POOL) == 2
     assert kinds.count("gcp:projects/iAMMember:IAMMember") == len(NODE_ROLES)
     assert kinds.count("pulumi:providers:kubernetes") == 1
 

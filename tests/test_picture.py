@@ -11,7 +11,7 @@ import pytest
 
 from inferstack.picture import picture, to_dot, to_mermaid
 from inferstack.report import settings_of
-from tests.conftest import planned
+from tests.conftest import dev_with_tpu, planned
 from tests.test_cli import SCRIPT, run
 
 STACKS = ("dev", "staging", "prod", "onprem")
@@ -59,9 +59,11 @@ def test_prod_database_has_its_writer_and_promotable_secondary() -> None:
     assert writers == ["core_use1_api", "core_usw2_api"]
 
 
-def test_tpu_pools_show_chips_per_host_and_topology() -> None:
-    _, pic = _picture("prod")
-    mermaid = to_mermaid(pic)
+def test_tpu_pools_show_chips_per_host_and_topology(tmp_path_factory: pytest.TempPathFactory) -> None:
+    graph = dev_with_tpu(tmp_path_factory)  # no shipped stack has a TPU pool
+    settings = settings_of(graph)
+    assert settings is not None
+    mermaid = to_mermaid(picture(settings, graph))
     assert "v6e-spot: ct6e-standard-4t 4x8<br/>4 x tpu-v6e per node<br/>spot, 0..8 nodes" in mermaid
 
 

@@ -271,16 +271,37 @@ def test_prod_backup_retention_minimum() -> None:
     assert "database.backupRetentionDays" in message and ">= 14" in message
 
 
+def with_v6e(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    """dev with a v6e 4x8 spot slice as clusters[1].nodePools[2] (no shipped stack has a TPU pool),
+    then ``change``."""
+
+    def apply(values: dict[str, Any]) -> None:
+        values["clusters"][1]["nodePools"].append(
+            {
+                "name": "v6e-spot",
+                "machineType": "ct6e-standard-4t",
+                "accelerator": "tpu-v6e",
+                "tpuTopology": "4x8",
+                "capacity": "spot",
+                "minSize": 0,
+                "maxSize": 8,
+            }
+        )
+        change(values)
+
+    return apply
+
+
 def test_unknown_tpu_topology_names_the_allowed_ones() -> None:
-    message = broken("prod", lambda v: pool(v, 2, 2).update(tpuTopology="3x3"))
-    assert "clusters[2].nodePools[2].tpuTopology" in message
+    message = broken("dev", with_v6e(lambda v: pool(v, 1, 2).update(tpuTopology="3x3")))
+    assert "clusters[1].nodePools[2].tpuTopology" in message
     assert "'3x3'" in message and "4x8" in message
 
 
 def test_multi_host_tpu_pool_moves_in_whole_slices() -> None:
     # ct6e-standard-4t 4x8 is 32 chips over 4-chip VMs: a slice is 8 nodes.
-    message = broken("prod", lambda v: pool(v, 2, 2).update(maxSize=6))
-    assert "clusters[2].nodePools[2].maxSize" in message and "multiple of 8" in message
+    message = broken("dev", with_v6e(lambda v: pool(v, 1, 2).update(maxSize=6)))
+    assert "clusters[1].nodePools[2].maxSize" in message and "multiple of 8" in message
 
 
 def test_model_that_does_not_fit_names_the_numbers() -> None:
@@ -293,9 +314,16 @@ def test_model_that_does_not_fit_names_the_numbers() -> None:
     assert "DeepSeek-R1" in message and "GiB" in message and "8x A100-40GB" in message
 
 
+def _kubeconfig_in_config(values: dict[str, Any]) -> dict[str, Any]:
+    """onprem reading its kubeconfig from a config key instead of Secrets Manager."""
+    core = values["clusters"][0]
+    core.pop("kubeconfigFrom")
+    core["kubeconfigSecret"] = "onpremKubeconfig"
+    return values
+
+
 def test_existing_cluster_needs_its_kubeconfig_secret() -> None:
-    values = copy.deepcopy(raw("onprem"))
-    values.pop("onpremKubeconfig")
+    values = _kubeconfig_in_config(copy.deepcopy(raw("onprem")))
     with pytest.raises(
         SettingsError, match=r"clusters\[0\]\.kubeconfigSecret: names config key 'onpremKubeconfig'"
     ):
@@ -303,8 +331,9 @@ def test_existing_cluster_needs_its_kubeconfig_secret() -> None:
 
 
 def test_existing_cluster_kubeconfig_must_be_secret() -> None:
+    values = {**_kubeconfig_in_config(copy.deepcopy(raw("onprem"))), "onpremKubeconfig": "apiVersion: v1"}
     with pytest.raises(SettingsError, match="inferstack:onpremKubeconfig: holds a kubeconfig in plain text"):
-        parse_settings(raw("onprem"), SOURCE, frozenset())
+        parse_settings(values, SOURCE, frozenset())
 
 
 # --- inputs that were planned as if they were fine --------------------------------------------
@@ -708,7 +737,7 @@ def test_gke_single_zone_tpu_pool_above_the_per_zone_limit() -> None:
 
 def test_a_multi_host_tpu_pool_is_one_gke_pool_per_slice_so_no_per_pool_limit() -> None:
     # ct6e-standard-4t 4x8 spans 8 nodes per slice: 1,008 nodes are 126 GKE pools of 8.
-    valid("prod", lambda v: pool(v, 2, 2).update(maxSize=1008))
+    valid("dev", with_v6e(lambda v: pool(v, 1, 2).update(maxSize=1008)))
 
 
 def test_gke_cluster_above_the_node_limit() -> None:
@@ -757,10 +786,12 @@ def test_an_accelerator_aws_nodes_are_not_built_for_is_refused() -> None:
 
 
 def test_pool_kind_comes_from_the_catalog() -> None:
-    settings = parse_settings(raw("prod"), SOURCE)
+    values = copy.deepcopy(raw("dev"))
+    with_v6e(lambda v: None)(values)
+    settings = parse_settings(values, SOURCE)
     kinds = {(c.name, p.name): p.kind.value for c in settings.clusters for p in c.node_pools}
     assert kinds[("core-use1", "system")] == "cpu"
-    assert kinds[("core-use1", "h200")] == "gpu"
+    assert kinds[("core-use1", "l4")] == "gpu"
     assert kinds[("burst-usc1", "v6e-spot")] == "tpu"
     assert [p.name for c in settings.clusters for p in c.node_pools if p.is_tpu] == ["v6e-spot"]
 
@@ -899,7 +930,10 @@ def test_cluster_and_pool_conditions(change: Callable[[dict[str, Any]], None], f
 
 def test_a_tpu_pool_without_its_topology() -> None:
     only_line(
-        "prod", lambda v: pool(v, 2, 2).pop("tpuTopology"), "clusters[2].nodePools[2].tpuTopology", "missing"
+        "dev",
+        with_v6e(lambda v: pool(v, 1, 2).pop("tpuTopology")),
+        "clusters[1].nodePools[2].tpuTopology",
+        "missing",
     )
 
 

@@ -169,14 +169,17 @@ def test_kubernetes_objects_are_manifests_per_cluster() -> None:
     objects = [
         r
         for r in graph.resources
-        if r.type.startswith("kubernetes:") and r.custom and r.type != "kubernetes:helm.sh/v3:Release"
+        if r.type.startswith("kubernetes:") and r.custom and not r.type.startswith("kubernetes:helm.sh/")
     ]
-    assert len(files) == len(objects)
-    assert {path.split("/")[0] for path in files} == {"core-use1", "core-usw2"}
+    assert len(files) == len(objects), "every object but the Helm releases, which are not rendered"
+    assert {path.split("/")[0] for path in files} == {"core-use1", "core-usw2", "burst-usc1"}
     namespace = yaml.safe_load(files["core-use1/namespace-core-use1-inference.yaml"])
     assert namespace["apiVersion"] == "v1" and namespace["kind"] == "Namespace"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert manifests(planned("onprem")) == {}
+    onprem = manifests(planned("onprem"))
+    # onprem's existing cluster gets add-ons but no model servers (its accelerators are unknown).
+    assert {path.split("/")[0] for path in onprem} == {"onprem-core", "burst-use2"}
+    assert all("-addons-" in path for path in onprem if path.startswith("onprem-core/"))
 
 
 def test_export_command(tmp_path: Any) -> None:

@@ -327,6 +327,8 @@ class EksCluster(pulumi.ComponentResource):
     """Exec-based kubeconfig (aws eks get-token); holds no credentials."""
     kubernetes_provider: k8s.Provider
     """Kubernetes provider for everything that runs in this cluster."""
+    node_groups: dict[str, aws.eks.NodeGroup]
+    """Pool name -> its managed node group (the autoscaler's expander names their groups)."""
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("inferstack:aws:EksCluster", name, None, opts)
@@ -484,9 +486,11 @@ class EksCluster(pulumi.ComponentResource):
             tags=args.tags,
             capacity_reservation_ids=args.capacity_reservation_ids,
         )
-        groups = [
-            node_group(context, pool, self, [*node_role_grants, *node_addons]) for pool in args.node_pools
-        ]
+        self.node_groups = {
+            pool.name: node_group(context, pool, self, [*node_role_grants, *node_addons])
+            for pool in args.node_pools
+        }
+        groups = list(self.node_groups.values())
         addon("coredns", depends_on=groups)
 
         self.name = cluster.name

@@ -179,8 +179,8 @@ class AwsNetwork(pulumi.ComponentResource):
     """Private route table IDs, in zone order."""
     private_route_table_id_list: list[pulumi.Output[str]]
     """The same IDs one by one, for layers that add a route to each table (peering)."""
-    endpoint_security_group_id: pulumi.Output[str]
-    """Security group of the interface endpoints (443 from the VPC CIDR)."""
+    endpoint_security_group_id: pulumi.Output[str] | None
+    """Security group of the interface endpoints (443 from the VPC CIDR); None without any."""
     nat_gateway_count: int
     """How many NAT gateways were created (1 or one per zone)."""
 
@@ -309,23 +309,26 @@ class AwsNetwork(pulumi.ComponentResource):
             ).arn
         self._flow_logs(child_name("flow-logs"), vpc, args, tags, flow_log_key)
 
-        endpoint_sg_name = child_name("endpoints")
-        endpoint_sg = aws.ec2.SecurityGroup(
-            endpoint_sg_name,
-            vpc_id=vpc.id,
-            description="Interface VPC endpoints: HTTPS from inside the VPC only",
-            tags=tags(endpoint_sg_name),
-            opts=child,
-        )
-        admit(
-            endpoint_sg.id,
-            port=443,
-            sources=[Ingress(child_name("endpoints", "https"), args.cidr, "HTTPS from the VPC")],
-            tags=tags,
-            opts=child,
-        )
         private_subnet_ids = [subnet.id for subnet in private_subnets]
+        endpoint_sg: aws.ec2.SecurityGroup | None = None
+        if args.interface_endpoints:  # a group no endpoint uses would only be an unattached group
+            endpoint_sg_name = child_name("endpoints")
+            endpoint_sg = aws.ec2.SecurityGroup(
+                endpoint_sg_name,
+                vpc_id=vpc.id,
+                description="Interface VPC endpoints: HTTPS from inside the VPC only",
+                tags=tags(endpoint_sg_name),
+                opts=child,
+            )
+            admit(
+                endpoint_sg.id,
+                port=443,
+                sources=[Ingress(child_name("endpoints", "https"), args.cidr, "HTTPS from the VPC")],
+                tags=tags,
+                opts=child,
+            )
         for service in args.interface_endpoints:
+            assert endpoint_sg is not None
             endpoint_name = child_name("vpce", service)
             aws.ec2.VpcEndpoint(
                 endpoint_name,
@@ -355,7 +358,7 @@ class AwsNetwork(pulumi.ComponentResource):
         self.public_subnet_ids = pulumi.Output.all(*[subnet.id for subnet in public_subnets])
         self.private_route_table_ids = pulumi.Output.all(*[rt.id for rt in private_rts])
         self.private_route_table_id_list = [rt.id for rt in private_rts]
-        self.endpoint_security_group_id = endpoint_sg.id
+        self.endpoint_security_group_id = endpoint_sg.id if endpoint_sg is not None else None
         self.nat_gateway_count = len(nats)
         self.register_outputs(
             {

@@ -20,7 +20,10 @@ small project (``bootstrap/``, one stack per account) creates them once:
     `repo:<owner>/<repo>:environment:<name>` for jobs that name an environment);
   - the **Auto Scaling service-linked role**, which the EKS stacks' key policies name: KMS refuses
     a key policy whose principal does not exist (MalformedPolicyDocumentException), and the role is
-    only created by AWS on an account's first Auto Scaling group, which comes after the key.
+    only created by AWS on an account's first Auto Scaling group, which comes after the key;
+  - the **deploy runner** (``infra.bootstrap.runner``): a small VPC and a CodeBuild-hosted GitHub
+    Actions runner in it. A runner created by a platform stack could not carry that stack's first
+    `pulumi up`, so it lives here; the platform stacks peer their private clusters with its VPC.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.stores import customer_managed_key
+from infra.bootstrap.runner import RUNS_ON, DeployRunner
 from infra.bootstrap.settings import BootstrapSettings, StackEntry
 
 GITHUB_OIDC_URL = "https://token.actions.githubusercontent.com"
@@ -90,6 +94,29 @@ def github_trust(*, provider_arn: str, repository: str, subjects: Sequence[str])
     )
 
 
+KEPT_KUBECONFIGS = "inferstack/"
+"""Name prefix of the Secrets Manager secrets that hold existing clusters' kubeconfigs
+(``kubeconfigFrom.awsSecretArn``), which a preview reads as an apply does."""
+
+
+def kept_kubeconfigs_access(*, partition: str, account: str) -> str:
+    """Read the kubeconfigs kept in Secrets Manager: ReadOnlyAccess does not include GetSecretValue."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "ReadKeptKubeconfigs",
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": f"arn:{partition}:secretsmanager:*:{account}:secret:{KEPT_KUBECONFIGS}*",
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
 def state_access(*, bucket_arn: str, key_arns: Sequence[str]) -> str:
     """Read and write the state bucket (state files, history, lock files) and use the stacks' keys."""
     return json.dumps(
@@ -122,6 +149,7 @@ class Bootstrap(pulumi.ComponentResource):
     secrets_keys: dict[str, aws.kms.Key]
     preview_role: aws.iam.Role
     deploy_roles: dict[str, aws.iam.Role]
+    runner: DeployRunner
 
     def __init__(
         self,
@@ -172,6 +200,17 @@ class Bootstrap(pulumi.ComponentResource):
             key_arns=key_arns,
             opts=child,
         )
+        # A preview of a stack with an existing cluster reads its kubeconfig, as the apply does.
+        aws.iam.RolePolicy(
+            f"{name}-ci-preview-kubeconfigs",
+            role=self.preview_role.id,
+            policy=aws.get_partition_output(
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            ).partition.apply(
+                lambda p: kept_kubeconfigs_access(partition=p, account=settings.aws_account_id)
+            ),
+            opts=child,
+        )
         self.deploy_roles = {
             env.value: self._role(
                 f"{name}-ci-deploy-{env.value}",
@@ -193,6 +232,18 @@ class Bootstrap(pulumi.ComponentResource):
                 aws_service_name="autoscaling.amazonaws.com",
                 opts=kept,
             )
+        self.runner = DeployRunner(
+            f"{name}-deploy",
+            region=settings.region,
+            account=settings.aws_account_id,
+            cidr=settings.runner.cidr,
+            repository=repository,
+            connection_arn=settings.runner.connection_arn,
+            log_retention_days=settings.runner.log_retention_days,
+            provider=provider,
+            tags=settings.tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({"stateBucket": self.state_bucket.bucket})
 
     def _state_bucket(
@@ -330,4 +381,12 @@ def build(settings: BootstrapSettings) -> Bootstrap:
     )
     pulumi.export("previewRoleArn", boot.preview_role.arn)
     pulumi.export("deployRoleArns", {env: role.arn for env, role in boot.deploy_roles.items()})
+    # What a platform stack's deployNetwork setting takes (docs/settings.md#deploynetwork).
+    network = boot.runner.network
+    pulumi.export("deployRegion", settings.region)
+    pulumi.export("deployVpcId", network.vpc_id)
+    pulumi.export("deployCidr", network.vpc_cidr)
+    pulumi.export("deployRouteTableIds", network.private_route_table_ids)
+    pulumi.export("deployRunnerProject", boot.runner.project.name)
+    pulumi.export("deployRunsOn", RUNS_ON)
     return boot

@@ -20,6 +20,7 @@ from infra.settings import (
     Problem,
     SettingsError,
     SettingsModel,
+    deploy_vpc_block_problem,
     raise_problems,
     validation_problems,
 )
@@ -88,6 +89,50 @@ class GitHub(SettingsModel):
         return self
 
 
+_CONNECTION_ARN = re.compile(
+    r"arn:aws[a-z-]*:(codeconnections|codestar-connections):[a-z]{2}(-[a-z]+)+-\d+:\d{12}:connection/[0-9a-f-]{36}"
+)
+LARGEST_RUNNER_PREFIX = 22
+"""The runner's VPC follows the program's address plan (``infra.aws.network``): /22 or larger."""
+
+
+class Runner(SettingsModel):
+    """The deploy runner: a CodeBuild-hosted GitHub Actions runner in a VPC of its own, which the
+    platform stacks peer with their private clusters (their ``deployNetwork`` setting)."""
+
+    cidr: str = "10.200.0.0/22"
+    """The deploy VPC's block: must overlap no cluster network of the stacks that peer with it."""
+    connection_arn: str | None = None
+    """The CodeConnections connection to GitHub (a GitHub App installation, confirmed by hand in the
+    console). Without it the runner's project exists but no webhook hands it jobs."""
+    log_retention_days: int = 365
+    """Days the runner's build logs and the deploy VPC's flow logs are kept."""
+
+    @model_validator(mode="after")
+    def _rules(self) -> Runner:
+        found: list[Problem] = []
+        problem = deploy_vpc_block_problem(self.cidr)
+        if problem is None and ipaddress.IPv4Network(self.cidr).prefixlen > LARGEST_RUNNER_PREFIX:
+            problem = (
+                f"{self.cidr!r} is too small; allowed: a private block of /{LARGEST_RUNNER_PREFIX} or larger"
+            )
+        if problem:
+            found.append(Problem("cidr", problem))
+        if self.connection_arn is not None and not _CONNECTION_ARN.fullmatch(self.connection_arn):
+            found.append(
+                Problem(
+                    "connectionArn",
+                    f"{self.connection_arn!r}; allowed: a CodeConnections connection ARN "
+                    "(arn:aws:codeconnections:<region>:<account>:connection/<id>)",
+                )
+            )
+        if self.log_retention_days not in catalog().log_retention_days:
+            allowed = ", ".join(str(d) for d in sorted(catalog().log_retention_days))
+            found.append(Problem("logRetentionDays", f"{self.log_retention_days}; allowed: {allowed}"))
+        raise_problems(found)
+        return self
+
+
 class BootstrapSettings(SettingsModel):
     """What one account needs before the first `pulumi up` of any platform stack."""
 
@@ -102,6 +147,7 @@ class BootstrapSettings(SettingsModel):
     github: GitHub
     autoscaling_service_linked_role: bool = True
     """Create AWSServiceRoleForAutoScaling. EKS key policies name it; set false where it exists already."""
+    runner: Runner = Field(default_factory=Runner)
 
     @model_validator(mode="after")
     def _rules(self) -> BootstrapSettings:

@@ -31,6 +31,8 @@ __all__ = [
     "BOOT_DISK_TYPES",
     "PRECISIONS",
     "Accelerator",
+    "Addon",
+    "AddonRelease",
     "AwsInstanceType",
     "BootDiskType",
     "Catalog",
@@ -43,6 +45,7 @@ __all__ = [
     "PostgresVersions",
     "build_catalog",
     "catalog",
+    "kubernetes_minor",
     "model_fit",
     "tpu_topology_chips",
 ]
@@ -169,6 +172,10 @@ class Model(_Row):
     weights_gib: dict[str, float]
     kv_headroom: float = Field(ge=0, le=1)
     max_context: int = Field(gt=0)
+    native_precision: Literal["bf16", "fp8"] = "bf16"
+    """The precision of the published checkpoint; any other precision is a converted or quantized copy."""
+    load_minutes: int = Field(gt=0, le=120)
+    """How long one replica takes from container start to serving (see models.yaml): the startupProbe's budget."""
     note: str | None = None
 
     @model_validator(mode="after")
@@ -211,9 +218,122 @@ class _EksAddons(_Row):
         return self.model_dump(by_alias=True, exclude={"note"})
 
 
+_EXACT_VERSION = re.compile(r"v?\d+\.\d+\.\d+")
+_MINOR = re.compile(r"(\d+)\.(\d+)")
+
+
+def kubernetes_minor(version: str) -> tuple[int, int] | None:
+    """(major, minor) of a Kubernetes minor version written such as "1.35"; None if it is not one."""
+    match = _MINOR.fullmatch(version)
+    return None if match is None else (int(match[1]), int(match[2]))
+
+
+class _KubernetesRange(_Row):
+    min: str
+    max: str | None = None
+    """None: the source states a floor only."""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _KubernetesRange:
+        low = kubernetes_minor(self.min)
+        high = None if self.max is None else kubernetes_minor(self.max)
+        if low is None or (self.max is not None and high is None):
+            raise ValueError(f"kubernetes: {self.min}..{self.max}: minor versions are written such as 1.35")
+        if high is not None and high < low:
+            raise ValueError(f"kubernetes: min {self.min} is above max {self.max}")
+        return self
+
+    def holds(self, version: str) -> bool:
+        minor = kubernetes_minor(version)
+        if minor is None:
+            return False
+        low = kubernetes_minor(self.min)
+        high = None if self.max is None else kubernetes_minor(self.max)
+        assert low is not None
+        return low <= minor and (high is None or minor <= high)
+
+    def __str__(self) -> str:
+        if self.max is None:
+            return f"{self.min}+"
+        return self.min if self.max == self.min else f"{self.min}-{self.max}"
+
+
+class AddonRelease(_Row):
+    """One chart version, the image tags it runs and the Kubernetes minors it supports."""
+
+    version: str
+    """The exact chart version (never a range)."""
+    app_version: str
+    kubernetes: _KubernetesRange
+    tags: dict[str, str] = Field(min_length=1)
+    """Image name (the add-on's ``images`` key) -> exact tag."""
+    source: str = Field(min_length=1)
+    """Where the version, tags and Kubernetes range were read."""
+
+    @model_validator(mode="after")
+    def _exact(self) -> AddonRelease:
+        if not _EXACT_VERSION.fullmatch(self.version):
+            raise ValueError(f"version {self.version!r}: an exact chart version such as 2.20.2, not a range")
+        for image, tag in self.tags.items():
+            if not _EXACT_VERSION.fullmatch(tag):
+                raise ValueError(f"tags.{image}: {tag!r} is not an exact version tag such as v1.2.3")
+        return self
+
+
+AddonCloud = Literal["aws", "gcp", "existing"]
+
+
+class Addon(_Row):
+    """A third-party add-on: one Helm chart, its images, and its releases (newest first)."""
+
+    chart: str = Field(min_length=1)
+    repository: str
+    """The chart repository URL (https)."""
+    clouds: list[AddonCloud] = Field(min_length=1)
+    """Where it applies: aws (EKS), gcp (GKE), existing (a cluster reached by kubeconfig)."""
+    images: dict[str, str] = Field(min_length=1)
+    """Image name -> repository, without a tag (each release gives the tag)."""
+    releases: list[AddonRelease] = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Addon:
+        if not self.repository.startswith("https://"):
+            raise ValueError(f"repository {self.repository!r}: a chart repository over https")
+        for name, image in self.images.items():
+            if ":" in image.rsplit("/", 1)[-1] or "@" in image:
+                raise ValueError(f"images.{name}: {image!r} carries a tag; the releases give the tags")
+        for release in self.releases:
+            if set(release.tags) != set(self.images):
+                raise ValueError(
+                    f"release {release.version} ({release.app_version}): tags for {sorted(release.tags)}, "
+                    f"images are {sorted(self.images)}"
+                )
+        lows = [kubernetes_minor(r.kubernetes.min) or (0, 0) for r in self.releases]
+        if lows != sorted(lows, reverse=True) or len(set(lows)) != len(lows):
+            raise ValueError("releases: newest first, one per lowest supported Kubernetes minor")
+        return self
+
+    def release_for(self, kubernetes_version: str) -> AddonRelease | None:
+        """The newest release that supports ``kubernetes_version``, or None."""
+        return next((r for r in self.releases if r.kubernetes.holds(kubernetes_version)), None)
+
+    def image(self, name: str, release: AddonRelease) -> tuple[str, str]:
+        """(repository, tag) of image ``name`` in ``release``."""
+        return self.images[name], release.tags[name]
+
+    def supported(self) -> str:
+        """The Kubernetes minors some release supports, in words: "1.33-1.35", "1.22+"."""
+        return ", ".join(str(r.kubernetes) for r in reversed(self.releases))
+
+
 class _Table(_Row):
     as_of: dt.date
     sources: list[str] = Field(min_length=1)
+
+
+class _AddonsTable(_Table):
+    addons: dict[str, Addon] = Field(min_length=1)
 
 
 class _RegionsTable(_Table):
@@ -249,7 +369,39 @@ class _MachinesTable(_Table):
     gcp: dict[str, GcpMachineType]
 
 
+def image_problem(image: str) -> str | None:
+    """Why ``image`` is not a pinned container image reference, or None."""
+    name, at, digest = image.partition("@")
+    if at:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            return f"{image!r}: the digest must be sha256:<64 hex digits>"
+        return None
+    repository, colon, tag = name.rpartition(":")
+    if not colon or "/" in tag:
+        return f"{image!r} has no tag, which pulls 'latest'; allowed: a pinned tag such as vllm/vllm-openai:v0.27.1"
+    if tag == "latest":
+        return f"{image!r}: 'latest' moves under a running fleet; allowed: a pinned tag or a digest"
+    if not repository or not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+        return f"{image!r} is not an image reference; allowed: repository:tag or repository@sha256:<digest>"
+    return None
+
+
+class _ServingImages(_Row):
+    gpu: str
+    tpu: str
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _pinned(self) -> _ServingImages:
+        for image in (self.gpu, self.tpu):
+            problem = image_problem(image)
+            if problem:
+                raise ValueError(problem)
+        return self
+
+
 class _ModelsTable(_Table):
+    serving_images: _ServingImages
     models: dict[str, Model]
 
 
@@ -472,6 +624,8 @@ class Catalog(BaseModel):
     aws_instance_types: dict[str, AwsInstanceType]
     gcp_machine_types: dict[str, GcpMachineType]
     models: dict[str, Model]
+    serving_images: dict[DeviceKind, str]
+    """The inference server's image per kind of accelerator (GPU, TPU), pinned in models.yaml."""
     nearest_aws_region: dict[str, str]
     """GCP region -> the AWS region Route 53 latency routing measures in its place."""
     eks_versions: dict[str, dt.date]
@@ -490,6 +644,8 @@ class Catalog(BaseModel):
     eks_max_nodes_per_node_group: int
     gke_max_nodes_per_pool_zone: int
     gke_max_nodes_per_cluster: int
+    addons: dict[str, Addon]
+    """Add-on name -> its chart, images and releases (addons.yaml)."""
 
     @model_validator(mode="after")
     def _cross_references(self) -> Catalog:
@@ -686,7 +842,14 @@ def _read(name: str) -> Any:
 
 
 def build_catalog(
-    regions: Any, machines: Any, models: Any, kubernetes: Any, datastores: Any, limits: Any, postgres: Any
+    regions: Any,
+    machines: Any,
+    models: Any,
+    kubernetes: Any,
+    datastores: Any,
+    limits: Any,
+    postgres: Any,
+    addons: Any,
 ) -> Catalog:
     """Validate the parsed YAML documents and assemble them into a Catalog."""
     r = _RegionsTable.model_validate(regions)
@@ -696,9 +859,10 @@ def build_catalog(
     d = _DatastoresTable.model_validate(datastores)
     li = _LimitsTable.model_validate(limits)
     pg = _PostgresTable.model_validate(postgres)
+    ad = _AddonsTable.model_validate(addons)
     aurora = sorted(pg.aurora_postgresql.versions, key=_pg_version, reverse=True)
     return Catalog(
-        as_of=min(t.as_of for t in (r, m, mo, k, d, li, pg)),
+        as_of=min(t.as_of for t in (r, m, mo, k, d, li, pg, ad)),
         aws_regions={name: list(region.zones) for name, region in r.aws.items()},
         aws_region_az_ids={name: list(region.az_ids or ()) for name, region in r.aws.items()},
         aws_offerings={
@@ -710,6 +874,7 @@ def build_catalog(
         aws_instance_types=m.aws,
         gcp_machine_types=m.gcp,
         models=mo.models,
+        serving_images={DeviceKind.GPU: mo.serving_images.gpu, DeviceKind.TPU: mo.serving_images.tpu},
         eks_versions={v: e.end_of_standard_support for v, e in k.eks.items()},
         eks_addons={v: addons.versions() for v, addons in k.eks_addons.items()},
         gke_release_channels=list(k.gke_release_channels),
@@ -729,6 +894,7 @@ def build_catalog(
         eks_max_nodes_per_node_group=li.eks.max_nodes_per_managed_node_group,
         gke_max_nodes_per_pool_zone=li.gke.max_nodes_per_pool_per_zone,
         gke_max_nodes_per_cluster=li.gke.max_nodes_per_cluster,
+        addons=ad.addons,
     )
 
 
@@ -743,4 +909,5 @@ def catalog() -> Catalog:
         _read("datastores.yaml"),
         _read("limits.yaml"),
         _read("postgres.yaml"),
+        _read("addons.yaml"),
     )

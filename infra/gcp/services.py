@@ -34,6 +34,7 @@ API_OF_MODULE: dict[str, str] = {
     "serviceaccount": "iam.googleapis.com",
     "servicenetworking": "servicenetworking.googleapis.com",
     "sql": "sqladmin.googleapis.com",
+    "storage": "storage.googleapis.com",
 }
 """Pulumi GCP module (the part of a type token before '/') -> the API its resources are served by."""
 
