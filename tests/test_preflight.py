@@ -182,8 +182,27 @@ def test_gcp_gpu_quota_counts_spot_pools_against_the_preemptible_metric() -> Non
     gpu = [r for r in rows if "GPUS" in r.resource]
     assert [(r.resource, r.result) for r in gpu] == [("us-central1 PREEMPTIBLE_NVIDIA_H200_GPUS", Result.OK)]
     assert "32 GPUs at max size (burst-usc1/h200-spot 4 x 8); quota 32" in gpu[0].detail
-    tpu = [r for r in rows if r.resource == "burst-usc1/v6e-spot"]
-    assert len(tpu) == 1 and tpu[0].result is Result.WARN  # TPU quota is left to a person, and says so
+
+
+def test_a_tpu_pool_gets_a_warning_that_its_quota_is_not_asked() -> None:
+    def v6e_only(values: dict[str, Any]) -> None:
+        burst = values["clusters"][1]
+        assert burst["cloud"] == "gcp"
+        burst["nodePools"] = [p for p in burst["nodePools"] if not p.get("accelerator")] + [
+            {
+                "name": "v6e-spot",
+                "machineType": "ct6e-standard-4t",
+                "accelerator": "tpu-v6e",
+                "tpuTopology": "4x8",
+                "capacity": "spot",
+                "minSize": 0,
+                "maxSize": 8,
+            }
+        ]
+
+    rows = quotas.gcp_quotas(settings("dev", change=v6e_only), FakeClouds(gcp={}))
+    assert [(r.resource, r.result) for r in rows] == [("burst-usc1/v6e-spot", Result.WARN)]
+    assert "tpu-v6e needs 32 chips at max size in us-central1" in rows[0].detail
 
 
 def test_gcp_gpu_quota_below_max_size_blocks() -> None:
