@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from inferstack import cost as costs
@@ -576,6 +577,61 @@ import pulumi
 for i in range({count}):
     pulumi.CustomResource("inferstack:bench:Trivial", f"r{{i}}", {{"index": i}})
 """
+
+
+@app.command()
+def preflight(
+    stack: Annotated[str, typer.Argument(help="Stack name: asks about stacks/Pulumi.STACK.yaml")],
+    config_file: Annotated[
+        Path | None,
+        typer.Option("--config-file", help="Use this stack file instead (as pulumi --config-file)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as one JSON object")] = False,
+    network_source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--network-source",
+            help="REGION=ID (repeatable): where the deployer's traffic starts, for Reachability Analyzer "
+            "to each private EKS endpoint (an i-, eni-, vgw-, tgw-attach-... id)",
+        ),
+    ] = None,
+) -> None:
+    """Ask the clouds, with your credentials, whether an apply of the stack can succeed; exit 1 on a block."""
+    # The clouds' SDKs are an extra: imported here only, so the rest of the toolkit never needs them.
+    from inferstack.preflight.clients import LiveClouds, MissingExtra, NoCredentials
+
+    try:
+        from inferstack.preflight import blocked, run
+        from inferstack.preflight.network import eks_names, parse_sources
+        from inferstack.preflight.render import as_json as rows_json
+        from inferstack.preflight.render import table, verdict
+
+        clouds = LiveClouds()
+    except (ImportError, MissingExtra) as error:
+        raise _fail(
+            escape(f"preflight needs the preflight extra ({error}): pip install 'inferstack[preflight]'")
+        ) from None
+    try:
+        sources = parse_sources(network_source or [])
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    graph = _plan(stack, config_file)
+    settings = settings_of(graph)
+    if settings is None:
+        raise _fail(
+            f"{stack}: not a stack of this project; preflight asks about the inferstack program's stacks"
+        )
+    try:
+        rows = run(settings, clouds, eks_names=eks_names(graph), sources=sources)
+    except NoCredentials as error:
+        raise _fail(str(error)) from None
+    if as_json:
+        sys.stdout.write(json.dumps(rows_json(stack, rows), indent=2) + "\n")
+    else:
+        out.print(table(rows))
+        out.print(verdict(rows), highlight=False)
+    if blocked(rows):
+        raise typer.Exit(EXIT_VIOLATIONS)
 
 
 @app.command()
