@@ -292,9 +292,11 @@ def _budgets(settings: Settings, providers: Providers) -> None:
     if budget is None:
         return
     name = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    # Never the database's primary region: a switchover moves it, and a budget whose provider changes
+    # is replaced, losing its history (tests/test_switchover.py).
     aws_regions = [c.region for c in settings.clusters if c.cloud is Cloud.AWS and c.region]
-    if settings.database is not None and settings.database.cloud == "aws":
-        aws_regions.insert(0, settings.database.primary_region)
+    if not aws_regions and settings.database is not None and settings.database.cloud == "aws":
+        aws_regions = sorted(region for _, region in settings.database.members())
     if aws_regions:
         StackBudget(
             "budget",
