@@ -122,3 +122,99 @@ class StoreHome:
         if not zones or len(set(zones)) != len(zones):
             raise ValueError(f"{where}.zones={zones!r}: must be a non-empty list of distinct zones")
         check_cidrs(f"{where}.allowed_cidrs", list(self.allowed_cidrs))
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """Refuse every request that does not come over TLS (S3: the aws:SecureTransport condition)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DenyPlainHttp",
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": "s3:*",
+                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                }
+            ],
+        },
+        sort_keys=True,
+    )
+
+
+def private_bucket(
+    stem: str,
+    *,
+    key: aws.kms.Key,
+    noncurrent_days: int,
+    lifecycle_id: str,
+    child: pulumi.ResourceOptions,
+    kept: pulumi.ResourceOptions,
+    bucket_name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> aws.s3.Bucket:
+    """An S3 bucket only its account reaches, over TLS: owner-enforced, every public access blocked,
+    versioned, SSE-KMS with ``key`` (and a bucket key), superseded versions expired after
+    ``noncurrent_days`` and abandoned uploads after 7 days. Children are named ``<stem>-<part>``;
+    the bucket itself takes ``kept`` (protect it where it holds what cannot be rebuilt).
+    """
+    bucket = aws.s3.Bucket(stem, bucket=bucket_name, tags=dict(tags) if tags else None, opts=kept)
+    aws.s3.BucketOwnershipControls(
+        f"{stem}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=child,
+    )
+    aws.s3.BucketPublicAccessBlock(
+        f"{stem}-private",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child,
+    )
+    versioning = aws.s3.BucketVersioning(
+        f"{stem}-versions",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+        opts=child,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{stem}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                    sse_algorithm="aws:kms", kms_master_key_id=key.arn
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=child,
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{stem}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id=lifecycle_id,
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                    noncurrent_days=noncurrent_days
+                ),
+                abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                    days_after_initiation=7
+                ),
+            )
+        ],
+        # S3 refuses a lifecycle configuration with noncurrent-version rules before versioning is on.
+        opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[versioning])),
+    )
+    aws.s3.BucketPolicy(
+        f"{stem}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(tls_only_policy), opts=child
+    )
+    return bucket

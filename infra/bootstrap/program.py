@@ -34,7 +34,7 @@ from collections.abc import Sequence
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.stores import customer_managed_key
+from infra.aws.stores import customer_managed_key, private_bucket
 from infra.bootstrap.runner import RUNS_ON, DeployRunner
 from infra.bootstrap.settings import BootstrapSettings, StackEntry
 
@@ -47,26 +47,6 @@ DEPLOY_POLICY = "AdministratorAccess"
 """A platform stack creates IAM roles, KMS keys, EKS clusters and their access entries: a narrower
 policy would have to be kept in step with every layer. The trust policy is what is narrow: only a
 job bound to the protected GitHub environment of the role's environment can assume it."""
-
-
-def bucket_policy(bucket_arn: str) -> str:
-    """Refuse every request that does not come over TLS (AWS: s3 "aws:SecureTransport" condition)."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DenyPlainHttp",
-                    "Effect": "Deny",
-                    "Principal": "*",
-                    "Action": "s3:*",
-                    "Resource": [bucket_arn, f"{bucket_arn}/*"],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
-            ],
-        },
-        sort_keys=True,
-    )
 
 
 def github_trust(*, provider_arn: str, repository: str, subjects: Sequence[str]) -> str:
@@ -263,64 +243,15 @@ class Bootstrap(pulumi.ComponentResource):
         child: pulumi.ResourceOptions,
         kept: pulumi.ResourceOptions,
     ) -> aws.s3.Bucket:
-        bucket = aws.s3.Bucket(f"{name}-state", bucket=settings.state_bucket, opts=kept)
-        aws.s3.BucketOwnershipControls(
-            f"{name}-state-ownership",
-            bucket=bucket.id,
-            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
+        return private_bucket(
+            f"{name}-state",
+            key=key,
+            noncurrent_days=settings.noncurrent_state_days,
+            lifecycle_id="expire-superseded-state",
+            child=child,
+            kept=kept,
+            bucket_name=settings.state_bucket,
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-state-private",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child,
-        )
-        versioning = aws.s3.BucketVersioning(
-            f"{name}-state-versions",
-            bucket=bucket.id,
-            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
-            opts=child,
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-state-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
-                    ),
-                    bucket_key_enabled=True,
-                )
-            ],
-            opts=child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-state-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketLifecycleConfigurationRuleArgs(
-                    id="expire-superseded-state",
-                    status="Enabled",
-                    filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
-                    noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
-                        noncurrent_days=settings.noncurrent_state_days
-                    ),
-                    abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
-                        days_after_initiation=7
-                    ),
-                )
-            ],
-            # S3 refuses a lifecycle configuration with noncurrent-version rules before versioning is on.
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[versioning])),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-state-tls-only", bucket=bucket.id, policy=bucket.arn.apply(bucket_policy), opts=child
-        )
-        return bucket
 
     def _secrets_keys(
         self, name: str, settings: BootstrapSettings, provider: aws.Provider
