@@ -403,15 +403,18 @@ def _health_check(resource: Planned, ctx: Context) -> Item:
     return replace(base, monthly=monthly, basis=basis)
 
 
-def _aurora_instance(resource: Planned, ctx: Context) -> Item:
-    klass = str(resource.inputs.get("instanceClass"))
-    row = (ctx.book.services.get("auroraInstances") or {}).get(klass)
+def _per_node(
+    resource: Planned, ctx: Context, table: str, kind: str, what: str, nodes: int = 1, note: str = ""
+) -> Item:
+    """A managed-service node billed by the hour (``services.yaml`` table ``table``, row ``kind``), the same
+    at every scale; a row of another region is used at its rate and says so."""
+    row = (ctx.book.services.get(table) or {}).get(kind)
     if row is None:
-        raise Unpriced(f"no price row for Aurora instance class {klass}")
+        raise Unpriced(f"no price row for {what} {kind}")
     price = Decimal(str(row["price"]))
-    monthly = money(price * ctx.book.hours)
+    monthly = money(price * ctx.book.hours * nodes)
     where = "" if resource.region == row["region"] else f" ({row['region']} rate)"
-    basis = f"1 x {klass} x {ctx.book.hours} h x {_rate_text(price)}/h{where}; storage and I/O with use"
+    basis = f"{nodes} x {kind} x {ctx.book.hours} h x {_rate_text(price)}/h{where}{note}"
     return Item(
         resource.urn,
         resource.type,
@@ -420,28 +423,20 @@ def _aurora_instance(resource: Planned, ctx: Context) -> Item:
         basis,
         resource.region,
         {s: monthly for s in SCALES},
+    )
+
+
+def _aurora_instance(resource: Planned, ctx: Context) -> Item:
+    klass = str(resource.inputs.get("instanceClass"))
+    return _per_node(
+        resource, ctx, "auroraInstances", klass, "Aurora instance class", note="; storage and I/O with use"
     )
 
 
 def _cache(resource: Planned, ctx: Context) -> Item:
     node = str(resource.inputs.get("nodeType"))
     nodes = int(resource.inputs.get("numCacheClusters") or 1)
-    row = (ctx.book.services.get("cacheNodes") or {}).get(node)
-    if row is None:
-        raise Unpriced(f"no price row for cache node type {node}")
-    price = Decimal(str(row["price"]))
-    monthly = money(price * ctx.book.hours * nodes)
-    where = "" if resource.region == row["region"] else f" ({row['region']} rate)"
-    basis = f"{nodes} x {node} x {ctx.book.hours} h x {_rate_text(price)}/h{where}"
-    return Item(
-        resource.urn,
-        resource.type,
-        resource.name,
-        PRICED,
-        basis,
-        resource.region,
-        {s: monthly for s in SCALES},
-    )
+    return _per_node(resource, ctx, "cacheNodes", node, "cache node type", nodes=nodes)
 
 
 def _gke_cluster(resource: Planned, ctx: Context) -> Item:

@@ -199,3 +199,52 @@ def test_aws_spot_is_on_demand_less_the_stated_discount() -> None:
     assert at_60.monthly["max"] == Decimal("18482.43")  # 63.296 x (1 - 0.6) x 730 = 18482.432
     assert at_70.monthly["max"] < at_60.monthly["max"]
     assert "assumed 60%" in at_60.basis and "assumed 70%" in at_70.basis
+
+
+@pytest.mark.parametrize(
+    ("resource", "monthly", "basis"),
+    [
+        # Infracost's golden row: db.t3.large, 730 hours, $119.72
+        (
+            Planned(
+                "urn:db",
+                "aws:rds/clusterInstance:ClusterInstance",
+                "db-1",
+                {"instanceClass": "db.t3.large"},
+                "us-east-1",
+            ),
+            Decimal("119.72"),
+            "1 x db.t3.large x 730 h x $0.164/h; storage and I/O with use",
+        ),
+        # cache.m4.large at $0.156/h, two nodes, priced at the us-east-1 row from us-west-2
+        (
+            Planned(
+                "urn:cache",
+                "aws:elasticache/replicationGroup:ReplicationGroup",
+                "cache",
+                {"nodeType": "cache.m4.large", "numCacheClusters": 2},
+                "us-west-2",
+            ),
+            Decimal("227.76"),
+            "2 x cache.m4.large x 730 h x $0.156/h (us-east-1 rate)",
+        ),
+    ],
+)
+def test_hourly_service_nodes_are_priced_by_node_and_hour(
+    resource: Planned, monthly: Decimal, basis: str
+) -> None:
+    (item,) = estimate([resource]).items
+    assert item.basis == basis
+    assert {item.monthly[s] for s in item.monthly} == {monthly}
+
+
+@pytest.mark.parametrize(
+    ("kind", "inputs"),
+    [
+        ("aws:rds/clusterInstance:ClusterInstance", {"instanceClass": "db.x9.huge"}),
+        ("aws:elasticache/replicationGroup:ReplicationGroup", {"nodeType": "cache.x9.huge"}),
+    ],
+)
+def test_a_node_class_without_a_row_is_listed_unpriced(kind: str, inputs: dict[str, str]) -> None:
+    (item,) = estimate([Planned("urn:x", kind, "x", inputs, "us-east-1")]).items
+    assert item.category == "unpriced" and "x9.huge" in item.basis and not item.monthly
