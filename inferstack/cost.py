@@ -31,7 +31,7 @@ def assumptions_of(settings: Settings | None) -> Assumptions:
     )
 
 
-def policy_config(settings: Settings | None) -> dict[str, dict[str, Any]]:
+def budget_config(settings: Settings | None) -> dict[str, dict[str, Any]]:
     """The cost guards' policy config from the stack's settings, as --policy-pack-config would carry it."""
     if settings is None or settings.budget is None:
         return {}
@@ -417,8 +417,8 @@ __all__ = [
     "UNPRICED",
     "USAGE",
     "assumptions_of",
+    "budget_config",
     "cost_block",
     "diff",
     "estimate_graph",
-    "policy_config",
 ]

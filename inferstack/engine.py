@@ -157,15 +157,33 @@ def _provider_urn(ref: str) -> str | None:
     return ref.rsplit("::", 1)[0] if ref else None
 
 
+def _computed_unknown(state: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    """A resource's state as a first preview has it: its inputs known, everything the cloud computes not."""
+    out: dict[str, Any] = {}
+    for key, value in state.items():
+        if key not in inputs:
+            out[key] = _UNKNOWN
+        elif isinstance(value, dict) and isinstance(inputs[key], dict):
+            out[key] = _computed_unknown(value, inputs[key])
+        else:
+            out[key] = inputs[key]
+    return out
+
+
 class _Mocks(pulumi_mocks.Mocks):
-    def __init__(self, monitor: RecordingMonitor):
+    def __init__(self, monitor: RecordingMonitor, *, new: bool = False):
         self.monitor = monitor
+        self.new = new
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         region = self.monitor.region_for(args.provider or "", args.inputs)
         state = mocks.resource_outputs(args.typ, args.name, args.inputs, region)
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-provider-id", state
+        if self.new:
+            # A create in a preview: the provider echoes the inputs and leaves the id and every
+            # computed output unknown (an ARN, an endpoint, a nested computed field alike).
+            return "", _computed_unknown(state, dict(args.inputs))
         return mocks.resource_id(args.typ, args.name), state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
@@ -180,8 +198,8 @@ class _Mocks(pulumi_mocks.Mocks):
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     """Pulumi's MockMonitor, keeping what the engine would be told about every resource."""
 
-    def __init__(self) -> None:
-        super().__init__(_Mocks(self))
+    def __init__(self, *, new: bool = False) -> None:
+        super().__init__(_Mocks(self, new=new))
         self.records: dict[str, Resource] = {}
         self.stack_outputs: dict[str, Any] = {}
         self.unanswered: list[str] = []
@@ -235,11 +253,11 @@ class _RecordingEngine(pulumi_mocks.MockEngine):
         return super().Log(request)
 
 
-def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
+def run_program(project: Project, stack: str, config: StackConfig, *, new: bool = False) -> Graph:
     """Run ``project.main`` under the mock runtime with ``config``; return the recorded graph."""
     from infra.settings import SettingsError  # the program's own error type for bad stack files
 
-    monitor = RecordingMonitor()
+    monitor = RecordingMonitor(new=new)
     logger = logging.getLogger(f"inferstack.engine.{stack}")
     logger.propagate = False
     if not logger.handlers:  # the engine keeps the warnings; nothing goes to stderr behind the CLI's back
@@ -316,7 +334,16 @@ def run_program(project: Project, stack: str, config: StackConfig) -> Graph:
     )
 
 
-def plan_stack(stack: str, *, config_file: Path | None = None, project: Project | None = None) -> Graph:
+def plan_stack(
+    stack: str, *, config_file: Path | None = None, project: Project | None = None, new: bool = False
+) -> Graph:
+    """The stack's graph; ``new``: as the first preview of an empty stack sees it (computed values unknown).
+
+    By default every resource reads back the values the mocks compute for it (an ARN, an endpoint),
+    which keeps the plan's figures readable. With ``new`` the engine answers a create as a preview
+    does: inputs known, the id and every computed output unknown, so each value derived from another
+    resource arrives as unknown. That is the graph the policy analyzer judges before a first apply.
+    """
     project = project or find_project()
     config = load_stack_config(project, stack, config_file)
-    return run_program(project, stack, config)
+    return run_program(project, stack, config, new=new)

@@ -1,16 +1,27 @@
-"""Applies the policy pack's own guard objects to a planned graph, as the analyzer would.
+"""Applies the policy pack's own guard objects to a planned graph, exactly as the analyzer would.
 
-The objects are imported from ``policies.guards`` and ``policies.cost``, the modules the pack
-registers (policies/__main__.py), so a guard behaves the same offline and under
-``pulumi preview --policy-pack policies``. Resource guards see one resource at a time; stack guards
-(the cost guards) see every resource at once, with its provider, parent and dependencies, as the
-analyzer hands them over after the preview.
+The objects are the ones policies/__main__.py registers (``policies.PACK``), so a guard behaves
+the same offline and under ``pulumi preview --policy-pack policies``. As in the analyzer
+(pulumi_policy.policy._PolicyAnalyzerServicer):
+
+- every resource's inputs go through the SDK's ``deserialize_properties`` and
+  ``unknown_checking_proxy``, with the engine's own sentinel for each value not known yet, so a
+  guard that reads an unknown value raises here exactly as it would at preview;
+- a guard that raises ``UnknownValueError`` does not report a violation: the SDK turns it into an
+  advisory "can't run policy ... during preview" note. The offline run lists those notes
+  (``degraded``), because a mandatory guard that cannot run is a mandatory guard lost;
+- enforcement levels and settings come from the pack's policy config, the file
+  ``pulumi preview --policy-pack-config`` takes (policies/config/<environment>.json plus the
+  stack's budget, see ``policy_config``), with the reserved key ``all`` as the default level.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
@@ -25,21 +36,56 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.deserialize import deserialize_properties
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
 from inferstack.engine import Graph, Resource
-from policies.cost import POLICIES as COST_POLICIES
-from policies.guards import POLICIES as GUARDS
+from policies import PACK, POLICY_CONFIG
 
-PACK: list[Policy] = [*GUARDS, *COST_POLICIES]
-"""Every policy of the pack, in the order policies/__main__.py registers them."""
+__all__ = ["PACK", "Outcome", "check", "check_graph", "environment_config", "policy_config"]
 
 _LEVELS = {level.value: level for level in EnforcementLevel}
+
+
+def environment_config(environment: str) -> dict[str, Any]:
+    """policies/config/<environment>.json as written (the levels and settings of that environment)."""
+    path = POLICY_CONFIG / f"{environment}.json"
+    return json.loads(path.read_text())
+
+
+def policy_config(settings: Any) -> dict[str, Any]:
+    """The whole --policy-pack-config of a stack: its environment's file plus what its settings imply."""
+    if settings is None:
+        return {}
+    from inferstack.cost import budget_config
+
+    config: dict[str, Any] = environment_config(settings.environment.value)
+    for name, extra in budget_config(settings).items():
+        own = config.get(name)
+        base = {"enforcementLevel": own} if isinstance(own, str) else dict(own or {})
+        config[name] = {**base, **extra}
+    return config
+
+
+def _wire(value: Any) -> Any:
+    """A plan's input value as the engine puts it on the wire to the analyzer."""
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    if value == "[unknown]":
+        return UNKNOWN_STRING_VALUE
+    return value
+
+
+def _props(inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+    return unknown_checking_proxy(deserialize_properties(_wire(dict(inputs))))
 
 
 def _options(resource: Resource) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=resource.protect,
-        ignore_changes=[],
+        ignore_changes=list(resource.ignore_changes),
         delete_before_replace=None,
         aliases=[],
         custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
@@ -49,18 +95,33 @@ def _options(resource: Resource) -> PolicyResourceOptions:
 
 
 def _level(policy: Policy, config: Mapping[str, Any]) -> EnforcementLevel:
-    """The policy's own level, unless its config names another (as Pulumi's policy config does)."""
-    override = config.get("enforcementLevel")
-    if isinstance(override, str) and override in _LEVELS:
-        return _LEVELS[override]
-    return policy.enforcement_level or EnforcementLevel.ADVISORY
+    """As the analyzer decides: the policy's own entry, else its own level, else the pack's default (``all``)."""
+    own = config.get(policy.name)
+    named = own if isinstance(own, str) else (own or {}).get("enforcementLevel")
+    if isinstance(named, str) and named in _LEVELS:
+        return _LEVELS[named]
+    if policy.enforcement_level is not None:
+        return policy.enforcement_level
+    default = config.get("all")
+    return (
+        _LEVELS.get(default, EnforcementLevel.MANDATORY)
+        if isinstance(default, str)
+        else EnforcementLevel.MANDATORY
+    )
+
+
+def _settings(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
+    own = config.get(policy.name)
+    if not isinstance(own, Mapping):
+        return {}
+    return {k: v for k, v in own.items() if k != "enforcementLevel"}
 
 
 def _stack_resources(graph: Graph) -> list[PolicyResource]:
     """Every resource as the analyzer's stack validation sees it: parent, dependencies and provider linked."""
     index = graph.by_urn()
     providers = {
-        r.urn: PolicyProviderResource(r.type, r.inputs, r.urn, r.name)
+        r.urn: PolicyProviderResource(r.type, _props(r.inputs), r.urn, r.name)
         for r in graph.resources
         if r.type.startswith("pulumi:providers:")
     }
@@ -74,7 +135,7 @@ def _stack_resources(graph: Graph) -> list[PolicyResource]:
             current = index.get(current.parent) if current.parent else None
         out[r.urn] = PolicyResource(
             r.type,
-            r.inputs,
+            _props(r.inputs),
             r.urn,
             r.name,
             _options(r),
@@ -90,68 +151,115 @@ def _stack_resources(graph: Graph) -> list[PolicyResource]:
     return list(out.values())
 
 
-def check_graph(
+@dataclass
+class Outcome:
+    """What the pack said about a graph: violations, and the guards that could not run at preview."""
+
+    violations: list[dict[str, Any]] = field(default_factory=list)
+    degraded: list[dict[str, Any]] = field(default_factory=list)
+    """One note per guard and resource that read a value unknown at preview: {policy, enforcement, urn, message}."""
+
+
+def _run(policy: Policy, result: Any) -> None:
+    if inspect.isawaitable(result):
+        raise TypeError(f"policy {policy.name} is asynchronous; offline checks run synchronous guards")
+
+
+def check(
     graph: Graph,
     policies: list[Policy] | None = None,
-    config: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
-    """Every violation as the plan JSON lists it, sorted by urn then policy.
+    config: Mapping[str, Any] | None = None,
+) -> Outcome:
+    """Every violation and every degraded guard, as the analyzer would report them on this graph.
 
-    ``config`` is the pack's policy config (policy name -> settings), as ``pulumi preview
-    --policy-pack-config`` would pass it; by default the one the graph's own stack settings imply
-    (its budget), none for a saved graph.
+    ``config`` is the pack's policy config (policy name -> level or settings, ``all`` -> default
+    level), as ``pulumi preview --policy-pack-config`` passes it; by default the one the graph's own
+    stack implies (``policy_config``), none for a saved graph.
     """
-    violations: list[dict[str, Any]] = []
     if config is None:
-        from inferstack.cost import policy_config
         from inferstack.report import settings_of
 
         config = policy_config(settings_of(graph))
+    outcome = Outcome()
     stack_resources: list[PolicyResource] | None = None
     for policy in policies if policies is not None else PACK:
-        own = config.get(policy.name) or {}
-        level = _level(policy, own)
+        level = _level(policy, config)
         if level is EnforcementLevel.DISABLED:
             continue
-        enforcement = "mandatory" if level is EnforcementLevel.MANDATORY else "advisory"
+        enforcement = "advisory" if level is EnforcementLevel.ADVISORY else "mandatory"
+        own = _settings(policy, config)
+
+        def note(
+            error: UnknownValueError, urn: str | None, _p: Policy = policy, _e: str = enforcement
+        ) -> None:
+            outcome.degraded.append(
+                {
+                    "policy": _p.name,
+                    "enforcement": _e,
+                    "urn": urn,
+                    "message": f"can't run policy '{_p.name}' during preview: {error.message}",
+                }
+            )
+
         if isinstance(policy, StackValidationPolicy):
             if stack_resources is None:
                 stack_resources = _stack_resources(graph)
 
             def report_stack(
-                message: str, urn: str | None, _name: str = policy.name, _level: str = enforcement
+                message: str, urn: str | None, _n: str = policy.name, _e: str = enforcement
             ) -> None:
-                violations.append({"policy": _name, "enforcement": _level, "urn": urn, "message": message})
+                outcome.violations.append({"policy": _n, "enforcement": _e, "urn": urn, "message": message})
 
-            result = policy.validate(StackValidationArgs(stack_resources, own), report_stack)
-            if inspect.isawaitable(result):
-                raise TypeError(
-                    f"policy {policy.name} is asynchronous; offline checks run synchronous guards"
-                )
+            try:
+                _run(policy, policy.validate(StackValidationArgs(stack_resources, own), report_stack))
+            except UnknownValueError as error:
+                note(error, None)
             continue
         if not isinstance(policy, ResourceValidationPolicy):
             raise TypeError(f"policy {policy.name}: neither a resource nor a stack guard")
         for resource in graph.resources:
             if not resource.custom:
                 continue
-            args = ResourceValidationArgs(
-                resource.type, resource.inputs, resource.urn, resource.name, _options(resource), None, own
+            resource_args = ResourceValidationArgs(
+                resource.type,
+                _props(resource.inputs),
+                resource.urn,
+                resource.name,
+                _options(resource),
+                None,
+                own,
             )
 
             def report(
                 message: str,
                 urn: str | None,
                 _urn: str = resource.urn,
-                _name: str = policy.name,
-                _level: str = enforcement,
+                _n: str = policy.name,
+                _e: str = enforcement,
             ) -> None:
-                violations.append(
-                    {"policy": _name, "enforcement": _level, "urn": urn or _urn, "message": message}
+                outcome.violations.append(
+                    {"policy": _n, "enforcement": _e, "urn": urn or _urn, "message": message}
                 )
 
-            result = policy.validate(args, report)
-            if inspect.isawaitable(result):
-                raise TypeError(
-                    f"policy {policy.name} is asynchronous; offline checks run synchronous guards"
-                )
-    return sorted(violations, key=lambda v: (v["urn"] or "", v["policy"]))
+            try:
+                _run(policy, policy.validate(resource_args, report))
+            except UnknownValueError as error:
+                note(error, resource.urn)
+    outcome.violations.sort(key=lambda v: (v["urn"] or "", v["policy"]))
+    outcome.degraded.sort(key=lambda v: (v["urn"] or "", v["policy"]))
+    return outcome
+
+
+def check_graph(
+    graph: Graph,
+    policies: list[Policy] | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Every violation as the plan JSON lists it, sorted by urn then policy."""
+    return check(graph, policies, config).violations
+
+
+def stack_config_file(settings: Any, path: Path) -> Path:
+    """Writes the stack's policy config where ``pulumi preview --policy-pack-config`` will read it."""
+    path.write_text(json.dumps(policy_config(settings), indent=2, sort_keys=True) + "\n")
+    return path

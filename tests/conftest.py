@@ -25,6 +25,16 @@ def planned(stack: str) -> Graph:
     return _PLANS[stack]
 
 
+_FIRST_PREVIEWS: dict[str, Graph] = {}
+
+
+def first_preview(stack: str) -> Graph:
+    """The stack as its first preview sees it: every value the clouds compute still unknown."""
+    if stack not in _FIRST_PREVIEWS:
+        _FIRST_PREVIEWS[stack] = plan_stack(stack, project=find_project(ROOT), new=True)
+    return _FIRST_PREVIEWS[stack]
+
+
 def stack_variant(tmp_path_factory: pytest.TempPathFactory, stack: str, old: str, new: str) -> Graph:
     """A shipped stack with one line changed, planned from a temporary stack file."""
     key = f"{stack}:{old}->{new}"

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from inferstack.cost import estimate_graph, policy_config
+from inferstack.cost import estimate_graph
 from inferstack.engine import Graph
-from inferstack.policy import check_graph
+from inferstack.policy import check_graph, policy_config
 from inferstack.report import settings_of
 from policies.cost import POLICIES
 from tests.conftest import planned, stack_variant
