@@ -27,10 +27,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferstack import cost as costs
+from inferstack import policy as pack
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
-from inferstack.policy import check_graph
-from inferstack.project import ConfigFileError, Project, StackConfig, find_project
-from inferstack.report import plan_json, settings_of
+from inferstack.project import ConfigFileError, Project, StackConfig, find_project, load_stack_config
+from inferstack.report import plan_json, settings_from, settings_of
 from inferstack.saved import load_graph
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -93,7 +93,15 @@ def _root(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _plan(stack: str, config_file: Path | None) -> Graph:
+def _apply_pack(graph: Graph, config: dict[str, Any], source: str | None) -> pack.Outcome:
+    try:
+        return pack.check(graph, config=config)
+    except pack.PolicyConfigError as error:
+        where = f"policies/config/{source}.json" if source else "the policy config"
+        raise _fail(f"{where}: {error}") from None
+
+
+def _plan(stack: str, config_file: Path | None, *, new: bool = False) -> Graph:
     if config_file is not None and config_file.is_dir():
         raise _fail(f"--config-file: {str(config_file)!r} is a directory; allowed: a stack file")
     # A progress line where a person watches (a terminal); logs and pipes get none.
@@ -104,7 +112,7 @@ def _plan(stack: str, config_file: Path | None) -> Graph:
     )
     try:
         with progress:
-            return plan_stack(stack, config_file=config_file)
+            return plan_stack(stack, config_file=config_file, new=new)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
     except ProgramError as error:
@@ -401,9 +409,14 @@ def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None
     mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
     for v in violations:
         out.print(f"[red]{v['enforcement']}[/] {v['policy']}: {v['message']} ({v['urn']})", highlight=False)
+    for d in data["degraded"]:
+        out.print(
+            f"[yellow]cannot run at preview[/] {d['policy']}: {d['message']} ({d['urn']})", highlight=False
+        )
     out.print(
-        f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations; "
-        f"{_count(len(data['warnings']), 'warning')}",
+        f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations"
+        + (f", {len(data['degraded'])} guard runs lost to unknown values" if data["degraded"] else "")
+        + f"; {_count(len(data['warnings']), 'warning')}",
         highlight=False,
     )
     cost = data["cost"]
@@ -441,16 +454,27 @@ def plan(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also count resources by region and by type")
     ] = False,
+    first_preview: Annotated[
+        bool,
+        typer.Option(
+            "--first-preview",
+            help="Plan as the first preview of an empty stack sees it: every value the clouds compute unknown",
+        ),
+    ] = False,
 ) -> None:
-    """Run the program offline, apply the policy pack and price the result."""
+    """Run the program offline, apply the policy pack with the stack's environment config, price the result."""
     if out_file is not None:
         _check_out_file(out_file)
-    graph = _plan(stack, config_file)
+    graph = _plan(stack, config_file, new=first_preview)
     settings = settings_of(graph)
+    outcome = _apply_pack(
+        graph, pack.policy_config(settings), settings.environment.value if settings else None
+    )
     data = plan_json(
         graph,
-        violations=check_graph(graph),
+        violations=outcome.violations,
         cost=costs.cost_block(graph, settings),
+        degraded=outcome.degraded,
     )
     text = json.dumps(data, indent=2, sort_keys=False)
     if out_file is not None:
@@ -463,39 +487,105 @@ def plan(
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
+_SEVERITIES = ("critical", "high", "medium", "low", None)
+
+
+def _check_report(graph: Graph, outcome: pack.Outcome, source: str, where: str) -> None:
+    """Violations grouped by severity, each naming the resource, the rule and the fix."""
+    names = {r.urn: f"{r.type} {r.name}" for r in graph.resources}
+    for severity in _SEVERITIES:
+        found = [v for v in outcome.violations if v["severity"] == severity]
+        if not found:
+            continue
+        out.print(f"[bold]{severity or 'unrated'}[/] ({len(found)})", highlight=False)
+        for v in sorted(found, key=lambda v: (v["enforcement"] != "mandatory", v["policy"], v["urn"] or "")):
+            out.print(
+                f"  [red]{v['enforcement']}[/] {v['policy']}: {names.get(v['urn'], v['urn'] or 'the stack')}",
+                highlight=False,
+            )
+            out.print(f"    {v['message']}", highlight=False, markup=False)
+            if v.get("fix"):
+                out.print(f"    fix: {v['fix']}", highlight=False, markup=False)
+    for d in outcome.degraded:
+        out.print(
+            f"  [yellow]cannot run at preview[/] {d['policy']} ({d['enforcement']}): {d['message']}",
+            highlight=False,
+        )
+    mandatory = [v for v in outcome.violations if v["enforcement"] == "mandatory"]
+    out.print(
+        f"{source}: {len(graph.resources)} resources checked against {len(pack.PACK)} policies ({where}); "
+        f"{len(mandatory)} mandatory, {len(outcome.violations) - len(mandatory)} advisory violations"
+        + (f"; {len(outcome.degraded)} guard runs lost to unknown values" if outcome.degraded else ""),
+        highlight=False,
+    )
+
+
+def _stack_settings(stack: str) -> Any:
+    from infra.settings import SettingsError
+
+    try:
+        return settings_from(load_stack_config(find_project(), stack))
+    except (ConfigFileError, SettingsError) as error:
+        raise _fail(str(error)) from None
+
+
 @app.command()
 def check(
     graph_file: Annotated[
         Path, typer.Option("--graph", help="A plan JSON (inferstack plan --out) or its resources list")
     ],
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", help="Judge with this stack's policy config (its environment and budget)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the violations as one JSON object")] = False,
 ) -> None:
-    """Apply the policy pack to a saved graph; exit 1 on any mandatory violation."""
+    """Apply the policy pack to a saved graph; exit 1 on any mandatory violation.
+
+    Without --stack every policy runs at its own level with its defaults; with it, at the levels and
+    settings that stack's environment has under `pulumi preview` (inferstack policy-config STACK).
+    """
+    settings = _stack_settings(stack) if stack else None
     try:
         graph = load_graph(graph_file)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
-    violations = check_graph(graph)
-    mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
+    environment = settings.environment.value if settings else None
+    outcome = _apply_pack(graph, pack.policy_config(settings), environment)
+    mandatory = [v for v in outcome.violations if v["enforcement"] == "mandatory"]
     if as_json:
-        sys.stdout.write(json.dumps({"violations": violations}, indent=2) + "\n")
+        payload = {"violations": outcome.violations, "degraded": outcome.degraded}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
-        names = {r.urn: f"{r.type} {r.name}" for r in graph.resources}
-        for level in ("mandatory", "advisory"):
-            found = [v for v in violations if v["enforcement"] == level]
-            if found:
-                out.print(f"[bold]{level}[/] ({len(found)})")
-            for v in found:
-                out.print(
-                    f"  {names.get(v['urn'], v['urn'])}: {v['policy']}: {v['message']}", highlight=False
-                )
-        out.print(
-            f"{graph_file}: {len(graph.resources)} resources checked; {len(mandatory)} mandatory, "
-            f"{len(violations) - len(mandatory)} advisory violations",
-            highlight=False,
-        )
+        where = f"{stack}: {environment} environment config" if settings else "each policy's own level"
+        _check_report(graph, outcome, str(graph_file), where)
     if mandatory:
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("policy-config")
+def policy_config(
+    stack: Annotated[str, typer.Argument(help="Stack name: reads stacks/Pulumi.STACK.yaml")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the config to this file")] = None,
+) -> None:
+    """The stack's --policy-pack-config: its environment's levels and settings plus its budget.
+
+    `make preview` and the workflows pass this file to `pulumi preview --policy-pack policies`, so
+    the real analyzer judges with the same config as `inferstack plan`.
+    """
+    if out_file is not None:
+        _check_out_file(out_file)
+    settings = _stack_settings(stack)
+    config = pack.policy_config(settings)
+    try:
+        pack.reconcile(pack.PACK, config)
+    except pack.PolicyConfigError as error:
+        raise _fail(f"policies/config/{settings.environment.value}.json: {error}") from None
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    if out_file is not None:
+        _write(out_file, text)
+    else:
+        sys.stdout.write(text)
 
 
 @app.command()

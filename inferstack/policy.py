@@ -205,6 +205,17 @@ class Outcome:
     """One note per guard and resource that read a value unknown at preview: {policy, enforcement, urn, message}."""
 
 
+def _violation(policy: Policy, enforcement: str, urn: str | None, message: str) -> dict[str, Any]:
+    return {
+        "policy": policy.name,
+        "enforcement": enforcement,
+        "severity": policy.severity.value if policy.severity else None,
+        "urn": urn,
+        "message": message,
+        "fix": policy.remediation_steps,
+    }
+
+
 def _run(policy: Policy, result: Any) -> None:
     if inspect.isawaitable(result):
         raise TypeError(f"policy {policy.name} is asynchronous; offline checks run synchronous guards")
@@ -252,9 +263,9 @@ def check(
                 stack_resources = _stack_resources(graph)
 
             def report_stack(
-                message: str, urn: str | None, _n: str = policy.name, _e: str = enforcement
+                message: str, urn: str | None, _p: Policy = policy, _e: str = enforcement
             ) -> None:
-                outcome.violations.append({"policy": _n, "enforcement": _e, "urn": urn, "message": message})
+                outcome.violations.append(_violation(_p, _e, urn, message))
 
             try:
                 _run(policy, policy.validate(StackValidationArgs(stack_resources, own), report_stack))
@@ -280,12 +291,10 @@ def check(
                 message: str,
                 urn: str | None,
                 _urn: str = resource.urn,
-                _n: str = policy.name,
+                _p: Policy = policy,
                 _e: str = enforcement,
             ) -> None:
-                outcome.violations.append(
-                    {"policy": _n, "enforcement": _e, "urn": urn or _urn, "message": message}
-                )
+                outcome.violations.append(_violation(_p, _e, urn or _urn, message))
 
             try:
                 _run(policy, policy.validate(resource_args, report))
