@@ -131,6 +131,7 @@ def render_command(
         Path | None,
         typer.Option("--config-file", help="Render this stack file instead (as pulumi --config-file)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """Every Kubernetes object per cluster, validated against the cluster's Kubernetes version.
 
@@ -150,7 +151,26 @@ def render_command(
         write(clusters, out_dir)
     except OSError as error:
         raise _fail(f"--out: {str(out_dir)!r} cannot be written ({error.strerror or error})") from None
-    for cluster in clusters.values():
+    if as_json:
+        payload = {
+            "stack": stack,
+            "out": str(out_dir),
+            "clusters": [
+                {
+                    "name": c.name,
+                    "kubernetesVersion": c.kubernetes_version,
+                    "objects": len(c.objects),
+                    "validated": len(c.objects) - len(c.unvalidated),
+                    "unvalidated": len(c.unvalidated),
+                    "releases": len(c.releases),
+                    "dir": str(out_dir / c.name),
+                }
+                for c in clusters.values()
+            ],
+            "problems": list(problems),
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    for cluster in [] if as_json else clusters.values():
         note = f"; {len(cluster.unvalidated)} custom resources not validated" if cluster.unvalidated else ""
         out.print(
             f"{cluster.name}: {len(cluster.objects) - len(cluster.unvalidated)} objects valid for Kubernetes "
@@ -181,6 +201,7 @@ def graph_command(
         Path | None,
         typer.Option("--config-file", help="Draw this stack file instead (as pulumi --config-file)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """The topology: clusters by cloud and region, pools, the edge's failover order, database, Redis."""
     from inferstack.picture import FORMATS, GraphvizMissing, draw, format_of, picture
@@ -207,13 +228,20 @@ def graph_command(
     except GraphvizMissing as error:
         raise _fail(f"--out {out_file}: {error}") from None
     if out_file is None:
-        sys.stdout.write(body.decode())
+        if as_json:
+            sys.stdout.write(json.dumps({"stack": stack, "format": chosen, "picture": body.decode()}) + "\n")
+        else:
+            sys.stdout.write(body.decode())
         return
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_bytes(body)
     except OSError as error:
         raise _fail(f"--out: {str(out_file)!r} cannot be written ({error.strerror or error})") from None
+    if as_json:
+        payload = {"stack": stack, "format": chosen, "out": str(out_file), "bytes": len(body)}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
     err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
 
 
@@ -222,16 +250,21 @@ def schema_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the schema here instead of stdout")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
 ) -> None:
     """A JSON Schema of a whole stack file, for editors (stacks/stack.schema.json is this output)."""
     from inferstack.schema import schema_text
 
     text = schema_text()
     if out_file is None:
-        sys.stdout.write(text)
+        sys.stdout.write(text)  # the schema is JSON already
         return
     _check_out_file(out_file)
     _write(out_file, text)
+    if as_json:
+        sys.stdout.write(json.dumps({"out": str(out_file), "bytes": len(text.encode())}) + "\n")
 
 
 @app.command("new-stack")
@@ -265,6 +298,7 @@ def new_stack_command(
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """Write a new stack file from a template with the choices given, validated before it is written."""
     from inferstack.newstack import Choices, NewStackError, write
@@ -292,6 +326,10 @@ def new_stack_command(
         raise _fail(str(error)) from None
     except OSError as error:
         raise _fail(f"--dir: {str(directory)!r} cannot be written ({error.strerror or error})") from None
+    if as_json:
+        payload = {"stack": name, "path": str(path), "profile": profile, "next": f"inferstack plan {name}"}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
     out.print(f"{path}: written; next: inferstack plan {name}", highlight=False)
     out.print(
         f"before the first pulumi up: add {{name: {name}, environment: {profile}}} to the bootstrap's stacks "
@@ -567,6 +605,9 @@ def check(
 def policy_config(
     stack: Annotated[str, typer.Argument(help="Stack name: reads stacks/Pulumi.STACK.yaml")],
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the config to this file")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
 ) -> None:
     """The stack's --policy-pack-config: its environment's levels and settings plus its budget.
 
@@ -582,10 +623,13 @@ def policy_config(
     except pack.PolicyConfigError as error:
         raise _fail(f"policies/config/{settings.environment.value}.json: {error}") from None
     text = json.dumps(config, indent=2, sort_keys=True) + "\n"
-    if out_file is not None:
-        _write(out_file, text)
-    else:
-        sys.stdout.write(text)
+    if out_file is None:
+        sys.stdout.write(text)  # the config is JSON already
+        return
+    _write(out_file, text)
+    if as_json:
+        payload = {"stack": stack, "environment": settings.environment.value, "out": str(out_file)}
+        sys.stdout.write(json.dumps(payload) + "\n")
 
 
 @app.command()
@@ -728,6 +772,7 @@ def preflight(
 def bench(
     stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to time (default: every stack)")] = None,
     runs: Annotated[int, typer.Option(min=1, help="Timed runs per stack after one warm-up")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the timings as one JSON object")] = False,
 ) -> None:
     """Time the offline plan of each stack against the floor: as many trivial resources, same runtime."""
     try:
@@ -736,6 +781,7 @@ def bench(
         raise _fail(str(error)) from None
     names = stacks or project.stacks()
     table = Table("stack", "resources", "first run s", "median s", "floor median s", "overhead x")
+    rows: list[dict[str, Any]] = []
     for name in names:
         started = time.perf_counter()
         graph = _plan(name, None)
@@ -743,6 +789,16 @@ def bench(
         times = [_plan(name, None).seconds for _ in range(runs)]
         floor = _floor_times(project, len(graph.resources), runs)
         median, floor_median = statistics.median(times), statistics.median(floor)
+        rows.append(
+            {
+                "stack": name,
+                "resources": len(graph.resources),
+                "firstRunSeconds": round(first, 2),
+                "medianSeconds": round(median, 3),
+                "floorMedianSeconds": round(floor_median, 3),
+                "overhead": round(median / floor_median, 1),
+            }
+        )
         table.add_row(
             name,
             str(len(graph.resources)),
@@ -751,6 +807,9 @@ def bench(
             f"{floor_median:.3f}",
             f"{median / floor_median:.1f}",
         )
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": runs, "stacks": rows}, indent=2) + "\n")
+        return
     out.print(table)
 
 
@@ -781,6 +840,9 @@ def export(
         Path | None,
         typer.Option("--out-k8s", help="Also write every Kubernetes object as YAML under this directory"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
 ) -> None:
     """The planned graph as a Terraform plan JSON, for Checkov, Trivy and other plan scanners."""
     from inferstack.tfplan import MappingError, manifests
@@ -809,6 +871,16 @@ def export(
     skipped = ", ".join(
         f"{count} {reason.split(':')[0]}" for reason, count in sorted(exported.skipped.items())
     )
+    if as_json and out_file is not None:
+        payload = {
+            "stack": graph.stack,
+            "out": str(out_file),
+            "resources": len(exported.addresses),
+            "unscanned": len(exported.unscanned),
+            "manifests": len(written),
+            "skipped": dict(sorted(exported.skipped.items())),
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     err.print(
         f"{graph.project}/{graph.stack}: {len(exported.addresses)} resources as Terraform plan "
         f"({len(exported.unscanned)} of types no Checkov check evaluates on their own), {len(written)} Kubernetes manifests; "
