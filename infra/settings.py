@@ -1056,7 +1056,8 @@ class Edge(SettingsModel):
     parent_zone: DomainName | None = None
     """The parent zone's name (default: the created zone's name less its first label)."""
     health_check_interval_seconds: Int = 30
-    health_check_path: str = "/ready"
+    health_check_path: str = "/health/readiness"
+    """What the edge's health checks request: the gateway's own readiness path (infra/k8s/gateway.py)."""
     routing: Literal["failover", "latency", "weighted"] = "failover"
     aws_entry: Literal["route53", "global-accelerator"] = "route53"
 
@@ -1469,6 +1470,46 @@ class Serving(SettingsModel):
         return self
 
 
+SEED_MIN_REPLICAS = 3
+SEED_MAX_REPLICAS = 20
+"""The seed's gateway autoscaling: 3..20 replicas. Prod may not go below either bound."""
+
+
+class Gateway(SettingsModel):
+    """The OpenAI-compatible gateway in front of the model servers of every serving cluster.
+
+    Requests go to the cluster's own model first, then to the clusters of ``fallbacks`` (through
+    their public origin names), then, with ``publicApiFallback``, to DeepSeek's public API.
+    """
+
+    image: str = Field(default_factory=lambda: catalog().gateway_image)
+    """The LiteLLM proxy image (default: infra/catalog/models.yaml gatewayImage)."""
+    min_replicas: Int = Field(default=SEED_MIN_REPLICAS, ge=1)
+    """Fewest gateway replicas per cluster (the KEDA ScaledObject's minReplicaCount); prod: at least 3."""
+    max_replicas: Int = Field(default=SEED_MAX_REPLICAS, ge=1)
+    """Most gateway replicas per cluster (maxReplicaCount); prod: at least 20."""
+    fallbacks: list[str] | None = None
+    """Clusters whose gateways take a request the local model cannot, in order (default: the burst clusters)."""
+    public_api_fallback: bool = True
+    """Whether DeepSeek's public API is the last fallback (its key from the cloud's secret manager)."""
+
+    @model_validator(mode="after")
+    def _bounds(self, info: ValidationInfo) -> Gateway:
+        found: list[Problem] = []
+        if self.min_replicas > self.max_replicas:
+            found.append(
+                Problem(
+                    "minReplicas",
+                    f"{self.min_replicas} is above maxReplicas {self.max_replicas}; allowed: <= maxReplicas",
+                )
+            )
+        problem = image_problem(self.image)
+        if problem:
+            found.append(Problem("image", problem))
+        self._report(found, info)
+        return self
+
+
 _DATASTORES = "infra/catalog/datastores.yaml"
 _POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
@@ -1515,6 +1556,7 @@ class Settings(SettingsModel):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     budget: Budget | None = None
     serving: Serving = Field(default_factory=Serving)
+    gateway: Gateway = Field(default_factory=Gateway)
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
@@ -1560,6 +1602,7 @@ class Settings(SettingsModel):
         self._check_data(found)
         self._check_edge(found)
         self._check_serving(found)
+        self._check_gateway(found)
         raise_problems(found)
         return self
 
@@ -1834,6 +1877,54 @@ class Settings(SettingsModel):
                     "more accelerator memory per node, or a smaller model or precision",
                 )
             )
+
+    def _check_gateway(self, found: list[Problem]) -> None:
+        gateway = self.gateway
+        if self.is_prod:
+            for key, value, seed in (
+                ("minReplicas", gateway.min_replicas, SEED_MIN_REPLICAS),
+                ("maxReplicas", gateway.max_replicas, SEED_MAX_REPLICAS),
+            ):
+                if value < seed:
+                    found.append(
+                        Problem(
+                            f"gateway.{key}",
+                            f"{value} in prod is below the seed's {seed}; allowed: >= {seed}",
+                        )
+                    )
+        names = [c.name for c in self.clusters]
+        gateways = {c.name for c in self.gateway_clusters()}
+        for k, name in enumerate(gateway.fallbacks or []):
+            if name not in names:
+                found.append(
+                    Problem(
+                        f"gateway.fallbacks[{k}]",
+                        f"{name!r} is not a cluster of this stack; {_did_you_mean(name, names)}",
+                    )
+                )
+            elif name not in gateways:
+                found.append(
+                    Problem(
+                        f"gateway.fallbacks[{k}]",
+                        f"{name!r} runs no gateway (no accelerator pool); allowed: {', '.join(sorted(gateways))}",
+                    )
+                )
+        if gateway.fallbacks and len(set(gateway.fallbacks)) != len(gateway.fallbacks):
+            found.append(Problem("gateway.fallbacks", f"{gateway.fallbacks} names a cluster twice"))
+
+    def gateway_clusters(self) -> list[Cluster]:
+        """The clusters that run a gateway: provisioned ones that serve the model."""
+        return [c for c in self.clusters if c.provisioned and self.served_pools(c)]
+
+    def fallback_clusters(self, cluster: Cluster) -> list[Cluster]:
+        """The clusters a cluster's gateway falls back to, in order, never itself."""
+        names = self.gateway.fallbacks
+        chain = (
+            [c for n in names for c in self.gateway_clusters() if c.name == n]
+            if names is not None
+            else [c for c in self.gateway_clusters() if c.role is Role.BURST]
+        )
+        return [c for c in chain if c.name != cluster.name]
 
     def pool_replicas(self, cluster: Cluster, pool: NodePool) -> int:
         """The replicas a pool's Deployment starts with: the floor on a core cluster's on-demand or

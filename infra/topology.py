@@ -25,6 +25,7 @@ from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.gateway import build_gateways
 from infra.k8s.monitoring import build_monitoring
 from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
@@ -255,8 +256,16 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     build_monitoring(settings, parts)
+    # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
+    gateways = build_gateways(settings, parts, data)
     if settings.edge is not None:
-        edge = build_edge(settings, providers, parts)
+        edge = build_edge(
+            settings,
+            providers,
+            parts,
+            neg_names=gateways.neg_names(),
+            neg_owners=[g.service for g in gateways.gateways.values() if g.neg_name is not None],
+        )
         pulumi.export("publicName", edge.public_name)
         pulumi.export("healthCheckIds", edge.health_check_ids)
         pulumi.export("zoneId", edge.zone_id)
