@@ -39,6 +39,7 @@ from importlib import resources
 
 import jinja2
 import pulumi
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra.aws.cache import AwsCache
@@ -46,10 +47,11 @@ from infra.aws.database import AwsGlobalDatabase
 from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
 from infra.data import NAMESPACE, POD_SECURITY, DataOutputs
 from infra.edge import GCP_ORIGIN_KEY
+from infra.gcp.network import GcpNetwork
 from infra.k8s import SYSTEM_PRIORITY_CLASS, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, secret_prefix
-from infra.naming import resource_name
-from infra.parts import ClusterParts, zones
+from infra.naming import AUTONAMED_MAX, resource_name
+from infra.parts import ClusterParts, Providers, zones
 from infra.settings import PROJECT, Cloud, Cluster, Role, Settings
 
 DEPLOYMENT = "deepseek-deployment"
@@ -348,6 +350,22 @@ class ClusterGateway(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        k8s.networking.v1.NetworkPolicy(
+            self._child("ingress"),
+            metadata=self._meta(SERVICE, labels),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=APP),
+                policy_types=["Ingress"],
+                # Clients arrive through the load balancers (ALB IP targets, GCP NEGs) from addresses
+                # outside the cluster, so the port is open and every other port of the pods closed.
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP")]
+                    )
+                ],
+            ),
+            opts=opts,
+        )
         self.service_name = SERVICE
         self.service = service
         prometheus = gmp_frontend(args.gcp_project) if args.cloud is Cloud.GCP else EKS_PROMETHEUS
@@ -360,6 +378,34 @@ class ClusterGateway(pulumi.ComponentResource):
             opts=self._opts([*namespace_ready, deployment]),
         )
         self.register_outputs({"service": SERVICE, "negName": self.neg_name})
+
+    def bind_target_group(
+        self, target_group_arn: pulumi.Input[str], load_balancer_group_id: pulumi.Input[str]
+    ) -> k8s.apiextensions.CustomResource:
+        """Register the gateway's pods in an ALB target group (type ip) through the AWS Load Balancer
+        Controller, which also admits the load balancer's security group to the pods' port
+        (TargetGroupBinding elbv2.k8s.aws/v1beta1, spec.networking; AWS Load Balancer Controller
+        docs, "TargetGroupBinding")."""
+        return k8s.apiextensions.CustomResource(
+            self._child("target-group"),
+            api_version="elbv2.k8s.aws/v1beta1",
+            kind="TargetGroupBinding",
+            metadata=self._meta(SERVICE, {**APP, "app.kubernetes.io/part-of": PROJECT}),
+            spec={
+                "serviceRef": {"name": SERVICE, "port": PORT},
+                "targetGroupARN": target_group_arn,
+                "targetType": "ip",
+                "networking": {
+                    "ingress": [
+                        {
+                            "from": [{"securityGroup": {"groupID": load_balancer_group_id}}],
+                            "ports": [{"protocol": "TCP", "port": PORT}],
+                        }
+                    ]
+                },
+            },
+            opts=self._opts([self.service]),
+        )
 
     def _child(self, *role: str) -> str:
         return resource_name(self._name, *role)
@@ -596,8 +642,28 @@ class GatewayOutputs:
         return {name: g.neg_name for name, g in self.gateways.items() if g.neg_name is not None}
 
 
+GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
+"""Where Google's load balancer proxies and health checks reach backends from; a standalone NEG's
+pods need a firewall rule admitting them (https://cloud.google.com/load-balancing/docs/health-check-concepts,
+"Probe IP ranges and firewall rules"; GKE docs, "Standalone zonal NEGs": create the firewall rule)."""
+
+
+def _admit_load_balancer(part: ClusterParts, providers: Providers, gateway: ClusterGateway) -> None:
+    network = part.network
+    assert isinstance(network, GcpNetwork) and part.cluster.region is not None
+    gcp.compute.Firewall(
+        resource_name(part.cluster.name, "gateway", "from-load-balancer", max_len=AUTONAMED_MAX),
+        network=network.network_self_link,
+        direction="INGRESS",
+        source_ranges=list(GOOGLE_FRONT_ENDS),
+        allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(PORT)])],
+        description=f"Google's load balancer and its health checks to the gateway pods of {part.cluster.name}",
+        opts=pulumi.ResourceOptions(parent=gateway, provider=providers.for_gcp(part.cluster.region)),
+    )
+
+
 def build_gateways(
-    settings: Settings, parts: Mapping[str, ClusterParts], data: DataOutputs
+    settings: Settings, parts: Mapping[str, ClusterParts], data: DataOutputs, providers: Providers
 ) -> GatewayOutputs:
     """Register the gateway of every cluster that serves the model."""
     out = GatewayOutputs()
@@ -639,4 +705,6 @@ def build_gateways(
                 depends_on=[*part.workload_prerequisites, *([config_map] if config_map is not None else [])],
             ),
         )
+        if cluster.cloud is Cloud.GCP:
+            _admit_load_balancer(part, providers, out.gateways[cluster.name])
     return out
