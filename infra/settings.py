@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import json
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -1475,6 +1476,76 @@ SEED_MAX_REPLICAS = 20
 """The seed's gateway autoscaling: 3..20 replicas. Prod may not go below either bound."""
 
 
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+"""The five fields of a standard cron expression, as KEDA's cron scaler reads them (robfig/cron's
+standard parser: minute hour day-of-month month day-of-week; names for months and weekdays)."""
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a five-field cron expression, or None."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"{len(fields)} fields; a cron expression has 5 (minute hour day-of-month month day-of-week)"
+
+    def value(text: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
+        if text.upper() in names:
+            return names.index(text.upper()) + (1 if low == 1 else 0)
+        if not text.isdigit() or not low <= int(text) <= high:
+            return None
+        return int(text)
+
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            base, slash, step = part.partition("/")
+            if slash and (not step.isdigit() or int(step) == 0):
+                return f"{name} {text!r}: a step is a whole number above 0"
+            if base == "*":
+                continue
+            first, dash, last = base.partition("-")
+            bounds = [value(first, low, high, names)] + ([value(last, low, high, names)] if dash else [])
+            if any(b is None for b in bounds):
+                return f"{name} {text!r}: allowed {low}-{high}{' or ' + '/'.join(names[:3]) + '...' if names else ''}"
+            if dash and bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+                return f"{name} {text!r}: a range runs from low to high"
+    return None
+
+
+class OffPeak(SettingsModel):
+    """Working hours: outside them burst capacity sleeps, and so does non-prod serving (seed 3.2)."""
+
+    timezone: str
+    """IANA time zone the hours are in, e.g. Europe/Berlin (daylight saving followed)."""
+    start: str
+    """Cron expression of when working hours start, e.g. "0 7 * * 1-5" (serving is up before people are)."""
+    end: str
+    """Cron expression of when they end, e.g. "0 20 * * 1-5"."""
+
+    @model_validator(mode="after")
+    def _parses(self, info: ValidationInfo) -> OffPeak:
+        found: list[Problem] = []
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            found.append(
+                Problem(
+                    "timezone",
+                    f"{self.timezone!r} is not an IANA time zone; allowed: e.g. Europe/Berlin, UTC",
+                )
+            )
+        for key, expression in (("start", self.start), ("end", self.end)):
+            problem = cron_problem(expression)
+            if problem:
+                found.append(Problem(key, f"{expression!r} is not a cron expression: {problem}"))
+        self._report(found, info)
+        return self
+
+
 class Gateway(SettingsModel):
     """The OpenAI-compatible gateway in front of the model servers of every serving cluster.
 
@@ -1492,6 +1563,17 @@ class Gateway(SettingsModel):
     """Clusters whose gateways take a request the local model cannot, in order (default: the burst clusters)."""
     public_api_fallback: bool = True
     """Whether DeepSeek's public API is the last fallback (its key from the cloud's secret manager)."""
+    burst_requests_per_replica: Float = Field(default=2.0, gt=0)
+    """Requests per second one burst model replica takes before KEDA adds another."""
+    burst_cooldown_seconds: Int | None = Field(default=None, ge=60)
+    """How long a burst pool stays up after its gateway's last request (default: twice the model's
+    start budget, infra/catalog/models.yaml loadMinutes); must exceed that budget."""
+    off_peak: OffPeak | None = None
+    """Working hours: outside them burst pools and non-prod serving scale to zero (KEDA cron)."""
+
+    def burst_cooldown(self, load_minutes: int) -> int:
+        """The burst ScaledObjects' cooldownPeriod for a model that starts within ``load_minutes``."""
+        return self.burst_cooldown_seconds or 2 * load_minutes * 60
 
     @model_validator(mode="after")
     def _bounds(self, info: ValidationInfo) -> Gateway:
@@ -1909,6 +1991,17 @@ class Settings(SettingsModel):
                         f"{name!r} runs no gateway (no accelerator pool); allowed: {', '.join(sorted(gateways))}",
                     )
                 )
+        model = catalog().models.get(self.model.name)
+        cooldown = gateway.burst_cooldown_seconds
+        if model is not None and cooldown is not None and cooldown <= model.load_minutes * 60:
+            found.append(
+                Problem(
+                    "gateway.burstCooldownSeconds",
+                    f"{gateway.burst_cooldown_seconds} is not longer than {self.model.name}'s start budget of "
+                    f"{model.load_minutes * 60} s (models.yaml loadMinutes): a pool would sleep before its "
+                    f"replica serves; allowed: > {model.load_minutes * 60}",
+                )
+            )
         if gateway.fallbacks and len(set(gateway.fallbacks)) != len(gateway.fallbacks):
             found.append(Problem("gateway.fallbacks", f"{gateway.fallbacks} names a cluster twice"))
 

@@ -259,7 +259,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     build_monitoring(settings, parts)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
-    gateways = build_gateways(settings, parts, data, providers)
+    gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     if settings.edge is not None:
         edge = build_edge(
             settings,

@@ -15,7 +15,7 @@ from inferstack.report import settings_of
 from infra.catalog import catalog
 from infra.k8s.gateway import GatewayConfig, neg_name
 from infra.settings import SettingsError, parse_settings
-from tests.conftest import planned, stack_variant
+from tests.conftest import planned
 from tests.test_settings import SOURCE, broken, raw
 
 KEYS = yaml.safe_load((Path(__file__).parent / "data" / "litellm-config-keys.yaml").read_text())
@@ -274,15 +274,9 @@ def test_the_edge_checks_the_gateways_own_readiness_path(stack: str) -> None:
 # --- settings ----------------------------------------------------------------------------------
 
 
-def test_dev_may_lower_the_replica_bounds(tmp_path_factory: pytest.TempPathFactory) -> None:
-    graph = stack_variant(
-        tmp_path_factory,
-        "dev",
-        "  logRetentionDays: 7\n",
-        "  logRetentionDays: 7\n  gateway:\n    minReplicas: 1\n    maxReplicas: 2\n",
-    )
-    scaler = _one(graph, "kubernetes:keda.sh/v1alpha1:ScaledObject", "core-use1-gateway-scaler")
-    assert (scaler.inputs["spec"]["minReplicaCount"], scaler.inputs["spec"]["maxReplicaCount"]) == (1, 2)
+def test_dev_lowers_the_replica_bounds_through_its_stack_file() -> None:
+    scaler = _one(planned("dev"), "kubernetes:keda.sh/v1alpha1:ScaledObject", "core-use1-gateway-scaler")
+    assert (scaler.inputs["spec"]["minReplicaCount"], scaler.inputs["spec"]["maxReplicaCount"]) == (1, 3)
 
 
 def _gateway(values: dict[str, Any], **keys: Any) -> None:

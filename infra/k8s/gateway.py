@@ -44,6 +44,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
+from infra.catalog import catalog
 from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
 from infra.data import NAMESPACE, POD_SECURITY, DataOutputs
 from infra.edge import GCP_ORIGIN_KEY
@@ -52,7 +53,7 @@ from infra.k8s import SYSTEM_PRIORITY_CLASS, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, secret_prefix
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, Providers, zones
-from infra.settings import PROJECT, Cloud, Cluster, Role, Settings
+from infra.settings import PROJECT, Capacity, Cloud, Cluster, OffPeak, Role, Settings
 
 DEPLOYMENT = "deepseek-deployment"
 HPA = "deepseek-hpa"
@@ -366,6 +367,19 @@ class ClusterGateway(pulumi.ComponentResource):
             ),
             opts=opts,
         )
+        if args.cloud is Cloud.GCP:
+            # Managed Prometheus collects the gateway's metrics (the burst pools wake on them).
+            k8s.apiextensions.CustomResource(
+                self._child("metrics"),
+                api_version="monitoring.googleapis.com/v1",
+                kind="PodMonitoring",
+                metadata=self._meta(SERVICE, labels),
+                spec={
+                    "selector": {"matchLabels": APP},
+                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
+                },
+                opts=opts,
+            )
         self.service_name = SERVICE
         self.service = service
         prometheus = gmp_frontend(args.gcp_project) if args.cloud is Cloud.GCP else EKS_PROMETHEUS
@@ -515,12 +529,14 @@ class ClusterGateway(pulumi.ComponentResource):
             name="litellm",
             image=args.image,
             image_pull_policy="IfNotPresent",
-            args=["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT), "--num_workers", "2"],
+            # One worker per pod: the HPA adds pods, and one process keeps /metrics whole (several
+            # workers need a shared PROMETHEUS_MULTIPROC_DIR; LiteLLM docs, proxy/prometheus.md).
+            args=["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
             env=[k8s.core.v1.EnvVarArgs(name="LITELLM_LOG", value="ERROR")],
             env_from=env_from,
             resources=k8s.core.v1.ResourceRequirementsArgs(
-                requests={"cpu": "1", "memory": "2Gi"}, limits={"cpu": "2", "memory": "4Gi"}
+                requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "2", "memory": "4Gi"}
             ),
             # Start-up runs the database migrations: up to five minutes before the other probes count.
             startup_probe=probe(LIVENESS, 10, 30),
@@ -642,6 +658,121 @@ class GatewayOutputs:
         return {name: g.neg_name for name, g in self.gateways.items() if g.neg_name is not None}
 
 
+GATEWAY_REQUESTS = 'sum(rate(litellm_proxy_total_requests_metric_total{namespace="inference"}[2m]))'
+"""Requests per second the cluster's gateways take: LiteLLM's litellm_proxy_total_requests_metric
+counter (litellm/integrations/prometheus.py; prometheus_client exposes a counter with the _total
+suffix). The gateway exports it whether or not a model replica exists, so a burst pool at zero
+replicas still has a signal to wake on: the core gateways' fallbacks arrive there first."""
+
+
+def burst_scaler_spec(
+    *,
+    deployment: str,
+    max_replicas: int,
+    cooldown_seconds: int,
+    requests_per_replica: float,
+    prometheus: str,
+    floor: int,
+    off_peak: OffPeak | None,
+) -> dict[str, object]:
+    """A burst pool's ScaledObject: from zero on its gateway's request rate; with working hours,
+    the pool's floor applies only inside them (KEDA cron scaler: timezone, start, end,
+    desiredReplicas)."""
+    triggers: list[dict[str, object]] = [
+        {
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {
+                "serverAddress": prometheus,
+                "query": GATEWAY_REQUESTS,
+                "threshold": f"{requests_per_replica:g}",
+                "activationThreshold": "0",
+                "ignoreNullValues": "true",
+            },
+        }
+    ]
+    if off_peak is not None and floor > 0:
+        triggers.append(_working_hours(off_peak, floor))
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicaCount": 0 if off_peak is not None or floor == 0 else floor,
+        "maxReplicaCount": max_replicas,
+        # Longer than a replica takes to start: the node pool grows, the model loads, then it serves.
+        "cooldownPeriod": cooldown_seconds,
+        "pollingInterval": 15,
+        "triggers": triggers,
+    }
+
+
+def _working_hours(off_peak: OffPeak, replicas: int) -> dict[str, object]:
+    return {
+        "type": "cron",
+        "metadata": {
+            "timezone": off_peak.timezone,
+            "start": off_peak.start,
+            "end": off_peak.end,
+            "desiredReplicas": str(replicas),
+        },
+    }
+
+
+def sleeping_floor_spec(*, deployment: str, floor: int, off_peak: OffPeak) -> dict[str, object]:
+    """A non-prod pool's ScaledObject: its floor during working hours, zero outside them."""
+    return {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment},
+        "minReplicaCount": 0,
+        "maxReplicaCount": floor,
+        "cooldownPeriod": 300,
+        "triggers": [_working_hours(off_peak, floor)],
+    }
+
+
+def _serving_scalers(
+    settings: Settings,
+    part: ClusterParts,
+    deployments: Mapping[str, pulumi.Resource],
+    gateway: ClusterGateway,
+) -> None:
+    """The ScaledObjects of a cluster's model servers: burst pools from zero on the gateway's rate
+    (GKE: Managed Prometheus has the gateway's metrics), non-prod floors asleep off-peak."""
+    cluster = part.cluster
+    gateway_settings = settings.gateway
+    load_minutes = catalog().models[settings.model.name].load_minutes
+    for _, pool, hardware in settings.served_pools(cluster):
+        deployment = deployments.get(pool.name)
+        if deployment is None:
+            continue
+        name = f"vllm-{pool.name}"
+        floor = settings.pool_replicas(cluster, pool)
+        burst = cluster.role is Role.BURST or pool.capacity is Capacity.SPOT
+        spec: dict[str, object] | None = None
+        if burst and cluster.cloud is Cloud.GCP:
+            per_node = max(1, hardware.count // settings.replica_devices(hardware))
+            spec = burst_scaler_spec(
+                deployment=name,
+                max_replicas=max(1, pool.max_size * per_node),
+                cooldown_seconds=gateway_settings.burst_cooldown(load_minutes),
+                requests_per_replica=gateway_settings.burst_requests_per_replica,
+                prometheus=gmp_frontend(settings.gcp_project),
+                floor=floor,
+                off_peak=gateway_settings.off_peak,
+            )
+        elif not burst and not settings.is_prod and gateway_settings.off_peak is not None and floor > 0:
+            spec = sleeping_floor_spec(deployment=name, floor=floor, off_peak=gateway_settings.off_peak)
+        if spec is None:
+            continue
+        k8s.apiextensions.CustomResource(
+            resource_name(cluster.name, name, "scaler"),
+            api_version="keda.sh/v1alpha1",
+            kind="ScaledObject",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=name, namespace=serving.NAMESPACE, labels={"app.kubernetes.io/part-of": PROJECT}
+            ),
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=gateway, provider=part.kubernetes, depends_on=[deployment]),
+        )
+
+
 GOOGLE_FRONT_ENDS = ("35.191.0.0/16", "130.211.0.0/22")
 """Where Google's load balancer proxies and health checks reach backends from; a standalone NEG's
 pods need a firewall rule admitting them (https://cloud.google.com/load-balancing/docs/health-check-concepts,
@@ -663,7 +794,11 @@ def _admit_load_balancer(part: ClusterParts, providers: Providers, gateway: Clus
 
 
 def build_gateways(
-    settings: Settings, parts: Mapping[str, ClusterParts], data: DataOutputs, providers: Providers
+    settings: Settings,
+    parts: Mapping[str, ClusterParts],
+    data: DataOutputs,
+    providers: Providers,
+    deployments: Mapping[str, Mapping[str, pulumi.Resource]],
 ) -> GatewayOutputs:
     """Register the gateway of every cluster that serves the model."""
     out = GatewayOutputs()
@@ -707,4 +842,5 @@ def build_gateways(
         )
         if cluster.cloud is Cloud.GCP:
             _admit_load_balancer(part, providers, out.gateways[cluster.name])
+        _serving_scalers(settings, part, deployments.get(cluster.name, {}), out.gateways[cluster.name])
     return out
