@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
@@ -13,9 +14,9 @@ from inferstack.engine import Graph, Resource
 from inferstack.render import render
 from inferstack.report import settings_of
 from infra.catalog import catalog
-from infra.k8s.gateway import GatewayConfig, neg_name
-from infra.settings import SettingsError, parse_settings
-from tests.conftest import planned
+from infra.k8s.gateway import GatewayArgs, GatewayConfig, neg_name
+from infra.settings import Cloud, Role, SettingsError, parse_settings
+from tests.conftest import planned, stack_variant
 from tests.test_settings import SOURCE, broken, raw
 
 KEYS = yaml.safe_load((Path(__file__).parent / "data" / "litellm-config-keys.yaml").read_text())
@@ -350,3 +351,61 @@ def test_the_fallback_chain_follows_the_stack() -> None:
     usw2 = next(c for c in settings.clusters if c.name == "core-usw2")
     assert [c.name for c in settings.fallback_clusters(use1)] == ["core-usw2", "burst-usc1"]
     assert [c.name for c in settings.fallback_clusters(usw2)] == ["burst-usc1"]
+
+
+def test_a_core_cluster_with_a_database_and_no_cache_keeps_keys_without_caching(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    graph = stack_variant(
+        tmp_path_factory, "staging", "  cache:\n    nodeType: cache.r7g.large\n    replicas: 1\n", ""
+    )
+    config = _config(graph, "core-use1")
+    assert "cache" not in config["litellm_settings"]
+    assert config["general_settings"]["database_url"] == "os.environ/DATABASE_URL"
+    assert not [
+        r for r in graph.of_type("kubernetes:external-secrets.io/v1:ExternalSecret") if "redis" in r.name
+    ]
+
+
+# --- the component's own checks (a direct caller's mistakes) ---------------------------------
+
+
+def _args(**changes: Any) -> GatewayArgs:
+    base: dict[str, Any] = {
+        "cluster": "core-use1",
+        "cloud": Cloud.AWS,
+        "role": Role.CORE,
+        "provider": cast(k8s.Provider, None),
+        "config": GatewayConfig(model="DeepSeek-R1", local=[("vllm-h200.serving.svc.cluster.local", 8000)]),
+        "image": "ghcr.io/berriai/litellm-non_root:v1.108.11",
+        "min_replicas": 3,
+        "max_replicas": 20,
+        "secret_prefix": "inferstack/prod/",
+    }
+    return GatewayArgs(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"min_replicas": 0}, "replicas 0..20"),
+        ({"min_replicas": 21}, "replicas 21..20"),
+        ({"cloud": Cloud.GCP, "zones": ["us-central1-a"]}, "needs gcp_project and zones"),
+        ({"cloud": Cloud.GCP, "gcp_project": "p"}, "needs gcp_project and zones"),
+        (
+            {
+                "config": GatewayConfig(model="m", local=[("h", 8000)], cache=True),
+                "data_config_map": "inferstack-data",
+            },
+            "the cache needs",
+        ),
+        ({"config": GatewayConfig(model="m", local=[("h", 8000)], database=True)}, "go together"),
+    ],
+)
+def test_gateway_args_refuse_each_inconsistency(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _args(**changes)
+
+
+def test_gateway_args_accept_a_consistent_cluster() -> None:
+    assert _args().min_replicas == 3

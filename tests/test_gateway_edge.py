@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from inferstack.engine import Graph, Resource
-from infra.aws.ingress import TLS_POLICY
+from infra.aws.ingress import TLS_POLICY, GatewayIngressArgs
 from tests.conftest import planned
 
 LB = "aws:lb/loadBalancer:LoadBalancer"
@@ -121,3 +121,34 @@ def test_gke_admits_googles_front_ends_to_the_gateway_port() -> None:
     (rule,) = [r for r in graph.of_type("gcp:compute/firewall:Firewall") if "gateway" in r.name]
     assert sorted(rule.inputs["sourceRanges"]) == ["130.211.0.0/22", "35.191.0.0/16"]
     assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["4000"]}]
+
+
+def _ingress(**changes: object) -> GatewayIngressArgs:
+    base: dict[str, object] = {
+        "cluster": "core-use1",
+        "hostname": "core-use1.api.example.com",
+        "zone_id": "Z1",
+        "vpc_id": "vpc-1",
+        "vpc_cidr": "10.16.0.0/16",
+        "public_subnet_ids": ["subnet-1"],
+        "certificate_arn": "arn:aws:acm:us-east-1:1:certificate/x",
+        "target_port": 4000,
+        "health_check_path": "/health/readiness",
+        "protect": True,
+        "tags": {},
+    }
+    return GatewayIngressArgs(**{**base, **changes})
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"health_check_path": "health"}, "must start with '/'"),
+        ({"rate_limit_per_5_minutes": 9}, "allowed 10..2e9"),
+        ({"idle_timeout_seconds": 4001}, "allowed 1..4000"),
+    ],
+)
+def test_ingress_args_refuse_each_out_of_range_value(changes: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _ingress(**changes)
+    assert _ingress().rate_limit_per_5_minutes == 1500

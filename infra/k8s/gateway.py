@@ -240,8 +240,12 @@ class GatewayArgs:
             )
         if self.cloud is Cloud.GCP and not (self.gcp_project and self.zones):
             raise ValueError(f"{where}: a GKE gateway needs gcp_project and zones (its NEGs)")
-        if self.config.cache != (self.data_config_map is not None and self.cloud is Cloud.AWS):
-            raise ValueError(f"{where}: the cache needs the data layer's ConfigMap and Redis on AWS")
+        if self.config.cache and (self.data_config_map is None or self.redis_secret_arn is None):
+            raise ValueError(
+                f"{where}: the cache needs the data layer's ConfigMap (REDIS_HOST) and the AUTH token"
+            )
+        if self.config.database != (self.database is not None):
+            raise ValueError(f"{where}: config.database and the database source go together")
 
 
 def scaled_object_spec(min_replicas: int, max_replicas: int, prometheus: str) -> dict[str, object]:
