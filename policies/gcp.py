@@ -301,7 +301,8 @@ def _firewall(props: Props, config: Props) -> list[str]:
         ports = list(items(allow, "ports"))
         if protocol != "tcp" or not ports:
             problems.append(
-                f"firewall rule opens every {protocol or 'protocol'} port to the load-balancer ranges; "
+                f"firewall rule opens every {'port' if protocol == 'tcp' else 'protocol and port'} to the "
+                "load-balancer ranges; "
                 f"allowed: tcp {', '.join(serving)}"
             )
         elif not all(_within(p, serving) for p in ports):
