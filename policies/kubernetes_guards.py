@@ -464,6 +464,25 @@ def _release_security(props: Props, config: Props) -> list[str]:
     ]
 
 
+SECRET_STORES: tuple[str, ...] = tuple(
+    f"kubernetes:external-secrets.io/{version}:{kind}"
+    for version in ("v1", "v1beta1")
+    for kind in ("ClusterSecretStore", "SecretStore")
+)
+
+
+def _secret_store(props: Props, _: Props) -> list[str]:
+    """Static cloud keys in a Secret (External Secrets Operator docs, v2.6: AWS and Google Secret
+    Manager ``auth.secretRef``, Azure Key Vault ``authSecretRef``) instead of the controller's
+    workload identity, which needs no key at all."""
+    problems = []
+    for provider in _map(props, "spec.provider"):
+        for path in (f"spec.provider.{provider}.auth.secretRef", f"spec.provider.{provider}.authSecretRef"):
+            if present(props, path):
+                problems.append(f"secret store reads {provider} with long-lived keys from a Secret ({path})")
+    return problems
+
+
 _ADVISORY = EnforcementLevel.ADVISORY
 
 
@@ -639,6 +658,18 @@ POLICIES: list[Policy] = [
                 "default": list(POD_SECURITY_LEVELS),
             },
         ),
+        concern="kubernetes",
+    ),
+    resource_guard(
+        "k8s-secret-store-workload-identity",
+        "Secret stores reach the cloud's secret manager through workload identity, never static keys",
+        types=SECRET_STORES,
+        rule="custom",
+        mirrors="custom (External Secrets Operator: workload identity over auth.secretRef)",
+        severity=HIGH,
+        fix="drop auth.secretRef and let the controller's service account authenticate (IRSA or Pod "
+        "Identity on EKS, Workload Identity on GKE, as the add-ons set them up)",
+        check=_secret_store,
         concern="kubernetes",
     ),
     resource_guard(

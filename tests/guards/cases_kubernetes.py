@@ -396,3 +396,42 @@ CASES += [
     ),
     passes("helm-values-security", "hardened values", release()),
 ]
+
+STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
+
+CASES += [
+    fails(
+        "k8s-secret-store-workload-identity",
+        "AWS access keys from a Secret",
+        Res(
+            STORE,
+            {
+                "metadata": {"name": "s"},
+                "spec": {
+                    "provider": {
+                        "aws": {
+                            "region": "us-east-1",
+                            "auth": {"secretRef": {"accessKeyIDSecretRef": {"name": "k"}}},
+                        }
+                    }
+                },
+            },
+        ),
+    ),
+    fails(
+        "k8s-secret-store-workload-identity",
+        "an Azure service principal secret",
+        Res(
+            STORE,
+            {
+                "metadata": {"name": "s"},
+                "spec": {"provider": {"azurekv": {"authSecretRef": {"clientId": {"name": "k"}}}}},
+            },
+        ),
+    ),
+    passes(
+        "k8s-secret-store-workload-identity",
+        "the controller's own identity (GKE Workload Identity)",
+        Res(STORE, {"metadata": {"name": "s"}, "spec": {"provider": {"gcpsm": {"projectID": UNKNOWN}}}}),
+    ),
+]
