@@ -439,6 +439,8 @@ def _release_resources(props: Props, config: Props) -> str | None:
     chart = known(props, "chart")
     if chart in config.get("chartsWithoutWorkloads", CHARTS_WITHOUT_WORKLOADS):
         return None
+    if present(props, "values") and known(props, "values") is None:
+        return None  # values built from other resources' outputs: judged once known
     if "resources" not in _values(props):
         return f"release of {chart} sets no resources for its main component (values.resources)"
     return None

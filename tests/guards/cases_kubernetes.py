@@ -366,6 +366,7 @@ CASES += [
     ),
     fails("helm-resources", "no resources", release(values=values(resources=None))),
     passes("helm-resources", "resources for the operator", release()),
+    passes("helm-resources", "values not known until apply", release(values=UNKNOWN)),
     passes(
         "helm-resources",
         "a CRD-only chart",
