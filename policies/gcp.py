@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from guardkit import (
@@ -331,10 +331,9 @@ def _members(props: Props) -> list[str | None]:
         out.append(known(props, "member"))
     if present(props, "members") and known(props, "members") is None:
         out.append(None)  # the whole list is not known yet
-    i = 0
-    while present(props, f"members.{i}"):
+    listed = known(props, "members")
+    for i in range(len(listed) if isinstance(listed, Sequence) and not isinstance(listed, str) else 0):
         out.append(known(props, f"members.{i}"))
-        i += 1
     return out
 
 

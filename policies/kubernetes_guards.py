@@ -3,7 +3,8 @@ it hands to Helm (ids K1..K9, R4, R5 of POLICY-RULES).
 
 Pod-template guards read every container and init container of a Deployment, StatefulSet,
 DaemonSet, ReplicaSet, Job, CronJob or bare Pod, and apply Kubernetes' own defaults to what is
-unset (Kubernetes API reference, SecurityContext / PodSpec, v1.35): allowPrivilegeEscalation true,
+unset (Kubernetes API reference, SecurityContext and PodSpec,
+https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/): allowPrivilegeEscalation true,
 privileged false, readOnlyRootFilesystem false, no seccomp profile (Unconfined) unless the pod
 sets one, automountServiceAccountToken true, Service type ClusterIP.
 
@@ -83,7 +84,6 @@ CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds",)
 """Charts that install only CustomResourceDefinitions: nothing runs, so no resources to set."""
 
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
-_NAME = re.compile(r"[\w][\w.-]{0,127}")
 
 
 def _target(node: Any) -> Any:
@@ -118,17 +118,22 @@ def _pod(props: Props) -> str:
     return "spec"
 
 
+def _elements(props: Props, path: str) -> list[str]:
+    """The paths of the known elements of the list at ``path`` (none while the list is unknown)."""
+    found = known(props, path)
+    if not isinstance(found, Sequence) or isinstance(found, str):
+        return []
+    return [f"{path}.{i}" for i in range(len(found)) if known(props, f"{path}.{i}") is not None]
+
+
 def _containers(props: Props, *, init: bool = True) -> list[tuple[str, str]]:
     """(path, name) of every container of the pod (and its init containers)."""
     pod = _pod(props)
-    found = []
-    for kind in ("containers", "initContainers") if init else ("containers",):
-        i = 0
-        while present(props, f"{pod}.{kind}.{i}"):
-            path = f"{pod}.{kind}.{i}"
-            found.append((path, str(known(props, f"{path}.name", f"{kind}[{i}]"))))
-            i += 1
-    return found
+    return [
+        (path, str(known(props, f"{path}.name", path)))
+        for kind in (("containers", "initContainers") if init else ("containers",))
+        for path in _elements(props, f"{pod}.{kind}")
+    ]
 
 
 def _namespace(props: Props) -> str | None:
@@ -193,8 +198,8 @@ def _capabilities(props: Props, _: Props) -> list[str]:
         added = [c for c in items(props, f"{caps}.add") if c != "NET_BIND_SERVICE"]
         if added:
             problems.append(f"container {name} adds capabilities {', '.join(map(str, added))} ({caps}.add)")
-        profile = _effective(props, path, "seccompProfile")
-        kind = _plain(profile).get("type") if profile is not None else None
+        profile = _plain(_effective(props, path, "seccompProfile"))
+        kind = profile.get("type") if isinstance(profile, dict) else None
         if kind not in ("RuntimeDefault", "Localhost"):
             problems.append(
                 f"container {name} runs without a seccomp profile (securityContext.seccompProfile.type "
@@ -220,12 +225,10 @@ def _host(props: Props, config: Props) -> list[str]:
         for key, what in (("hostNetwork", "network"), ("hostPID", "process namespace"), ("hostIPC", "IPC"))
         if value(props, f"{pod}.{key}", False) is True
     ]
-    i = 0
-    while present(props, f"{pod}.volumes.{i}"):
-        if present(props, f"{pod}.volumes.{i}.hostPath"):
-            name = known(props, f"{pod}.volumes.{i}.name", str(i))
-            problems.append(f"pod mounts a host path (volume {name}: {pod}.volumes.{i}.hostPath)")
-        i += 1
+    for volume in _elements(props, f"{pod}.volumes"):
+        if present(props, f"{volume}.hostPath"):
+            name = known(props, f"{volume}.name", volume)
+            problems.append(f"pod mounts a host path (volume {name}: {volume}.hostPath)")
     return problems
 
 

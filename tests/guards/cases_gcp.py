@@ -385,6 +385,13 @@ CASES += [
             {"project": "p", "role": "roles/editor", "members": ["principalSet://iam.googleapis.com/x"]},
         ),
     ),
+    fails(
+        "gcp-iam-no-basic-roles",
+        "Owner to a member list not known until apply",
+        Res(
+            "gcp:projects/iAMBinding:IAMBinding", {"project": "p", "role": "roles/owner", "members": UNKNOWN}
+        ),
+    ),
     passes(
         "gcp-iam-no-basic-roles",
         "a predefined role to a created account",

@@ -86,6 +86,11 @@ CASES = [
         ),
     ),
     passes("k8s-no-privileged", "unprivileged (default)", secured(privileged=None)),
+    passes(
+        "k8s-no-privileged",
+        "containers not known until apply (judged once known)",
+        workload({"containers": UNKNOWN, "volumes": UNKNOWN}),
+    ),
     fails("k8s-no-privilege-escalation", "escalation by default", secured(allowPrivilegeEscalation=None)),
     passes("k8s-no-privilege-escalation", "escalation off", workload(pod())),
     fails(
