@@ -80,14 +80,28 @@ def _gke_private(props: Props, _: Props) -> list[str]:
         known(b, "cidrBlock") for b in blocks if isinstance(b, Mapping)
     ):
         return ["GKE control plane is public and its master authorized networks cover the whole internet"]
+    if (
+        not private_endpoint
+        and value(props, "masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled") is True
+    ):
+        return [
+            "GKE control plane is public to every Google Cloud public IP "
+            "(masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled)"
+        ]
     if not present(props, "workloadIdentityConfig"):
         return ["GKE cluster has no Workload Identity (workloadIdentityConfig)"]
     return []
 
 
 def _gke_pool_metadata(props: Props, _: Props) -> str | None:
+    # A cluster (no ``cluster`` input) judges the nodeConfig of its default pool, which runs until
+    # removeDefaultNodePool deletes it; without one, Workload Identity gives that pool the GKE
+    # metadata server, and Autopilot manages its nodes itself.
+    cluster = not present(props, "cluster")
+    if cluster and (value(props, "enableAutopilot", False) is True or not present(props, "nodeConfig")):
+        return None
     if value(props, "nodeConfig.workloadMetadataConfig.mode") != "GKE_METADATA":
-        return "GKE node pool does not run the GKE metadata server (nodeConfig.workloadMetadataConfig.mode)"
+        return "GKE nodes do not run the GKE metadata server (nodeConfig.workloadMetadataConfig.mode)"
     return None
 
 
@@ -354,8 +368,8 @@ POLICIES: list[Policy] = [
     ),
     resource_guard(
         "gke-metadata-server",
-        "The GKE metadata server on every node pool",
-        types=POOL,
+        "The GKE metadata server on every node pool (and the cluster's default pool)",
+        types=(POOL, GKE),
         rule="G2",
         mirrors="CKV_GCP_69, AVD-GCP-0057",
         severity=HIGH,

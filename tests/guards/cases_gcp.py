@@ -66,7 +66,7 @@ CASES = [
         "node metadata exposed",
         Res(
             "gcp:container/nodePool:NodePool",
-            {"nodeConfig": {"workloadMetadataConfig": {"mode": "GCE_METADATA"}}},
+            {"cluster": UNKNOWN, "nodeConfig": {"workloadMetadataConfig": {"mode": "GCE_METADATA"}}},
         ),
     ),
     passes(
@@ -74,7 +74,7 @@ CASES = [
         "GKE metadata server",
         Res(
             "gcp:container/nodePool:NodePool",
-            {"nodeConfig": {"workloadMetadataConfig": {"mode": "GKE_METADATA"}}},
+            {"cluster": UNKNOWN, "nodeConfig": {"workloadMetadataConfig": {"mode": "GKE_METADATA"}}},
         ),
     ),
     fails(
@@ -401,5 +401,36 @@ CASES += [
         "gcp-iam-no-basic-roles",
         "Owner to a person is another guard's business",
         Res(MEMBER, {"project": "p", "role": "roles/owner", "member": "user:admin@example.com"}),
+    ),
+]
+
+CASES += [
+    fails(
+        "gke-private-cluster",
+        "public endpoint open to every Google Cloud IP",
+        Res(
+            GKE,
+            {
+                "privateClusterConfig": _PRIVATE,
+                "masterAuthorizedNetworksConfig": {
+                    "cidrBlocks": [{"cidrBlock": "203.0.113.0/24"}],
+                    "gcpPublicCidrsAccessEnabled": True,
+                },
+                "workloadIdentityConfig": _WI,
+            },
+        ),
+    ),
+    fails(
+        "gke-metadata-server",
+        "the cluster's default pool exposes node metadata",
+        Res(GKE, {"workloadIdentityConfig": _WI, "nodeConfig": {"serviceAccount": _NODE_SA}}),
+    ),
+    passes(
+        "gke-metadata-server",
+        "the cluster's default pool on the GKE metadata server",
+        Res(GKE, {"nodeConfig": {"workloadMetadataConfig": {"mode": "GKE_METADATA"}}}),
+    ),
+    passes(
+        "gke-metadata-server", "an Autopilot cluster", Res(GKE, {"enableAutopilot": True, "nodeConfig": {}})
     ),
 ]
