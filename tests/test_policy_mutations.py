@@ -55,6 +55,26 @@ def _drop(path: str) -> Callable[[Resource], None]:
     return change
 
 
+_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _container(keys: tuple[str, ...], value: Any) -> Callable[[Resource], None]:
+    """Set (None: remove) a key of the pod template's first container; keys may hold dots (nvidia.com/gpu)."""
+
+    def change(r: Resource) -> None:
+        node = r.inputs["spec"]["template"]["spec"]["containers"][0]
+        *parents, last = keys
+        for part in parents:
+            node = node.setdefault(part, {})
+        if value is None:
+            node.pop(last)
+        else:
+            node[last] = value
+
+    return change
+
+
 MUTATIONS = [
     Mutation(
         "eks-endpoint-private",
@@ -117,6 +137,74 @@ MUTATIONS = [
         _drop("securityPolicy"),
         "no Cloud Armor",
     ),
+    Mutation(
+        "gke-network-policy",
+        "gcp:container/cluster:Cluster",
+        _drop("datapathProvider"),
+        "NetworkPolicy not enforced",
+    ),
+    Mutation(
+        "gke-cluster-auth",
+        "gcp:container/cluster:Cluster",
+        _set("enableLegacyAbac", True),
+        "legacy ABAC on",
+    ),
+    Mutation(
+        "gke-secrets-encryption",
+        "gcp:container/cluster:Cluster",
+        _drop("databaseEncryption"),
+        "GKE secrets not encrypted",
+    ),
+    Mutation(
+        "gke-pool-secure-boot",
+        "gcp:container/nodePool:NodePool",
+        _set("nodeConfig.shieldedInstanceConfig.enableSecureBoot", False),
+        "nodes without Secure Boot",
+    ),
+    Mutation(
+        "gcs-no-public-access",
+        "gcp:storage/bucket:Bucket",
+        _set("publicAccessPrevention", "inherited"),
+        "model bucket open to public ACLs",
+    ),
+    Mutation(
+        "gcp-ssl-policy-modern",
+        "gcp:compute/sSLPolicy:SSLPolicy",
+        _set("minTlsVersion", "TLS_1_0"),
+        "TLS 1.0",
+    ),
+    Mutation(
+        "gcp-firewall-no-public-ingress",
+        "gcp:compute/firewall:Firewall",
+        _set("sourceRanges", ["0.0.0.0/0"]),
+        "firewall open to the internet",
+    ),
+    Mutation(
+        "gcp-iam-no-basic-roles",
+        "gcp:projects/iAMMember:IAMMember",
+        _set("role", "roles/editor"),
+        "node account made Editor",
+    ),
+    Mutation(
+        "k8s-no-privileged",
+        _DEPLOYMENT,
+        _container(("securityContext", "privileged"), True),
+        "privileged container",
+    ),
+    Mutation(
+        "k8s-image-pinned", _DEPLOYMENT, _container(("image",), "vllm/vllm-openai:latest"), "image latest"
+    ),
+    Mutation(
+        "k8s-probes", _DEPLOYMENT, _container(("startupProbe",), None), "model server without a startup probe"
+    ),
+    Mutation(
+        "k8s-resources",
+        _DEPLOYMENT,
+        _container(("resources", "limits", "memory"), None),
+        "no memory limit",
+    ),
+    Mutation("helm-chart-pinned", _RELEASE, _set("version", "^2"), "chart version range"),
+    Mutation("helm-images-pinned", _RELEASE, _set("values.image.tag", "latest"), "add-on image latest"),
 ]
 
 
