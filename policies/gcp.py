@@ -46,8 +46,9 @@ LOAD_BALANCER_RANGES: tuple[str, ...] = (
 """Where Google's load-balancer health checks and front ends reach backends from (IPv4 and IPv6):
 https://cloud.google.com/load-balancing/docs/firewall-rules (2026-11)."""
 
-SERVING_PORTS: tuple[str, ...] = ("8000-8080",)
-"""The serving ports the load balancers probe: vLLM on 8000, the gateway on 8080 (infra/gcp/network.py)."""
+SERVING_PORTS: tuple[str, ...] = ("4000", "8000-8080")
+"""The serving ports the load balancers reach: the gateway (LiteLLM) on 4000, the edge's NEG backends
+(infra/k8s/gateway.py PORT), and vLLM on 8000 with the health-check range of infra/gcp/network.py."""
 
 FORBIDDEN_ROLES: tuple[str, ...] = ("roles/owner", "roles/editor")
 """The basic roles that give a workload identity the run of the project (CIS GCP 1.5, CKV_GCP_117)."""

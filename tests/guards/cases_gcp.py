@@ -294,6 +294,18 @@ CASES += [
         "an asymmetric signing key",
         Res("gcp:kms/cryptoKey:CryptoKey", {"keyRing": UNKNOWN, "purpose": "ASYMMETRIC_SIGN"}),
     ),
+    passes(
+        "gcp-firewall-no-public-ingress",
+        "Google's front ends to the gateway's NEG port",
+        Res(
+            FIREWALL,
+            {
+                "network": UNKNOWN,
+                "sourceRanges": ["35.191.0.0/16", "130.211.0.0/22"],
+                "allows": [{"protocol": "tcp", "ports": ["4000"]}],
+            },
+        ),
+    ),
     fails(
         "gcp-firewall-no-public-ingress",
         "the whole internet",
