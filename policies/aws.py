@@ -129,6 +129,24 @@ def _eks_version(props: Props, config: Props) -> list[str]:
     return found
 
 
+def _eks_access(props: Props, _: Props) -> list[str]:
+    found: list[str] = []
+    # EKS API defaults: authenticationMode CONFIG_MAP, bootstrapClusterCreatorAdminPermissions true
+    # (https://docs.aws.amazon.com/eks/latest/APIReference/API_CreateAccessConfigRequest.html).
+    mode = value(props, "accessConfig.authenticationMode", "CONFIG_MAP")
+    if mode != "API":
+        found.append(
+            f"EKS cluster grants access through the aws-auth ConfigMap (accessConfig.authenticationMode {mode}); "
+            "use API access entries only"
+        )
+    if value(props, "accessConfig.bootstrapClusterCreatorAdminPermissions", True) is not False:
+        found.append(
+            "EKS cluster makes its creator a hidden cluster admin "
+            "(accessConfig.bootstrapClusterCreatorAdminPermissions)"
+        )
+    return found
+
+
 def _nodegroup_ssh(props: Props, _: Props) -> str | None:
     if not present(props, "remoteAccess.ec2SshKey"):
         return None
@@ -370,6 +388,46 @@ def _rds_public(props: Props, _: Props) -> str | None:
     return None
 
 
+def _insights_cmk(props: Props, _: Props) -> str | None:
+    if value(props, "performanceInsightsEnabled", False) is True and not present(
+        props, "performanceInsightsKmsKeyId"
+    ):
+        return (
+            "Performance Insights data is encrypted with the AWS-managed RDS key; "
+            "name a customer-managed key (performanceInsightsKmsKeyId)"
+        )
+    return None
+
+
+FORCED_TLS = {
+    "aurora-postgresql": ("rds.force_ssl", ("1",)),
+    "aurora-mysql": ("require_secure_transport", ("ON", "1")),
+}
+"""The cluster parameter that refuses clients without TLS, per engine family; both default off
+(https://repost.aws/knowledge-center/aurora-postgresql-ssl-certificates: rds.force_ssl is 0 by default)."""
+
+
+def _aurora_tls(props: Props, _: Props) -> str | None:
+    if present(props, "family"):  # aws:rds/clusterParameterGroup
+        family = str(value(props, "family"))
+        engine = next((e for e in FORCED_TLS if family.startswith(e)), None)
+        if engine is None:
+            return None
+        name, on = FORCED_TLS[engine]
+        values = [
+            str(known(p, "value", "")).upper()
+            for p in items(props, "parameters")
+            if isinstance(p, Mapping) and known(p, "name") == name
+        ]
+        if not any(v in on for v in values):
+            return f"cluster parameter group lets clients connect without TLS (parameters {name}: {on[0]})"
+        return None
+    # aws:rds/cluster: without its own parameter group it runs the engine's default one, TLS optional.
+    if not present(props, "dbClusterParameterGroupName"):
+        return "Aurora cluster runs the default parameter group, where TLS is optional (dbClusterParameterGroupName)"
+    return None
+
+
 def _elasticache(props: Props, _: Props) -> list[str]:
     found = [
         f"Redis replication group without {k}"
@@ -601,6 +659,18 @@ POLICIES: list[Policy] = [
         concern="aws",
     ),
     resource_guard(
+        "eks-access-entries",
+        "EKS access through access entries only, with no implicit admin for the cluster's creator",
+        types="aws:eks/cluster:Cluster",
+        rule="S22",
+        mirrors="custom",
+        severity=HIGH,
+        fix="accessConfig: authenticationMode API, bootstrapClusterCreatorAdminPermissions false; grant access "
+        "with aws.eks.AccessEntry",
+        check=_eks_access,
+        concern="aws",
+    ),
+    resource_guard(
         "nodegroup-no-ssh",
         "EKS node groups accept no SSH; nodes are reached through SSM",
         types="aws:eks/nodeGroup:NodeGroup",
@@ -777,6 +847,29 @@ POLICIES: list[Policy] = [
         severity=CRITICAL,
         fix="publiclyAccessible false; reach the database from the cluster's private subnets",
         check=_rds_public,
+        concern="aws",
+    ),
+    resource_guard(
+        "db-insights-cmk",
+        "Performance Insights encrypted with a customer-managed KMS key",
+        types="aws:rds/clusterInstance:ClusterInstance",
+        rule="S6",
+        mirrors="CKV_AWS_354",
+        severity=MEDIUM,
+        fix="performanceInsightsKmsKeyId: the database's key",
+        check=_insights_cmk,
+        concern="aws",
+    ),
+    resource_guard(
+        "aurora-tls-required",
+        "Aurora refuses clients without TLS",
+        types=("aws:rds/cluster:Cluster", "aws:rds/clusterParameterGroup:ClusterParameterGroup"),
+        rule="S23",
+        mirrors="custom",
+        severity=HIGH,
+        fix="a cluster parameter group with rds.force_ssl 1 (PostgreSQL) or require_secure_transport ON (MySQL), "
+        "named by the cluster's dbClusterParameterGroupName",
+        check=_aurora_tls,
         concern="aws",
     ),
     resource_guard(

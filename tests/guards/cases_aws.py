@@ -752,3 +752,87 @@ CASES += [
     ),
     passes("health-check-https", "HTTPS", Res(HC, {"type": "HTTPS", "port": 443, "fqdn": "api.example.com"})),
 ]
+
+PG = "aws:rds/clusterParameterGroup:ClusterParameterGroup"
+INSTANCE = "aws:rds/clusterInstance:ClusterInstance"
+_API = {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+
+CASES += [
+    # S22: access entries
+    fails(
+        "eks-access-entries",
+        "the aws-auth ConfigMap by the EKS default",
+        Res(EKS, {"accessConfig": {"bootstrapClusterCreatorAdminPermissions": False}}),
+    ),
+    fails(
+        "eks-access-entries",
+        "ConfigMap beside the API",
+        Res(EKS, {"accessConfig": {**_API, "authenticationMode": "API_AND_CONFIG_MAP"}}),
+    ),
+    fails(
+        "eks-access-entries",
+        "the creator made admin by default",
+        Res(EKS, {"accessConfig": {"authenticationMode": "API"}}),
+    ),
+    passes(
+        "eks-access-entries",
+        "API only, no creator admin",
+        Res(EKS, {"accessConfig": _API, "roleArn": UNKNOWN}),
+    ),
+    # S6: Performance Insights
+    fails(
+        "db-insights-cmk",
+        "insights on the AWS-managed key",
+        Res(INSTANCE, {"performanceInsightsEnabled": True, "clusterIdentifier": UNKNOWN}),
+    ),
+    passes(
+        "db-insights-cmk",
+        "insights on a key unknown at preview",
+        Res(INSTANCE, {"performanceInsightsEnabled": True, "performanceInsightsKmsKeyId": UNKNOWN}),
+    ),
+    passes("db-insights-cmk", "insights off", Res(INSTANCE, {"clusterIdentifier": UNKNOWN})),
+    # S23: TLS to Aurora
+    fails(
+        "aurora-tls-required",
+        "a cluster on the default parameter group",
+        Res("aws:rds/cluster:Cluster", {"engine": "aurora-postgresql", "storageEncrypted": True}),
+    ),
+    fails(
+        "aurora-tls-required",
+        "a PostgreSQL group without rds.force_ssl",
+        Res(PG, {"family": "aurora-postgresql16", "parameters": [{"name": "log_statement", "value": "ddl"}]}),
+    ),
+    fails(
+        "aurora-tls-required",
+        "a PostgreSQL group with rds.force_ssl 0",
+        Res(PG, {"family": "aurora-postgresql16", "parameters": [{"name": "rds.force_ssl", "value": "0"}]}),
+    ),
+    fails(
+        "aurora-tls-required",
+        "a MySQL group without require_secure_transport",
+        Res(PG, {"family": "aurora-mysql8.0"}),
+    ),
+    passes(
+        "aurora-tls-required",
+        "a cluster on its own group, unknown at preview",
+        Res(
+            "aws:rds/cluster:Cluster", {"engine": "aurora-postgresql", "dbClusterParameterGroupName": UNKNOWN}
+        ),
+    ),
+    passes(
+        "aurora-tls-required",
+        "a PostgreSQL group forcing TLS",
+        Res(PG, {"family": "aurora-postgresql16", "parameters": [{"name": "rds.force_ssl", "value": "1"}]}),
+    ),
+    passes(
+        "aurora-tls-required",
+        "a MySQL group forcing TLS",
+        Res(
+            PG,
+            {
+                "family": "aurora-mysql8.0",
+                "parameters": [{"name": "require_secure_transport", "value": "ON"}],
+            },
+        ),
+    ),
+]
