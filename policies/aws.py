@@ -148,6 +148,9 @@ def _eks_access(props: Props, _: Props) -> list[str]:
 
 
 def _nodegroup_ssh(props: Props, _: Props) -> str | None:
+    # A node group built on a launch template takes its SSH key from the template (keyName).
+    if present(props, "keyName"):
+        return "launch template installs an SSH key on the nodes (keyName); reach nodes through SSM instead"
     if not present(props, "remoteAccess.ec2SshKey"):
         return None
     if not present(props, "remoteAccess.sourceSecurityGroupIds.0"):
@@ -673,11 +676,12 @@ POLICIES: list[Policy] = [
     resource_guard(
         "nodegroup-no-ssh",
         "EKS node groups accept no SSH; nodes are reached through SSM",
-        types="aws:eks/nodeGroup:NodeGroup",
+        types=("aws:eks/nodeGroup:NodeGroup", "aws:ec2/launchTemplate:LaunchTemplate"),
         rule="S4",
         mirrors="CKV_AWS_100",
         severity=HIGH,
-        fix="drop remoteAccess from the node group; use SSM Session Manager for node access",
+        fix="drop remoteAccess from the node group and keyName from its launch template; use SSM Session "
+        "Manager for node access",
         check=_nodegroup_ssh,
         concern="aws",
     ),

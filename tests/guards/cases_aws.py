@@ -278,6 +278,16 @@ CASES += [
         "no remote access",
         Res(NG, {"nodeRoleArn": UNKNOWN, "launchTemplate": {"id": UNKNOWN}}),
     ),
+    fails(
+        "nodegroup-no-ssh",
+        "an SSH key on the launch template",
+        Res(LT, {"keyName": "ops", "metadataOptions": {}}),
+    ),
+    passes(
+        "nodegroup-no-ssh",
+        "a launch template without a key",
+        Res(LT, {"metadataOptions": {"httpTokens": "required"}, "imageId": UNKNOWN}),
+    ),
     # S5: IMDS by default
     fails("launch-template-imdsv2", "IMDSv1 by the provider default", Res(LT, {})),
     # S20: root volumes
