@@ -1,4 +1,4 @@
-"""Security guards over the AWS resources the program creates (ids S1..S14 of POLICY-RULES, C7, C8).
+"""Security guards over the AWS resources the program creates (POLICY-RULES S1..S14, C7, C8; S15..S23 beyond it).
 
 Every check treats a missing property as the provider's default (an unset ``enableKeyRotation``
 is off, an unset ``publiclyAccessible`` is false) and tests values created elsewhere in the stack
