@@ -655,6 +655,7 @@ POLICIES: list[Policy] = [
         config={
             "minVersion": {
                 "type": "string",
+                "pattern": r"^\d+\.\d+$",
                 "default": EKS_MIN_VERSION,
                 "description": "The oldest EKS minor version in standard support",
             }
@@ -735,7 +736,7 @@ POLICIES: list[Policy] = [
         config={
             "internetPorts": {
                 "type": "array",
-                "items": {"type": "integer"},
+                "items": {"type": "integer", "minimum": 0, "maximum": 65535},
                 "default": INTERNET_PORTS,
                 "description": "TCP ports a rule may open to 0.0.0.0/0 or ::/0",
             }
@@ -989,13 +990,17 @@ POLICIES: list[Policy] = [
         config={
             "minRetentionDays": {
                 "type": "integer",
+                "minimum": 0,
+                "maximum": 3653,
                 "default": 1,
-                "description": "Shortest retention allowed",
+                "description": "Shortest retention allowed, in days (0: no lower bound)",
             },
             "maxRetentionDays": {
                 "type": "integer",
+                "minimum": 1,
+                "maximum": 3653,
                 "default": 3653,
-                "description": "Longest retention allowed",
+                "description": "Longest retention allowed, in days",
             },
         },
         concern="aws",
