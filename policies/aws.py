@@ -543,9 +543,20 @@ WAF_GROUPS = ["AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRule
 """AWS managed rule groups every web ACL runs in block mode: the OWASP-style baseline and the known
 bad inputs (Log4j JNDI lookups among them)."""
 
+WAF_COUNTED_RULES = [
+    "SizeRestrictions_BODY",
+    "CrossSiteScripting_BODY",
+    "GenericLFI_BODY",
+    "GenericRFI_BODY",
+]
+"""Rules of AWSManagedRulesCommonRuleSet that may count instead of block: they inspect the request
+body, and a prompt legitimately carries code, paths and markup and runs past the 8 KB an ALB lets
+WAF see. Blocking them would refuse ordinary prompts; counting keeps them visible."""
+
 
 def _web_acl(props: Props, config: Props) -> list[str]:
     required = [str(g) for g in config.get("requiredManagedRuleGroups", WAF_GROUPS)]
+    counted = {str(r) for r in config.get("countedRules", WAF_COUNTED_RULES)}
     groups: dict[str, Mapping[str, Any]] = {}
     for rule in items(props, "rules"):
         if (
@@ -563,7 +574,11 @@ def _web_acl(props: Props, config: Props) -> list[str]:
             found.append(f"web ACL only counts what {name} matches (overrideAction count; use none)")
         overrides = items(rule, "statement.managedRuleGroupStatement.ruleActionOverrides")
         for override in overrides:
-            if isinstance(override, Mapping) and present(override, "actionToUse.count"):
+            if (
+                isinstance(override, Mapping)
+                and present(override, "actionToUse.count")
+                and value(override, "name") not in counted
+            ):
                 found.append(
                     f"web ACL only counts {name} rule {value(override, 'name')} (ruleActionOverrides actionToUse count)"
                 )
@@ -953,15 +968,22 @@ POLICIES: list[Policy] = [
         rule="S13",
         mirrors="CKV_AWS_192, CKV_AWS_342",
         severity=HIGH,
-        fix="add the AWS managed rule groups with overrideAction none and no rule overridden to count",
+        fix="add the AWS managed rule groups with overrideAction none; override to count only the body rules "
+        "in countedRules",
         check=_web_acl,
         config={
+            "countedRules": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": WAF_COUNTED_RULES,
+                "description": "rules that may only count: the ones that inspect a prompt's body",
+            },
             "requiredManagedRuleGroups": {
                 "type": "array",
                 "items": {"type": "string"},
                 "default": WAF_GROUPS,
                 "description": "AWS managed rule groups every web ACL runs in block mode",
-            }
+            },
         },
         concern="aws",
     ),

@@ -66,7 +66,7 @@ def test_waf_is_attached_to_every_aws_load_balancer_of_the_gateway(stack: str) -
         assert "AWSManagedRulesKnownBadInputsRuleSet" in rules
 
 
-def test_prod_load_balancers_terminate_tls_with_the_edge_certificate_and_redirect_http() -> None:
+def test_prod_load_balancers_terminate_tls_with_the_edge_certificate_and_refuse_plain_http() -> None:
     graph = planned("prod")
     index = _by_urn(graph)
     for balancer in graph.of_type(LB):
@@ -74,15 +74,17 @@ def test_prod_load_balancers_terminate_tls_with_the_edge_certificate_and_redirec
         assert i["dropInvalidHeaderFields"] is True and i["enableDeletionProtection"] is True
         assert i["idleTimeout"] >= 600, "a long reasoning answer streams for minutes"
         listeners = {x.inputs["port"]: x for x in _depending_on(graph, "aws:lb/listener:Listener", balancer)}
-        assert sorted(listeners) == [80, 443]
+        assert sorted(listeners) == [443], "plain HTTP would carry the client's key in clear text"
         https = listeners[443].inputs
         assert https["protocol"] == "HTTPS" and https["sslPolicy"] == TLS_POLICY
         certificates = [index[u] for u in listeners[443].dependencies if index[u].type.startswith("aws:acm/")]
         assert certificates, "the HTTPS listener presents the edge's regional certificate"
         (forward,) = https["defaultActions"]
         assert forward["type"] == "forward"
-        (redirect,) = listeners[80].inputs["defaultActions"]
-        assert redirect["type"] == "redirect" and redirect["redirect"]["protocol"] == "HTTPS"
+        groups = [
+            index[u] for u in balancer.dependencies if index[u].type == "aws:ec2/securityGroup:SecurityGroup"
+        ]
+        assert groups and all([r["fromPort"] for r in g.inputs["ingress"]] == [443] for g in groups)
 
 
 def test_dev_load_balancers_can_be_torn_down() -> None:

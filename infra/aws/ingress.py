@@ -1,12 +1,12 @@
 """The public entry of an EKS cluster's gateway: an internet-facing ALB behind AWS WAF, and its name.
 
-Creates, in the cluster's region: a security group admitting HTTPS (and HTTP, which only
-redirects) from anywhere; an Application Load Balancer in the public subnets that drops invalid
+Creates, in the cluster's region: a security group admitting HTTPS from anywhere, and nothing
+on port 80 (an API client that called http:// would send its key in clear text before any redirect
+answered it, so plain HTTP is refused outright rather than redirected); an Application Load Balancer in the public subnets that drops invalid
 header fields and, in prod, cannot be deleted by accident; an IP target group on the gateway's pod
 port whose health check is the gateway's readiness path (the Kubernetes side registers the pods
 through a TargetGroupBinding, infra/k8s/gateway.py); an HTTPS listener with the edge's regional
-ACM certificate and the TLS 1.3/1.2 policy, and an HTTP listener that redirects to HTTPS; a
-regional WAF web ACL associated with the load balancer; and the Route 53 alias
+ACM certificate and the TLS 1.3/1.2 policy; a regional WAF web ACL associated with the load balancer; and the Route 53 alias
 ``<cluster>.<domain>``, the origin name the edge's health checks request.
 
 Rules this code follows, from the AWS docs:
@@ -115,7 +115,7 @@ class GatewayIngress(pulumi.ComponentResource):
 
         group = aws.ec2.SecurityGroup(
             self._child("alb"),
-            description=f"Gateway load balancer of {args.cluster}: HTTPS from clients, HTTP only redirects",
+            description=f"Gateway load balancer of {args.cluster}: HTTPS from clients, nothing else",
             vpc_id=args.vpc_id,
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
@@ -125,7 +125,7 @@ class GatewayIngress(pulumi.ComponentResource):
                     to_port=port,
                     cidr_blocks=["0.0.0.0/0"],
                 )
-                for port, about in ((443, "the inference API"), (80, "redirected to HTTPS"))
+                for port, about in ((443, "the inference API"),)
             ],
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
@@ -182,22 +182,6 @@ class GatewayIngress(pulumi.ComponentResource):
                 aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)
             ],
             tags=tags("https"),
-            opts=child,
-        )
-        aws.lb.Listener(
-            self._child("http"),
-            load_balancer_arn=balancer.arn,
-            port=80,
-            protocol="HTTP",
-            default_actions=[
-                aws.lb.ListenerDefaultActionArgs(
-                    type="redirect",
-                    redirect=aws.lb.ListenerDefaultActionRedirectArgs(
-                        protocol="HTTPS", port="443", status_code="HTTP_301"
-                    ),
-                )
-            ],
-            tags=tags("http"),
             opts=child,
         )
         acl = self._web_acl(args, tags("waf"), child)

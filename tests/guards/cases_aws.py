@@ -722,6 +722,29 @@ CASES += [
         requiredManagedRuleGroups=["AWSManagedRulesAmazonIpReputationList"],
     ),
     passes("waf-managed-rules", "both groups blocking", _acl(_COMMON, _BAD_INPUTS)),
+    passes(
+        "waf-managed-rules",
+        "the body rules a prompt trips only counting",
+        _acl(
+            _managed(
+                "AWSManagedRulesCommonRuleSet",
+                overrides=[{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}],
+            ),
+            _BAD_INPUTS,
+        ),
+    ),
+    fails(
+        "waf-managed-rules",
+        "a body rule counting that the environment does not allow",
+        _acl(
+            _managed(
+                "AWSManagedRulesCommonRuleSet",
+                overrides=[{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}],
+            ),
+            _BAD_INPUTS,
+        ),
+        countedRules=[],
+    ),
     # S14 and C8: log groups
     fails("log-group-kms", "the service key", Res(LOGS, {"retentionInDays": 30})),
     passes(
