@@ -195,7 +195,11 @@ MUTATIONS = [
         "k8s-image-pinned", _DEPLOYMENT, _container(("image",), "vllm/vllm-openai:latest"), "image latest"
     ),
     Mutation(
-        "k8s-probes", _DEPLOYMENT, _container(("startupProbe",), None), "model server without a startup probe"
+        "k8s-probes",
+        _DEPLOYMENT,
+        _container(("startupProbe",), None),
+        "model server without a startup probe",
+        pick=lambda r: "vllm" in r.name,
     ),
     Mutation(
         "k8s-resources",
@@ -205,6 +209,60 @@ MUTATIONS = [
     ),
     Mutation("helm-chart-pinned", _RELEASE, _set("version", "^2"), "chart version range"),
     Mutation("helm-images-pinned", _RELEASE, _set("values.image.tag", "latest"), "add-on image latest"),
+    Mutation(
+        "eks-access-entries",
+        "aws:eks/cluster:Cluster",
+        _set("accessConfig.authenticationMode", "CONFIG_MAP"),
+        "aws-auth ConfigMap access",
+    ),
+    Mutation(
+        "eks-control-plane-logs",
+        "aws:eks/cluster:Cluster",
+        _set("enabledClusterLogTypes", ["api"]),
+        "no audit log",
+    ),
+    Mutation(
+        "log-group-kms",
+        "aws:cloudwatch/logGroup:LogGroup",
+        _drop("kmsKeyId"),
+        "log group under the service key",
+    ),
+    Mutation(
+        "secret-cmk",
+        "aws:secretsmanager/secret:Secret",
+        _drop("kmsKeyId"),
+        "secret under the AWS-managed key",
+    ),
+    Mutation(
+        "redis-auth",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        _drop("authToken"),
+        "Redis without AUTH",
+    ),
+    Mutation(
+        "s3-public-access-block",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        _set("restrictPublicBuckets", False),
+        "bucket access block with a gap",
+    ),
+    Mutation(
+        "security-group-ingress-restricted",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        _set("cidrIpv4", "0.0.0.0/0"),
+        "Valkey open to the internet",
+    ),
+    Mutation(
+        "subnet-no-public-ip",
+        "aws:ec2/subnet:Subnet",
+        _set("mapPublicIpOnLaunch", True),
+        "private subnet handing out public IPs",
+    ),
+    Mutation(
+        "lb-drop-invalid-headers",
+        "aws:lb/loadBalancer:LoadBalancer",
+        _set("dropInvalidHeaderFields", False),
+        "ALB passes invalid headers",
+    ),
 ]
 
 
