@@ -408,6 +408,7 @@ POLICIES: list[Policy] = [
         severity=MEDIUM,
         fix="raise spec.replicas or the autoscaler's minimum (serving.coreReplicas for the model servers)",
         check=_deployment_floor,
+        level=ADVISORY,
         config={
             "minReplicas": {"type": "integer", "minimum": 1, "default": DEFAULT_MIN_REPLICAS},
             "deployments": {
@@ -439,6 +440,7 @@ POLICIES: list[Policy] = [
         severity=HIGH,
         fix="create the key with ResourceOptions(protect=True)",
         check=_unprotected(KEYS),
+        level=ADVISORY,
         concern="reliability",
         types=list(KEYS),
     ),
