@@ -84,8 +84,10 @@ test keeps the two equal)."""
 UNLABELLED = ("gcp:projects/service:Service",)
 """Types that carry no tags or labels: a provider that creates only these has nothing to tag."""
 
-REQUIRED_TAGS = ("environment", "owner", "cost-center", "managed-by", "project")
-"""The tags every provider puts on every resource (``Settings.tags`` in the program)."""
+REQUIRED_TAGS = ("owner", "cost-center", "managed-by", "project")
+"""The tags every provider of either project puts on every resource (the bootstrap's settings and the
+platform's); the platform's environment configs add ``environment``, which the shared bootstrap has
+no single value for."""
 
 ROUTING_POLICIES = (
     "failoverRoutingPolicies",

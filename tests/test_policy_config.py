@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from inferstack.engine import plan_stack
 from inferstack.policy import PACK
+from inferstack.project import find_project
 from infra.catalog import catalog
 from policies import POLICY_CONFIG
 from policies.stack import REQUIRED_TAGS, SUPPORTED_REGIONS
@@ -19,10 +21,19 @@ def test_the_region_allow_list_defaults_to_the_catalog_regions() -> None:
     assert sorted(SUPPORTED_REGIONS) == sorted({*catalog().aws_regions, *catalog().gcp_regions})
 
 
-def test_the_required_tags_are_the_tags_the_program_sets() -> None:
+def test_the_required_tags_are_the_tags_both_projects_set() -> None:
+    """By default the tags the bootstrap and the platform both set; each platform environment adds its own."""
     from inferstack.report import settings_of
+    from tests.test_bootstrap import BOOTSTRAP
 
-    assert sorted(REQUIRED_TAGS) == sorted(settings_of(planned("prod")).tags)
+    boot = plan_stack("acme", project=find_project(BOOTSTRAP))
+    [provider] = boot.of_type("pulumi:providers:aws")
+    bootstrap = json.loads(provider.inputs["defaultTags"])["tags"]
+    platform = settings_of(planned("prod")).tags
+    assert sorted(REQUIRED_TAGS) == sorted(set(platform) & set(bootstrap))
+    for environment in ("dev", "staging", "prod"):
+        config = json.loads((POLICY_CONFIG / f"{environment}.json").read_text())
+        assert sorted(config["provider-default-tags"]["requiredTags"]) == sorted(platform)
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
