@@ -12,7 +12,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 export INFERSTACK_CHECKOV := $(CURDIR)/$(CHECKOV_VENV)/bin/checkov
 
-.PHONY: plan test lint typecheck unit promtool preview up bench docs checkov checkov-venv clean
+.PHONY: plan test lint typecheck unit promtool preview up bench docs checkov checkov-venv clean FORCE
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -63,12 +63,21 @@ docs: $(STAMP)
 checkov: $(STAMP) $(CHECKOV_STAMP)
 	$(BIN)/python -m inferstack.scan
 
-# The real path: needs the Pulumi CLI and cloud credentials.
-preview: $(STAMP)
-	pulumi preview --stack $(STACK) --policy-pack policies --diff
+# The real path: needs the Pulumi CLI and cloud credentials. The pack runs with the stack's policy
+# config (its environment's levels and settings, its budget), the one `inferstack plan` applies.
+POLICY_CONFIG := out/policy-config-$(STACK).json
 
-up: $(STAMP)
-	pulumi up --stack $(STACK) --policy-pack policies
+$(POLICY_CONFIG): $(STAMP) FORCE
+	@mkdir -p out
+	$(BIN)/inferstack policy-config $(STACK) --out $@
+
+preview: $(STAMP) $(POLICY_CONFIG)
+	pulumi preview --stack $(STACK) --policy-pack policies --policy-pack-config $(POLICY_CONFIG) --diff
+
+up: $(STAMP) $(POLICY_CONFIG)
+	pulumi up --stack $(STACK) --policy-pack policies --policy-pack-config $(POLICY_CONFIG)
+
+FORCE:
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .pytest_cache .ruff_cache *.egg-info

@@ -27,10 +27,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from inferstack import cost as costs
+from inferstack import policy as pack
 from inferstack.engine import Graph, ProgramError, plan_stack, run_program
-from inferstack.policy import check_graph
-from inferstack.project import ConfigFileError, Project, StackConfig, find_project
-from inferstack.report import plan_json, settings_of
+from inferstack.project import ConfigFileError, Project, StackConfig, find_project, load_stack_config
+from inferstack.report import plan_json, settings_from, settings_of
 from inferstack.saved import load_graph
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
@@ -93,7 +93,15 @@ def _root(
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
-def _plan(stack: str, config_file: Path | None) -> Graph:
+def _apply_pack(graph: Graph, config: dict[str, Any], source: str | None) -> pack.Outcome:
+    try:
+        return pack.check(graph, config=config)
+    except pack.PolicyConfigError as error:
+        where = f"policies/config/{source}.json" if source else "the policy config"
+        raise _fail(f"{where}: {error}") from None
+
+
+def _plan(stack: str, config_file: Path | None, *, new: bool = False) -> Graph:
     if config_file is not None and config_file.is_dir():
         raise _fail(f"--config-file: {str(config_file)!r} is a directory; allowed: a stack file")
     # A progress line where a person watches (a terminal); logs and pipes get none.
@@ -104,7 +112,7 @@ def _plan(stack: str, config_file: Path | None) -> Graph:
     )
     try:
         with progress:
-            return plan_stack(stack, config_file=config_file)
+            return plan_stack(stack, config_file=config_file, new=new)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
     except ProgramError as error:
@@ -123,6 +131,7 @@ def render_command(
         Path | None,
         typer.Option("--config-file", help="Render this stack file instead (as pulumi --config-file)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """Every Kubernetes object per cluster, validated against the cluster's Kubernetes version.
 
@@ -142,7 +151,26 @@ def render_command(
         write(clusters, out_dir)
     except OSError as error:
         raise _fail(f"--out: {str(out_dir)!r} cannot be written ({error.strerror or error})") from None
-    for cluster in clusters.values():
+    if as_json:
+        payload = {
+            "stack": stack,
+            "out": str(out_dir),
+            "clusters": [
+                {
+                    "name": c.name,
+                    "kubernetesVersion": c.kubernetes_version,
+                    "objects": len(c.objects),
+                    "validated": len(c.objects) - len(c.unvalidated),
+                    "unvalidated": len(c.unvalidated),
+                    "releases": len(c.releases),
+                    "dir": str(out_dir / c.name),
+                }
+                for c in clusters.values()
+            ],
+            "problems": list(problems),
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    for cluster in [] if as_json else clusters.values():
         note = f"; {len(cluster.unvalidated)} custom resources not validated" if cluster.unvalidated else ""
         out.print(
             f"{cluster.name}: {len(cluster.objects) - len(cluster.unvalidated)} objects valid for Kubernetes "
@@ -173,6 +201,7 @@ def graph_command(
         Path | None,
         typer.Option("--config-file", help="Draw this stack file instead (as pulumi --config-file)"),
     ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """The topology: clusters by cloud and region, pools, the edge's failover order, database, Redis."""
     from inferstack.picture import FORMATS, GraphvizMissing, draw, format_of, picture
@@ -199,13 +228,20 @@ def graph_command(
     except GraphvizMissing as error:
         raise _fail(f"--out {out_file}: {error}") from None
     if out_file is None:
-        sys.stdout.write(body.decode())
+        if as_json:
+            sys.stdout.write(json.dumps({"stack": stack, "format": chosen, "picture": body.decode()}) + "\n")
+        else:
+            sys.stdout.write(body.decode())
         return
     try:
         out_file.parent.mkdir(parents=True, exist_ok=True)
         out_file.write_bytes(body)
     except OSError as error:
         raise _fail(f"--out: {str(out_file)!r} cannot be written ({error.strerror or error})") from None
+    if as_json:
+        payload = {"stack": stack, "format": chosen, "out": str(out_file), "bytes": len(body)}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
     err.print(f"{graph.project}/{stack}: topology written to {out_file} ({chosen})", highlight=False)
 
 
@@ -214,16 +250,21 @@ def schema_command(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Write the schema here instead of stdout")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
 ) -> None:
     """A JSON Schema of a whole stack file, for editors (stacks/stack.schema.json is this output)."""
     from inferstack.schema import schema_text
 
     text = schema_text()
     if out_file is None:
-        sys.stdout.write(text)
+        sys.stdout.write(text)  # the schema is JSON already
         return
     _check_out_file(out_file)
     _write(out_file, text)
+    if as_json:
+        sys.stdout.write(json.dumps({"out": str(out_file), "bytes": len(text.encode())}) + "\n")
 
 
 @app.command("new-stack")
@@ -257,6 +298,7 @@ def new_stack_command(
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
+    as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
     """Write a new stack file from a template with the choices given, validated before it is written."""
     from inferstack.newstack import Choices, NewStackError, write
@@ -284,6 +326,10 @@ def new_stack_command(
         raise _fail(str(error)) from None
     except OSError as error:
         raise _fail(f"--dir: {str(directory)!r} cannot be written ({error.strerror or error})") from None
+    if as_json:
+        payload = {"stack": name, "path": str(path), "profile": profile, "next": f"inferstack plan {name}"}
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
     out.print(f"{path}: written; next: inferstack plan {name}", highlight=False)
     out.print(
         f"before the first pulumi up: add {{name: {name}, environment: {profile}}} to the bootstrap's stacks "
@@ -401,9 +447,14 @@ def _print_summary(graph: Graph, data: dict[str, Any], *, verbose: bool) -> None
     mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
     for v in violations:
         out.print(f"[red]{v['enforcement']}[/] {v['policy']}: {v['message']} ({v['urn']})", highlight=False)
+    for d in data["degraded"]:
+        out.print(
+            f"[yellow]cannot run at preview[/] {d['policy']}: {d['message']} ({d['urn']})", highlight=False
+        )
     out.print(
-        f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations; "
-        f"{_count(len(data['warnings']), 'warning')}",
+        f"policy: {len(mandatory)} mandatory, {len(violations) - len(mandatory)} advisory violations"
+        + (f", {len(data['degraded'])} guard runs lost to unknown values" if data["degraded"] else "")
+        + f"; {_count(len(data['warnings']), 'warning')}",
         highlight=False,
     )
     cost = data["cost"]
@@ -441,16 +492,27 @@ def plan(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Also count resources by region and by type")
     ] = False,
+    first_preview: Annotated[
+        bool,
+        typer.Option(
+            "--first-preview",
+            help="Plan as the first preview of an empty stack sees it: every value the clouds compute unknown",
+        ),
+    ] = False,
 ) -> None:
-    """Run the program offline, apply the policy pack and price the result."""
+    """Run the program offline, apply the policy pack with the stack's environment config, price the result."""
     if out_file is not None:
         _check_out_file(out_file)
-    graph = _plan(stack, config_file)
+    graph = _plan(stack, config_file, new=first_preview)
     settings = settings_of(graph)
+    outcome = _apply_pack(
+        graph, pack.policy_config(settings), settings.environment.value if settings else None
+    )
     data = plan_json(
         graph,
-        violations=check_graph(graph),
+        violations=outcome.violations,
         cost=costs.cost_block(graph, settings),
+        degraded=outcome.degraded,
     )
     text = json.dumps(data, indent=2, sort_keys=False)
     if out_file is not None:
@@ -463,39 +525,111 @@ def plan(
         raise typer.Exit(EXIT_VIOLATIONS)
 
 
+_SEVERITIES = ("critical", "high", "medium", "low", None)
+
+
+def _check_report(graph: Graph, outcome: pack.Outcome, source: str, where: str) -> None:
+    """Violations grouped by severity, each naming the resource, the rule and the fix."""
+    names = {r.urn: f"{r.type} {r.name}" for r in graph.resources}
+    for severity in _SEVERITIES:
+        found = [v for v in outcome.violations if v["severity"] == severity]
+        if not found:
+            continue
+        out.print(f"[bold]{severity or 'unrated'}[/] ({len(found)})", highlight=False)
+        for v in sorted(found, key=lambda v: (v["enforcement"] != "mandatory", v["policy"], v["urn"] or "")):
+            out.print(
+                f"  [red]{v['enforcement']}[/] {v['policy']}: {names.get(v['urn'], v['urn'] or 'the stack')}",
+                highlight=False,
+            )
+            out.print(f"    {v['message']}", highlight=False, markup=False)
+            if v.get("fix"):
+                out.print(f"    fix: {v['fix']}", highlight=False, markup=False)
+    for d in outcome.degraded:
+        out.print(
+            f"  [yellow]cannot run at preview[/] {d['policy']} ({d['enforcement']}): {d['message']}",
+            highlight=False,
+        )
+    mandatory = [v for v in outcome.violations if v["enforcement"] == "mandatory"]
+    out.print(
+        f"{source}: {len(graph.resources)} resources checked against {len(pack.PACK)} policies ({where}); "
+        f"{len(mandatory)} mandatory, {len(outcome.violations) - len(mandatory)} advisory violations"
+        + (f"; {len(outcome.degraded)} guard runs lost to unknown values" if outcome.degraded else ""),
+        highlight=False,
+    )
+
+
+def _stack_settings(stack: str) -> Any:
+    from infra.settings import SettingsError
+
+    try:
+        return settings_from(load_stack_config(find_project(), stack))
+    except (ConfigFileError, SettingsError) as error:
+        raise _fail(str(error)) from None
+
+
 @app.command()
 def check(
     graph_file: Annotated[
         Path, typer.Option("--graph", help="A plan JSON (inferstack plan --out) or its resources list")
     ],
+    stack: Annotated[
+        str | None,
+        typer.Option("--stack", help="Judge with this stack's policy config (its environment and budget)"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the violations as one JSON object")] = False,
 ) -> None:
-    """Apply the policy pack to a saved graph; exit 1 on any mandatory violation."""
+    """Apply the policy pack to a saved graph; exit 1 on any mandatory violation.
+
+    Without --stack every policy runs at its own level with its defaults; with it, at the levels and
+    settings that stack's environment has under `pulumi preview` (inferstack policy-config STACK).
+    """
+    settings = _stack_settings(stack) if stack else None
     try:
         graph = load_graph(graph_file)
     except ConfigFileError as error:
         raise _fail(str(error)) from None
-    violations = check_graph(graph)
-    mandatory = [v for v in violations if v["enforcement"] == "mandatory"]
+    environment = settings.environment.value if settings else None
+    outcome = _apply_pack(graph, pack.policy_config(settings), environment)
+    mandatory = [v for v in outcome.violations if v["enforcement"] == "mandatory"]
     if as_json:
-        sys.stdout.write(json.dumps({"violations": violations}, indent=2) + "\n")
+        payload = {"violations": outcome.violations, "degraded": outcome.degraded}
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     else:
-        names = {r.urn: f"{r.type} {r.name}" for r in graph.resources}
-        for level in ("mandatory", "advisory"):
-            found = [v for v in violations if v["enforcement"] == level]
-            if found:
-                out.print(f"[bold]{level}[/] ({len(found)})")
-            for v in found:
-                out.print(
-                    f"  {names.get(v['urn'], v['urn'])}: {v['policy']}: {v['message']}", highlight=False
-                )
-        out.print(
-            f"{graph_file}: {len(graph.resources)} resources checked; {len(mandatory)} mandatory, "
-            f"{len(violations) - len(mandatory)} advisory violations",
-            highlight=False,
-        )
+        where = f"{stack}: {environment} environment config" if settings else "each policy's own level"
+        _check_report(graph, outcome, str(graph_file), where)
     if mandatory:
         raise typer.Exit(EXIT_VIOLATIONS)
+
+
+@app.command("policy-config")
+def policy_config(
+    stack: Annotated[str, typer.Argument(help="Stack name: reads stacks/Pulumi.STACK.yaml")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the config to this file")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
+) -> None:
+    """The stack's --policy-pack-config: its environment's levels and settings plus its budget.
+
+    `make preview` and the workflows pass this file to `pulumi preview --policy-pack policies`, so
+    the real analyzer judges with the same config as `inferstack plan`.
+    """
+    if out_file is not None:
+        _check_out_file(out_file)
+    settings = _stack_settings(stack)
+    config = pack.policy_config(settings)
+    try:
+        pack.reconcile(pack.PACK, config)
+    except pack.PolicyConfigError as error:
+        raise _fail(f"policies/config/{settings.environment.value}.json: {error}") from None
+    text = json.dumps(config, indent=2, sort_keys=True) + "\n"
+    if out_file is None:
+        sys.stdout.write(text)  # the config is JSON already
+        return
+    _write(out_file, text)
+    if as_json:
+        payload = {"stack": stack, "environment": settings.environment.value, "out": str(out_file)}
+        sys.stdout.write(json.dumps(payload) + "\n")
 
 
 @app.command()
@@ -638,6 +772,7 @@ def preflight(
 def bench(
     stacks: Annotated[list[str] | None, typer.Argument(help="Stacks to time (default: every stack)")] = None,
     runs: Annotated[int, typer.Option(min=1, help="Timed runs per stack after one warm-up")] = 3,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the timings as one JSON object")] = False,
 ) -> None:
     """Time the offline plan of each stack against the floor: as many trivial resources, same runtime."""
     try:
@@ -646,6 +781,7 @@ def bench(
         raise _fail(str(error)) from None
     names = stacks or project.stacks()
     table = Table("stack", "resources", "first run s", "median s", "floor median s", "overhead x")
+    rows: list[dict[str, Any]] = []
     for name in names:
         started = time.perf_counter()
         graph = _plan(name, None)
@@ -653,6 +789,16 @@ def bench(
         times = [_plan(name, None).seconds for _ in range(runs)]
         floor = _floor_times(project, len(graph.resources), runs)
         median, floor_median = statistics.median(times), statistics.median(floor)
+        rows.append(
+            {
+                "stack": name,
+                "resources": len(graph.resources),
+                "firstRunSeconds": round(first, 2),
+                "medianSeconds": round(median, 3),
+                "floorMedianSeconds": round(floor_median, 3),
+                "overhead": round(median / floor_median, 1),
+            }
+        )
         table.add_row(
             name,
             str(len(graph.resources)),
@@ -661,6 +807,9 @@ def bench(
             f"{floor_median:.3f}",
             f"{median / floor_median:.1f}",
         )
+    if as_json:
+        sys.stdout.write(json.dumps({"runs": runs, "stacks": rows}, indent=2) + "\n")
+        return
     out.print(table)
 
 
@@ -691,6 +840,9 @@ def export(
         Path | None,
         typer.Option("--out-k8s", help="Also write every Kubernetes object as YAML under this directory"),
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With --out: print what was written as one JSON object")
+    ] = False,
 ) -> None:
     """The planned graph as a Terraform plan JSON, for Checkov, Trivy and other plan scanners."""
     from inferstack.tfplan import MappingError, manifests
@@ -719,6 +871,16 @@ def export(
     skipped = ", ".join(
         f"{count} {reason.split(':')[0]}" for reason, count in sorted(exported.skipped.items())
     )
+    if as_json and out_file is not None:
+        payload = {
+            "stack": graph.stack,
+            "out": str(out_file),
+            "resources": len(exported.addresses),
+            "unscanned": len(exported.unscanned),
+            "manifests": len(written),
+            "skipped": dict(sorted(exported.skipped.items())),
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     err.print(
         f"{graph.project}/{graph.stack}: {len(exported.addresses)} resources as Terraform plan "
         f"({len(exported.unscanned)} of types no Checkov check evaluates on their own), {len(written)} Kubernetes manifests; "

@@ -78,10 +78,42 @@ def _pool_label(cluster: Cluster, pool_index: int) -> str:
     )
 
 
-def _cluster_group(cluster: Cluster, serving: bool) -> Group:
+_CLUSTER_COMPONENTS = (
+    "inferstack:aws:EksCluster",
+    "inferstack:gcp:GkeCluster",
+    "inferstack:aws:Network",
+    "inferstack:gcp:Network",
+)
+
+
+def cluster_costs(settings: Settings, graph: Graph) -> dict[str, float]:
+    """Each cluster's monthly cost at desired scale: its control plane, pools and network (NAT, endpoints).
+
+    The items of ``inferstack cost`` whose resource sits under the cluster's own component or its
+    network's; shared services (database, cache, edge) belong to no single cluster and are left out.
+    """
+    from inferstack.cost import estimate_graph
+
+    index = graph.by_urn()
+    names = {c.name for c in settings.clusters}
+    totals: dict[str, float] = {}
+    for item in estimate_graph(graph, settings).items:
+        current = index.get(item.urn)
+        while current is not None and not (current.type in _CLUSTER_COMPONENTS and current.name in names):
+            current = index.get(current.parent) if current.parent else None
+        usd = item.usd("desired")
+        if current is not None and usd is not None:
+            totals[current.name] = totals.get(current.name, 0.0) + usd
+    return totals
+
+
+def _cluster_group(cluster: Cluster, serving: bool, monthly: float | None = None) -> Group:
     kind = KIND[cluster.cloud]
     version = f" {cluster.kubernetes_version}" if cluster.cloud is not Cloud.EXISTING else ""
-    group = Group(_id("cluster", cluster.name), f"{cluster.name} ({cluster.role.value}, {kind}{version})")
+    cost = f", {monthly:,.0f} USD/month" if monthly else ""
+    group = Group(
+        _id("cluster", cluster.name), f"{cluster.name} ({cluster.role.value}, {kind}{version}{cost})"
+    )
     group.nodes.append(
         Node(
             _id(cluster.name, "api"),
@@ -103,6 +135,7 @@ def picture(settings: Settings, graph: Graph) -> Picture:
     pic = Picture(f"{graph.project}/{graph.stack} ({settings.environment.value})")
     regions: dict[tuple[Cloud, str], Group] = {}
     clouds: dict[Cloud, Group] = {}
+    costs = cluster_costs(settings, graph)
     for cluster in settings.clusters:
         cloud = clouds.setdefault(
             cluster.cloud,
@@ -116,7 +149,7 @@ def picture(settings: Settings, graph: Graph) -> Picture:
         if key not in regions:
             regions[key] = Group(_id("region", cluster.cloud.value, region_name), region_name)
             cloud.groups.append(regions[key])
-        regions[key].groups.append(_cluster_group(cluster, _serves(cluster)))
+        regions[key].groups.append(_cluster_group(cluster, _serves(cluster), costs.get(cluster.name)))
     pic.groups = list(clouds.values())
 
     if settings.edge is not None:

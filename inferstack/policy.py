@@ -42,7 +42,16 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown
 from inferstack.engine import Graph, Resource
 from policies import PACK, POLICY_CONFIG
 
-__all__ = ["PACK", "Outcome", "check", "check_graph", "environment_config", "policy_config"]
+__all__ = [
+    "PACK",
+    "Outcome",
+    "PolicyConfigError",
+    "check",
+    "check_graph",
+    "environment_config",
+    "policy_config",
+    "reconcile",
+]
 
 _LEVELS = {level.value: level for level in EnforcementLevel}
 
@@ -94,27 +103,63 @@ def _options(resource: Resource) -> PolicyResourceOptions:
     )
 
 
-def _level(policy: Policy, config: Mapping[str, Any]) -> EnforcementLevel:
-    """As the analyzer decides: the policy's own entry, else its own level, else the pack's default (``all``)."""
-    own = config.get(policy.name)
-    named = own if isinstance(own, str) else (own or {}).get("enforcementLevel")
-    if isinstance(named, str) and named in _LEVELS:
-        return _LEVELS[named]
-    if policy.enforcement_level is not None:
-        return policy.enforcement_level
-    default = config.get("all")
-    return (
-        _LEVELS.get(default, EnforcementLevel.MANDATORY)
-        if isinstance(default, str)
-        else EnforcementLevel.MANDATORY
-    )
+class PolicyConfigError(ValueError):
+    """A policy config the Pulumi CLI would refuse: one line naming the policy, the key and the rule."""
 
 
-def _settings(policy: Policy, config: Mapping[str, Any]) -> dict[str, Any]:
-    own = config.get(policy.name)
-    if not isinstance(own, Mapping):
-        return {}
-    return {k: v for k, v in own.items() if k != "enforcementLevel"}
+def _entry(value: Any) -> tuple[str | None, dict[str, Any]]:
+    """A config entry's level and properties: a bare level string, or an object with enforcementLevel."""
+    if isinstance(value, str):
+        return value, {}
+    if isinstance(value, Mapping):
+        return value.get("enforcementLevel"), {k: v for k, v in value.items() if k != "enforcementLevel"}
+    return None, {}
+
+
+def reconcile(
+    policies: list[Policy], config: Mapping[str, Any]
+) -> dict[str, tuple[EnforcementLevel, dict[str, Any]]]:
+    """Each policy's level and settings, as the CLI reconciles them before it configures the analyzer.
+
+    The order is the CLI's (pkg/resource/analyzer ReconcilePolicyPackConfig): the policy's own level
+    (or the pack's, mandatory) with its schema's defaults; then ``all``, which overrides every
+    policy's level; then each policy's own entry. The result is validated against each policy's
+    config schema, as the CLI does.
+    """
+    import jsonschema
+    from jsonschema.exceptions import best_match
+
+    result: dict[str, tuple[EnforcementLevel, dict[str, Any]]] = {}
+    for policy in policies:
+        schema = policy.config_schema
+        defaults = {
+            k: v["default"] for k, v in (schema.properties if schema else {}).items() if "default" in v
+        }
+        result[policy.name] = (policy.enforcement_level or EnforcementLevel.MANDATORY, defaults)
+    for name, given in config.items():
+        level, _ = _entry(given)
+        if level is not None and level not in _LEVELS:
+            raise PolicyConfigError(f"{name}: enforcement level {level!r}; allowed: {', '.join(_LEVELS)}")
+    all_level, _ = _entry(config.get("all"))
+    if all_level:
+        result = {name: (_LEVELS[all_level], props) for name, (_, props) in result.items()}
+    by_name = {p.name: p for p in policies}
+    for name, given in config.items():
+        if name == "all" or name not in result:
+            continue
+        level, props = _entry(given)
+        old_level, old_props = result[name]
+        result[name] = (_LEVELS[level] if level else old_level, {**old_props, **props})
+        schema = by_name[name].config_schema
+        if props and schema is None:
+            raise PolicyConfigError(f"{name}: has settings {sorted(props)} but the policy takes none")
+        if schema is not None:
+            document = {"type": "object", "properties": schema.properties, "required": schema.required or []}
+            error = best_match(jsonschema.Draft7Validator(document).iter_errors(result[name][1]))
+            if error is not None:
+                where = ".".join(str(p) for p in error.absolute_path)
+                raise PolicyConfigError(f"{name}{'.' + where if where else ''}: {error.message}")
+    return result
 
 
 def _stack_resources(graph: Graph) -> list[PolicyResource]:
@@ -160,6 +205,17 @@ class Outcome:
     """One note per guard and resource that read a value unknown at preview: {policy, enforcement, urn, message}."""
 
 
+def _violation(policy: Policy, enforcement: str, urn: str | None, message: str) -> dict[str, Any]:
+    return {
+        "policy": policy.name,
+        "enforcement": enforcement,
+        "severity": policy.severity.value if policy.severity else None,
+        "urn": urn,
+        "message": message,
+        "fix": policy.remediation_steps,
+    }
+
+
 def _run(policy: Policy, result: Any) -> None:
     if inspect.isawaitable(result):
         raise TypeError(f"policy {policy.name} is asynchronous; offline checks run synchronous guards")
@@ -182,12 +238,13 @@ def check(
         config = policy_config(settings_of(graph))
     outcome = Outcome()
     stack_resources: list[PolicyResource] | None = None
-    for policy in policies if policies is not None else PACK:
-        level = _level(policy, config)
+    chosen = list(policies if policies is not None else PACK)
+    levels = reconcile(chosen, config)
+    for policy in chosen:
+        level, own = levels[policy.name]
         if level is EnforcementLevel.DISABLED:
             continue
         enforcement = "advisory" if level is EnforcementLevel.ADVISORY else "mandatory"
-        own = _settings(policy, config)
 
         def note(
             error: UnknownValueError, urn: str | None, _p: Policy = policy, _e: str = enforcement
@@ -206,9 +263,9 @@ def check(
                 stack_resources = _stack_resources(graph)
 
             def report_stack(
-                message: str, urn: str | None, _n: str = policy.name, _e: str = enforcement
+                message: str, urn: str | None, _p: Policy = policy, _e: str = enforcement
             ) -> None:
-                outcome.violations.append({"policy": _n, "enforcement": _e, "urn": urn, "message": message})
+                outcome.violations.append(_violation(_p, _e, urn, message))
 
             try:
                 _run(policy, policy.validate(StackValidationArgs(stack_resources, own), report_stack))
@@ -234,12 +291,10 @@ def check(
                 message: str,
                 urn: str | None,
                 _urn: str = resource.urn,
-                _n: str = policy.name,
+                _p: Policy = policy,
                 _e: str = enforcement,
             ) -> None:
-                outcome.violations.append(
-                    {"policy": _n, "enforcement": _e, "urn": urn or _urn, "message": message}
-                )
+                outcome.violations.append(_violation(_p, _e, urn or _urn, message))
 
             try:
                 _run(policy, policy.validate(resource_args, report))

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from inferstack.engine import Graph
+from inferstack.project import StackConfig
 from infra.catalog import catalog
 from infra.settings import PROJECT, Settings, parse_settings, project_config
 
@@ -62,8 +63,13 @@ def settings_of(graph: Graph) -> Settings | None:
     """The settings the program ran with, read again from the same config (None for a saved graph)."""
     if graph.config is None or graph.project != PROJECT:  # a saved graph, or another project (bootstrap)
         return None
-    secrets = frozenset(key.partition(":")[2] for key in graph.config.secret_keys)
-    return parse_settings(project_config(graph.config.values), graph.config.source, secrets)
+    return settings_from(graph.config)
+
+
+def settings_from(config: StackConfig) -> Settings:
+    """A stack file's settings without running the program (raises the program's SettingsError)."""
+    secrets = frozenset(key.partition(":")[2] for key in config.secret_keys)
+    return parse_settings(project_config(config.values), config.source, secrets)
 
 
 def clusters(settings: Settings) -> list[dict[str, Any]]:
@@ -156,7 +162,10 @@ def stack_summary(graph: Graph) -> dict[str, Any]:
 
 
 def plan_json(
-    graph: Graph, violations: list[dict[str, Any]] | None = None, cost: dict[str, Any] | None = None
+    graph: Graph,
+    violations: list[dict[str, Any]] | None = None,
+    cost: dict[str, Any] | None = None,
+    degraded: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     return {
         "project": graph.project,
@@ -164,6 +173,9 @@ def plan_json(
         "resources": [r.to_json() for r in graph.resources],
         "outputs": graph.outputs,
         "violations": violations or [],
+        # Guards that read a value unknown at preview: the SDK reports each as an advisory note and
+        # its check does not run, whatever its level.
+        "degraded": degraded or [],
         "warnings": [w.to_json() for w in graph.warnings],
         # Until a cost model prices the graph, say so: a bare 0.0 would read as "free".
         "cost": cost or {"estimated": False, "monthlyUsd": None, "items": []},

@@ -1,4 +1,4 @@
-"""What a planned stack costs a month, and the pack's cost guards (ids C1..C6 in POLICY-RULES).
+"""What a planned stack costs a month, and the pack's cost guards (ids C1..C4, C10 of POLICY-RULES).
 
 The estimator lives in the pack, beside the guards, because the budget guard prices the preview
 the engine hands to the policy host; ``inferstack cost`` and ``inferstack plan`` call the same
@@ -28,6 +28,7 @@ from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
     ReportViolation,
+    Severity,
     StackValidationArgs,
     StackValidationPolicy,
 )
@@ -880,7 +881,7 @@ def _validate_budget(scale: str) -> Callable[[StackValidationArgs, ReportViolati
                 f"estimated cost {where} is {_money_text(total)} a month, above the budget of "
                 f"{_money_text(limit)} (budget.maxMonthlyUsd)"
                 + (f"; {unpriced} resources are unpriced and not counted" if unpriced else "")
-                + " (C1)",
+                + " (C4)",
                 None,
             )
 
@@ -985,7 +986,7 @@ def _validate_core_floor(args: StackValidationArgs, report: ReportViolation) -> 
     for cluster, pools in sorted(clusters.items()):
         if not any(capacity != "spot" and low >= 1 for capacity, low in pools):
             report(
-                f"core cluster {cluster} has no on-demand or reserved accelerator floor (minSize >= 1) (C4)",
+                f"core cluster {cluster} has no on-demand or reserved accelerator floor (minSize >= 1) (C3, custom floor)",
                 None,
             )
 
@@ -1021,12 +1022,12 @@ def _validate_allow_lists(args: StackValidationArgs, report: ReportViolation) ->
         accelerator = _accelerator(labels)
         if accelerators is not None and accelerator and accelerator not in accelerators:
             report(
-                f"{accelerator} pools are not allowed in {environment}; allowed: {', '.join(accelerators)} (C5)",
+                f"{accelerator} pools are not allowed in {environment}; allowed: {', '.join(accelerators)} (C1)",
                 resource.urn,
             )
         if machines is not None and machine not in machines:
             report(
-                f"machine type {machine} is not allowed in {environment}; allowed: {', '.join(machines)} (C5)",
+                f"machine type {machine} is not allowed in {environment}; allowed: {', '.join(machines)} (C1)",
                 resource.urn,
             )
 
@@ -1058,7 +1059,7 @@ def _validate_cost_tags(args: StackValidationArgs, report: ReportViolation) -> N
             if missing:
                 report(
                     f"AWS provider {r.name} does not tag every resource with {', '.join(missing)} "
-                    "(defaultTags); cost allocation needs them (C6)",
+                    "(defaultTags); cost allocation needs them (C10)",
                     r.urn,
                 )
         elif r.type in _GCP_LABELS:
@@ -1066,7 +1067,8 @@ def _validate_cost_tags(args: StackValidationArgs, report: ReportViolation) -> N
             missing = [k for k in COST_TAGS if not (isinstance(labels, Mapping) and labels.get(k))]
             if missing:
                 report(
-                    f"missing cost-allocation labels {', '.join(missing)} ({_GCP_LABELS[r.type]}) (C6)", r.urn
+                    f"missing cost-allocation labels {', '.join(missing)} ({_GCP_LABELS[r.type]}) (C10)",
+                    r.urn,
                 )
 
 
@@ -1080,17 +1082,23 @@ _ASSUMPTION_SCHEMA: dict[str, Any] = {
 POLICIES: list[StackValidationPolicy] = [
     StackValidationPolicy(
         name="cost-budget",
-        description="The expected monthly cost at desired scale is within budget.maxMonthlyUsd (C1)",
+        description="The expected monthly cost at desired scale is within budget.maxMonthlyUsd (C4; mirrors the budget-limit of pulumi-policy-aws-cost)",
         validate=_validate_budget("desired"),
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=PolicyConfigSchema(properties=_ASSUMPTION_SCHEMA),
+        severity=Severity.HIGH,
+        remediation_steps="raise budget.maxMonthlyUsd, or lower pools' desiredSize or machine types; inferstack cost STACK itemises the figure",
+        tags=["cost", "C4"],
     ),
     StackValidationPolicy(
         name="cost-budget-at-max",
-        description="The monthly cost with every pool at maxSize is within budget.maxMonthlyUsd (C1)",
+        description="The monthly cost with every pool at maxSize is within budget.maxMonthlyUsd (C4)",
         validate=_validate_budget("max"),
         enforcement_level=EnforcementLevel.ADVISORY,
         config_schema=PolicyConfigSchema(properties=_ASSUMPTION_SCHEMA),
+        severity=Severity.MEDIUM,
+        remediation_steps="lower pools' maxSize, or raise budget.maxMonthlyUsd if the stack may really grow that far",
+        tags=["cost", "C4"],
     ),
     StackValidationPolicy(
         name="cost-accelerator-cap",
@@ -1100,22 +1108,31 @@ POLICIES: list[StackValidationPolicy] = [
         config_schema=PolicyConfigSchema(
             properties={"maxAcceleratorsPerPool": {"type": "integer", "minimum": 1}}
         ),
+        severity=Severity.HIGH,
+        remediation_steps="lower the pool's maxSize (or its machine's accelerators per node) under maxAcceleratorsPerPool",
+        tags=["cost", "C2"],
     ),
     StackValidationPolicy(
         name="cost-burst-spot",
-        description="Burst accelerator pools run on spot capacity (C3)",
+        description="Burst accelerator pools run on spot capacity (C3; mirrors requireSpotInstance of the FinOps pack)",
         validate=_validate_burst_spot,
         enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.MEDIUM,
+        remediation_steps="set capacity: spot on the burst cluster's accelerator pools",
+        tags=["cost", "C3"],
     ),
     StackValidationPolicy(
         name="cost-core-floor",
-        description="Every core cluster keeps an on-demand or reserved accelerator floor (C4)",
+        description="Every core cluster keeps an on-demand or reserved accelerator floor (C3, custom floor)",
         validate=_validate_core_floor,
         enforcement_level=EnforcementLevel.MANDATORY,
+        severity=Severity.HIGH,
+        remediation_steps="give every core cluster an on-demand or reserved accelerator pool with minSize >= 1",
+        tags=["cost", "C3"],
     ),
     StackValidationPolicy(
         name="cost-allow-lists",
-        description="Pools use accelerators and machine types allowed in their environment (C5)",
+        description="Pools use accelerators and machine types allowed in their environment (C1; mirrors requireInstanceType of the FinOps pack)",
         validate=_validate_allow_lists,
         enforcement_level=EnforcementLevel.MANDATORY,
         config_schema=PolicyConfigSchema(
@@ -1125,11 +1142,17 @@ POLICIES: list[StackValidationPolicy] = [
                 "allowedMachineTypes": {"type": "object"},
             }
         ),
+        severity=Severity.HIGH,
+        remediation_steps="use an accelerator and machine type the environment allows (policies/pricing, infra/catalog)",
+        tags=["cost", "C1"],
     ),
     StackValidationPolicy(
         name="cost-allocation-tags",
-        description="Every taggable resource carries the owner and cost-center tags cost is allocated by (C6)",
+        description="Every taggable resource carries the owner and cost-center tags cost is allocated by (C10)",
         validate=_validate_cost_tags,
         enforcement_level=EnforcementLevel.ADVISORY,
+        severity=Severity.LOW,
+        remediation_steps="set the owner and cost-center tags in the stack's tags (they reach every provider's default tags and labels)",
+        tags=["cost", "C10"],
     ),
 ]

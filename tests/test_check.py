@@ -22,8 +22,9 @@ def test_a_clean_saved_plan_passes(tmp_path: Path, prod_plan: dict) -> None:
     path.write_text(json.dumps(prod_plan))
     result = run("check", "--graph", str(path), "--json")
     assert result.returncode == 0, result.stderr
-    violations = json.loads(result.stdout)["violations"]
-    assert [v for v in violations if v["enforcement"] == "mandatory"] == []
+    out = json.loads(result.stdout)
+    assert [v for v in out["violations"] if v["enforcement"] == "mandatory"] == []
+    assert out["degraded"] == []
 
 
 @pytest.mark.parametrize("form", ["plan", "resources"])
@@ -41,7 +42,10 @@ def test_a_broken_saved_graph_exits_1_naming_the_resource(tmp_path: Path, prod_p
     assert violation["urn"] == broken["urn"] and violation["enforcement"] == "mandatory"
     text = run("check", "--graph", str(path))
     assert text.returncode == 1
-    assert f"aws:eks/cluster:Cluster {broken['name']}: eks-endpoint-private" in text.stdout
+    # Grouped by severity, naming the rule, the resource, the rule id and the fix.
+    assert text.stdout.startswith("critical (1)\n")
+    assert f"mandatory eks-endpoint-private: aws:eks/cluster:Cluster {broken['name']}" in text.stdout
+    assert "(S2)" in text.stdout and "\n    fix: " in text.stdout
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The cost guards (C1-C6) as the pack applies them, on the shipped stacks and on broken copies."""
+"""The cost guards (C1-C4, C10 of POLICY-RULES) as the pack applies them, on the shipped stacks and on broken copies."""
 
 from __future__ import annotations
 

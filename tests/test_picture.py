@@ -80,7 +80,7 @@ def test_svg_through_graphviz(tmp_path: Path) -> None:
     result = run("graph", "prod", "--out", str(out))
     assert result.returncode == 0, result.stderr
     svg = out.read_text()
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "core&#45;usw2 (core, EKS 1.35)" in svg
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "core&#45;usw2 (core, EKS 1.35, " in svg
 
 
 def test_without_graphviz_an_svg_is_refused_naming_the_package(tmp_path: Path) -> None:
@@ -120,4 +120,20 @@ def test_text_formats_go_to_a_file_by_suffix(tmp_path: Path, fmt: str) -> None:
     assert result.returncode == 0, result.stderr
     text = out.read_text()
     assert text.startswith("digraph topology {" if fmt == "dot" else "flowchart LR")
-    assert "core-use1 (core, EKS 1.35)" in text
+    assert "core-use1 (core, EKS 1.35, " in text
+
+
+def test_each_cluster_carries_its_monthly_cost_and_they_add_up_to_less_than_the_stack() -> None:
+    from inferstack.cost import estimate_graph
+    from inferstack.picture import cluster_costs
+
+    graph = planned("prod")
+    settings = settings_of(graph)
+    assert settings is not None
+    costs = cluster_costs(settings, graph)
+    assert set(costs) == {c.name for c in settings.clusters if c.cloud.value != "existing"}
+    total = sum(i.usd("desired") or 0.0 for i in estimate_graph(graph, settings).items)
+    assert 0 < sum(costs.values()) < total  # the database, cache and edge belong to no cluster
+    text = to_mermaid(picture(settings, graph))
+    for name, usd in costs.items():
+        assert f"{name} (" in text and f"{usd:,.0f} USD/month" in text

@@ -1,56 +1,121 @@
-"""The environment configs and the defaults the pack keeps in step with the program (it cannot import it)."""
+"""Enforcement per environment: the policy config as the Pulumi CLI reconciles it, and the commands that use it."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidationPolicy
 
-from inferstack.engine import plan_stack
-from inferstack.policy import PACK
-from inferstack.project import find_project
-from infra.catalog import catalog
-from policies import POLICY_CONFIG
-from policies.stack import REQUIRED_TAGS, SUPPORTED_REGIONS
+from inferstack.policy import PACK, PolicyConfigError, environment_config, policy_config, reconcile
+from inferstack.report import settings_of
 from tests.conftest import planned
+from tests.test_cli import once, run
 
-BY_NAME = {p.name: p for p in PACK}
-
-
-def test_the_region_allow_list_defaults_to_the_catalog_regions() -> None:
-    assert sorted(SUPPORTED_REGIONS) == sorted({*catalog().aws_regions, *catalog().gcp_regions})
+MANDATORY, ADVISORY = EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY
 
 
-def test_the_required_tags_are_the_tags_both_projects_set() -> None:
-    """By default the tags the bootstrap and the platform both set; each platform environment adds its own."""
-    from inferstack.report import settings_of
-    from tests.test_bootstrap import BOOTSTRAP
+def _policy(
+    name: str, level: EnforcementLevel | None, schema: dict | None = None
+) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=name,
+        validate=lambda args, report: None,
+        enforcement_level=level,
+        config_schema=PolicyConfigSchema(properties=schema) if schema else None,
+    )
 
-    boot = plan_stack("acme", project=find_project(BOOTSTRAP))
-    [provider] = boot.of_type("pulumi:providers:aws")
-    bootstrap = json.loads(provider.inputs["defaultTags"])["tags"]
-    platform = settings_of(planned("prod")).tags
-    assert sorted(REQUIRED_TAGS) == sorted(set(platform) & set(bootstrap))
-    for environment in ("dev", "staging", "prod"):
-        config = json.loads((POLICY_CONFIG / f"{environment}.json").read_text())
-        assert sorted(config["provider-default-tags"]["requiredTags"]) == sorted(platform)
+
+ONE = _policy("one", ADVISORY, {"minDays": {"type": "integer", "minimum": 1, "default": 7}})
+TWO = _policy("two", MANDATORY)
+THREE = _policy("three", None)
+
+
+def test_defaults_come_from_each_policy_and_its_schema() -> None:
+    levels = reconcile([ONE, TWO, THREE], {})
+    assert levels == {"one": (ADVISORY, {"minDays": 7}), "two": (MANDATORY, {}), "three": (MANDATORY, {})}
+
+
+def test_all_overrides_every_policys_own_level_and_an_entry_overrides_all() -> None:
+    levels = reconcile([ONE, TWO, THREE], {"all": "advisory", "two": "mandatory"})
+    assert {k: v[0] for k, v in levels.items()} == {"one": ADVISORY, "two": MANDATORY, "three": ADVISORY}
+    levels = reconcile([ONE, TWO], {"all": {"enforcementLevel": "mandatory"}})
+    assert levels["one"][0] is MANDATORY
+
+
+def test_an_entry_sets_settings_over_the_schema_default() -> None:
+    assert reconcile([ONE], {"one": {"minDays": 30}})["one"] == (ADVISORY, {"minDays": 30})
+    assert reconcile([ONE], {"one": {"enforcementLevel": "disabled"}})["one"][0] is EnforcementLevel.DISABLED
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"one": {"minDays": 0}}, "one.minDays: 0 is less than the minimum of 1"),
+        ({"one": {"minDays": "7"}}, "one.minDays: '7' is not of type 'integer'"),
+        ({"two": {"minDays": 7}}, "two: has settings ['minDays'] but the policy takes none"),
+        (
+            {"two": "strict"},
+            "two: enforcement level 'strict'; allowed: advisory, mandatory, remediate, disabled",
+        ),
+    ],
+    ids=["below minimum", "wrong type", "settings without a schema", "unknown level"],
+)
+def test_a_config_the_cli_would_refuse_is_one_line(config: dict, message: str) -> None:
+    with pytest.raises(PolicyConfigError) as error:
+        reconcile([ONE, TWO], config)
+    assert str(error.value) == message
 
 
 @pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
-def test_each_setting_names_a_policy_and_a_setting_it_declares(environment: str) -> None:
-    """A typo in a config file would be ignored by the analyzer's lookup: the policy would keep its default."""
-    text = (POLICY_CONFIG / f"{environment}.json").read_text()
-    config = json.loads(text)
-    assert config["all"] == "mandatory"
-    assert list(config) == sorted(config), "one key per line, sorted"
-    assert len(text.strip().splitlines()) == len(config) + 2, "one key per line"
-    for name, entry in config.items():
-        if name == "all":
-            continue
-        assert name in BY_NAME, f"{environment}.json: {name} is no policy of the pack"
-        if isinstance(entry, str):
-            assert entry in ("advisory", "mandatory", "disabled")
-            continue
-        schema = BY_NAME[name].config_schema
-        declared = set(schema.properties) if schema else set()
-        assert set(entry) - {"enforcementLevel"} <= declared, f"{environment}.json: {name}: {sorted(entry)}"
+def test_every_environment_file_reconciles_against_the_pack(environment: str) -> None:
+    config = environment_config(environment)
+    unknown = sorted(set(config) - {p.name for p in PACK} - {"all"})
+    assert unknown == [], f"policies/config/{environment}.json names policies the pack lacks: {unknown}"
+    reconcile(PACK, config)
+
+
+def test_a_stacks_config_is_its_environment_file_plus_its_budget() -> None:
+    settings = settings_of(planned("prod"))
+    assert settings is not None
+    config = policy_config(settings)
+    assert config["cost-budget"]["maxMonthlyUsd"] == settings.budget.max_monthly_usd  # type: ignore[union-attr]
+    for name, entry in environment_config("prod").items():
+        level = entry if isinstance(entry, str) else entry.get("enforcementLevel")
+        got = config[name] if isinstance(config[name], str) else config[name].get("enforcementLevel")
+        assert got == level, name
+
+
+def test_policy_config_prints_what_pulumi_preview_is_given(tmp_path: Path) -> None:
+    result = run("policy-config", "prod", "--out", str(tmp_path / "c.json"))
+    assert result.returncode == 0, result.stderr
+    written = json.loads((tmp_path / "c.json").read_text())
+    assert written == policy_config(settings_of(planned("prod")))
+    assert run("policy-config", "nosuch").returncode == 2
+
+
+def test_check_with_a_stack_applies_that_environments_levels(tmp_path: Path) -> None:
+    """A saved graph judged with --stack dev reports what dev makes advisory as advisory."""
+    plan = json.loads(once("plan", "dev", "--json").stdout)
+    keys = [r for r in plan["resources"] if r["type"] == "aws:kms/key:Key"]
+    assert keys
+    keys[0]["inputs"]["enableKeyRotation"] = False
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(plan))
+    default = run("check", "--graph", str(path), "--json")
+    assert default.returncode == 1
+    [violation] = [v for v in json.loads(default.stdout)["violations"] if v["policy"] == "kms-key-rotation"]
+    assert violation["severity"] and violation["fix"]
+    text = run("check", "--graph", str(path), "--stack", "dev")
+    assert "kms-key-rotation" in text.stdout and "fix:" in text.stdout
+    assert "dev: dev environment config" in text.stdout
+
+
+def test_plan_reports_guards_lost_to_unknown_values() -> None:
+    result = once("plan", "dev", "--first-preview", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["degraded"] == []
+    assert sum(json.dumps(r["inputs"]).count("[unknown]") for r in data["resources"]) > 50

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from inferstack.reference import CATALOG_DIR, CATALOG_DOC, SETTINGS_DOC, generated
+from inferstack.policy import PACK
+from inferstack.reference import CATALOG_DIR, CATALOG_DOC, POLICIES_DOC, SETTINGS_DOC, generated
 from infra.settings import Settings
 from tests.conftest import ROOT
 
@@ -48,6 +49,16 @@ def test_every_catalog_table_is_listed_with_its_date() -> None:
         assert "- as of: 20" in section, table.name
 
 
-@pytest.mark.parametrize("relative", [SETTINGS_DOC, CATALOG_DOC], ids=str)
+def test_every_guard_is_in_the_catalogue_with_its_severity_and_levels() -> None:
+    text = generated(ROOT)[POLICIES_DOC]
+    assert len(PACK) >= 11
+    for policy in PACK:
+        [row] = [line for line in text.splitlines() if line.startswith(f"| `{policy.name}` |")]
+        cells = [c.strip() for c in row.strip("|").split(" | ")]
+        assert cells[2] == (policy.severity.value if policy.severity else ""), policy.name
+        assert set(cells[-3:]) <= {"mandatory", "advisory", "disabled", "remediate"}, policy.name
+
+
+@pytest.mark.parametrize("relative", [SETTINGS_DOC, CATALOG_DOC, POLICIES_DOC], ids=str)
 def test_the_committed_reference_is_the_generated_one(relative: Path) -> None:
     assert (ROOT / relative).read_text() == generated(ROOT)[relative], "stale: run `make docs`"

@@ -259,6 +259,8 @@ def rendered(step: dict[str, Any]) -> str:
     words = ["pulumi", w["command"], "--stack", str(w["stack-name"]).replace(" ", "")]
     words += ["--refresh"] if w.get("refresh") else []
     words += [f"--policy-pack {p}" for p in str(w.get("policyPacks", "")).split()]
+    configs = str(w.get("policyPackConfigs", "")).splitlines()
+    words += [f"--policy-pack-config {c.replace(' ', '')}" for c in configs if c.strip()]
     words += ["--diff"] if w.get("diff") else []
     words += ["--expect-no-changes"] if w.get("expect-no-changes") else []
     return " ".join(words)
@@ -312,7 +314,7 @@ def make_recipe(target: str) -> str:
     text = (ROOT / "Makefile").read_text(encoding="utf-8")
     match = re.search(rf"^{target}:.*\n\t(?P<recipe>.+)$", text, re.MULTILINE)
     assert match, target
-    return match["recipe"].replace("$(STACK)", "STACK")
+    return match["recipe"].replace("$(STACK)", "STACK").replace("$(POLICY_CONFIG)", "POLICY_CONFIG")
 
 
 @pytest.mark.parametrize("target", ["preview", "up"])
