@@ -25,7 +25,7 @@ serving cluster's region; all of its parts are global.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,7 +34,7 @@ from infra.aws.edge import AwsEdge, AwsEdgeArgs, GlobalAcceleratorArgs, Origin, 
 from infra.aws.zone import PublicZone, PublicZoneArgs
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
-from infra.parts import ClusterParts, Providers
+from infra.parts import ClusterParts, Providers, zones
 from infra.settings import Cloud, Cluster, Role, Settings
 
 GLOBAL_ACCELERATOR_API_REGION = "us-west-2"
@@ -98,8 +98,27 @@ def _tier(role: Role) -> Tier:
     return Tier.CORE if role is Role.CORE else Tier.BURST
 
 
-def build_edge(settings: Settings, providers: Providers, parts: dict[str, ClusterParts]) -> EdgeOutputs:
-    """Register the edge of a stack that has ``edge`` settings."""
+def neg_self_links(project: str, zone_list: Sequence[str], name: str) -> list[str]:
+    """The partial URLs of a GKE standalone NEG in each zone of its cluster: GKE names the NEG as the
+    Service's annotation says, in every zone with nodes of the cluster (GKE docs, "Standalone zonal
+    NEGs"); a backend takes such a URL as its group. Whether each NEG exists is only known at apply
+    time, once the NEG controller has acted on the Service."""
+    return [f"projects/{project}/zones/{zone}/networkEndpointGroups/{name}" for zone in zone_list]
+
+
+def build_edge(
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    *,
+    neg_names: Mapping[str, str] | None = None,
+    neg_owners: Sequence[pulumi.Resource] = (),
+) -> EdgeOutputs:
+    """Register the edge of a stack that has ``edge`` settings.
+
+    ``neg_names``: GKE cluster -> the name of its gateway's standalone NEG (one per zone), the GCP
+    load balancer's backends; ``neg_owners``: the Services whose annotation makes GKE create them.
+    """
     edge = settings.edge
     if edge is None:
         raise ValueError("build_edge: the stack has no edge settings")
@@ -152,6 +171,12 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
             "edge",
             GcpEdgeArgs(
                 domain=edge.domain,
+                backend_groups=[
+                    link
+                    for c in gcp_clusters
+                    if c.name in (neg_names or {})
+                    for link in neg_self_links(settings.gcp_project, zones(c), (neg_names or {})[c.name])
+                ],
                 health_check_path=edge.health_check_path,
                 health_check_interval_seconds=edge.health_check_interval_seconds,
                 dns_ready=zone.dns_ready,
@@ -159,7 +184,9 @@ def build_edge(settings: Settings, providers: Providers, parts: dict[str, Cluste
                     "gcp-cert-authorization", name=name, type=kind, value=value
                 ),
             ),
-            opts=pulumi.ResourceOptions(providers=[providers.for_gcp(first.region)]),
+            opts=pulumi.ResourceOptions(
+                providers=[providers.for_gcp(first.region)], depends_on=list(neg_owners)
+            ),
         )
         origins.append(
             Origin(

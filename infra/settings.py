@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import json
 import re
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
@@ -1056,7 +1057,8 @@ class Edge(SettingsModel):
     parent_zone: DomainName | None = None
     """The parent zone's name (default: the created zone's name less its first label)."""
     health_check_interval_seconds: Int = 30
-    health_check_path: str = "/ready"
+    health_check_path: str = "/health/readiness"
+    """What the edge's health checks request: the gateway's own readiness path (infra/k8s/gateway.py)."""
     routing: Literal["failover", "latency", "weighted"] = "failover"
     aws_entry: Literal["route53", "global-accelerator"] = "route53"
 
@@ -1469,6 +1471,127 @@ class Serving(SettingsModel):
         return self
 
 
+SEED_MIN_REPLICAS = 3
+SEED_MAX_REPLICAS = 20
+"""The seed's gateway autoscaling: 3..20 replicas. Prod may not go below either bound."""
+
+
+_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")),
+    ("day of week", 0, 6, ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")),
+)
+"""The five fields of a standard cron expression, as KEDA's cron scaler reads them (robfig/cron's
+standard parser: minute hour day-of-month month day-of-week; names for months and weekdays)."""
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why ``expression`` is not a five-field cron expression, or None."""
+    fields = expression.split()
+    if len(fields) != len(_CRON_FIELDS):
+        return f"{len(fields)} fields; a cron expression has 5 (minute hour day-of-month month day-of-week)"
+
+    def value(text: str, low: int, high: int, names: tuple[str, ...]) -> int | None:
+        if text.upper() in names:
+            return names.index(text.upper()) + (1 if low == 1 else 0)
+        if not text.isdigit() or not low <= int(text) <= high:
+            return None
+        return int(text)
+
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            base, slash, step = part.partition("/")
+            if slash and (not step.isdigit() or int(step) == 0):
+                return f"{name} {text!r}: a step is a whole number above 0"
+            if base == "*":
+                continue
+            first, dash, last = base.partition("-")
+            bounds = [value(first, low, high, names)] + ([value(last, low, high, names)] if dash else [])
+            if any(b is None for b in bounds):
+                return f"{name} {text!r}: allowed {low}-{high}{' or ' + '/'.join(names[:3]) + '...' if names else ''}"
+            if dash and bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
+                return f"{name} {text!r}: a range runs from low to high"
+    return None
+
+
+class OffPeak(SettingsModel):
+    """Working hours: outside them burst capacity sleeps, and so does non-prod serving (seed 3.2)."""
+
+    timezone: str
+    """IANA time zone the hours are in, e.g. Europe/Berlin (daylight saving followed)."""
+    start: str
+    """Cron expression of when working hours start, e.g. "0 7 * * 1-5" (serving is up before people are)."""
+    end: str
+    """Cron expression of when they end, e.g. "0 20 * * 1-5"."""
+
+    @model_validator(mode="after")
+    def _parses(self, info: ValidationInfo) -> OffPeak:
+        found: list[Problem] = []
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            found.append(
+                Problem(
+                    "timezone",
+                    f"{self.timezone!r} is not an IANA time zone; allowed: e.g. Europe/Berlin, UTC",
+                )
+            )
+        for key, expression in (("start", self.start), ("end", self.end)):
+            problem = cron_problem(expression)
+            if problem:
+                found.append(Problem(key, f"{expression!r} is not a cron expression: {problem}"))
+        self._report(found, info)
+        return self
+
+
+class Gateway(SettingsModel):
+    """The OpenAI-compatible gateway in front of the model servers of every serving cluster.
+
+    Requests go to the cluster's own model first, then to the clusters of ``fallbacks`` (through
+    their public origin names), then, with ``publicApiFallback``, to DeepSeek's public API.
+    """
+
+    image: str = Field(default_factory=lambda: catalog().gateway_image)
+    """The LiteLLM proxy image (default: infra/catalog/models.yaml gatewayImage)."""
+    min_replicas: Int = Field(default=SEED_MIN_REPLICAS, ge=1)
+    """Fewest gateway replicas per cluster (the KEDA ScaledObject's minReplicaCount); prod: at least 3."""
+    max_replicas: Int = Field(default=SEED_MAX_REPLICAS, ge=1)
+    """Most gateway replicas per cluster (maxReplicaCount); prod: at least 20."""
+    fallbacks: list[str] | None = None
+    """Clusters whose gateways take a request the local model cannot, in order (default: the burst clusters)."""
+    public_api_fallback: bool = True
+    """Whether DeepSeek's public API is the last fallback (its key from the cloud's secret manager)."""
+    burst_requests_per_replica: Float = Field(default=2.0, gt=0)
+    """Requests per second one burst model replica takes before KEDA adds another."""
+    burst_cooldown_seconds: Int | None = Field(default=None, ge=60)
+    """How long a burst pool stays up after its gateway's last request (default: twice the model's
+    start budget, infra/catalog/models.yaml loadMinutes); must exceed that budget."""
+    off_peak: OffPeak | None = None
+    """Working hours: outside them burst pools and non-prod serving scale to zero (KEDA cron)."""
+
+    def burst_cooldown(self, load_minutes: int) -> int:
+        """The burst ScaledObjects' cooldownPeriod for a model that starts within ``load_minutes``."""
+        return self.burst_cooldown_seconds or 2 * load_minutes * 60
+
+    @model_validator(mode="after")
+    def _bounds(self, info: ValidationInfo) -> Gateway:
+        found: list[Problem] = []
+        if self.min_replicas > self.max_replicas:
+            found.append(
+                Problem(
+                    "minReplicas",
+                    f"{self.min_replicas} is above maxReplicas {self.max_replicas}; allowed: <= maxReplicas",
+                )
+            )
+        problem = image_problem(self.image)
+        if problem:
+            found.append(Problem("image", problem))
+        self._report(found, info)
+        return self
+
+
 _DATASTORES = "infra/catalog/datastores.yaml"
 _POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
@@ -1515,6 +1638,7 @@ class Settings(SettingsModel):
     monitoring: Monitoring = Field(default_factory=Monitoring)
     budget: Budget | None = None
     serving: Serving = Field(default_factory=Serving)
+    gateway: Gateway = Field(default_factory=Gateway)
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
@@ -1560,6 +1684,7 @@ class Settings(SettingsModel):
         self._check_data(found)
         self._check_edge(found)
         self._check_serving(found)
+        self._check_gateway(found)
         raise_problems(found)
         return self
 
@@ -1834,6 +1959,65 @@ class Settings(SettingsModel):
                     "more accelerator memory per node, or a smaller model or precision",
                 )
             )
+
+    def _check_gateway(self, found: list[Problem]) -> None:
+        gateway = self.gateway
+        if self.is_prod:
+            for key, value, seed in (
+                ("minReplicas", gateway.min_replicas, SEED_MIN_REPLICAS),
+                ("maxReplicas", gateway.max_replicas, SEED_MAX_REPLICAS),
+            ):
+                if value < seed:
+                    found.append(
+                        Problem(
+                            f"gateway.{key}",
+                            f"{value} in prod is below the seed's {seed}; allowed: >= {seed}",
+                        )
+                    )
+        names = [c.name for c in self.clusters]
+        gateways = {c.name for c in self.gateway_clusters()}
+        for k, name in enumerate(gateway.fallbacks or []):
+            if name not in names:
+                found.append(
+                    Problem(
+                        f"gateway.fallbacks[{k}]",
+                        f"{name!r} is not a cluster of this stack; {_did_you_mean(name, names)}",
+                    )
+                )
+            elif name not in gateways:
+                found.append(
+                    Problem(
+                        f"gateway.fallbacks[{k}]",
+                        f"{name!r} runs no gateway (no accelerator pool); allowed: {', '.join(sorted(gateways))}",
+                    )
+                )
+        model = catalog().models.get(self.model.name)
+        cooldown = gateway.burst_cooldown_seconds
+        if model is not None and cooldown is not None and cooldown <= model.load_minutes * 60:
+            found.append(
+                Problem(
+                    "gateway.burstCooldownSeconds",
+                    f"{gateway.burst_cooldown_seconds} is not longer than {self.model.name}'s start budget of "
+                    f"{model.load_minutes * 60} s (models.yaml loadMinutes): a pool would sleep before its "
+                    f"replica serves; allowed: > {model.load_minutes * 60}",
+                )
+            )
+        if gateway.fallbacks and len(set(gateway.fallbacks)) != len(gateway.fallbacks):
+            found.append(Problem("gateway.fallbacks", f"{gateway.fallbacks} names a cluster twice"))
+
+    def gateway_clusters(self) -> list[Cluster]:
+        """The clusters that run a gateway: provisioned ones that serve the model."""
+        return [c for c in self.clusters if c.provisioned and self.served_pools(c)]
+
+    def fallback_clusters(self, cluster: Cluster) -> list[Cluster]:
+        """The clusters a cluster's gateway falls back to, in order, never itself."""
+        names = self.gateway.fallbacks
+        chain = (
+            [c for n in names for c in self.gateway_clusters() if c.name == n]
+            if names is not None
+            else [c for c in self.gateway_clusters() if c.role is Role.BURST]
+        )
+        return [c for c in chain if c.name != cluster.name]
 
     def pool_replicas(self, cluster: Cluster, pool: NodePool) -> int:
         """The replicas a pool's Deployment starts with: the floor on a core cluster's on-demand or

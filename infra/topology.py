@@ -17,14 +17,17 @@ import pulumi_kubernetes as k8s
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
+from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import build_data
-from infra.edge import build_edge
+from infra.edge import EdgeOutputs, build_edge
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.gateway import PORT as GATEWAY_PORT
+from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.monitoring import build_monitoring
 from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
@@ -255,8 +258,17 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     build_monitoring(settings, parts)
+    # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
+    gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     if settings.edge is not None:
-        edge = build_edge(settings, providers, parts)
+        edge = build_edge(
+            settings,
+            providers,
+            parts,
+            neg_names=gateways.neg_names(),
+            neg_owners=[g.service for g in gateways.gateways.values() if g.neg_name is not None],
+        )
+        _gateway_ingress(settings, providers, parts, gateways, edge)
         pulumi.export("publicName", edge.public_name)
         pulumi.export("healthCheckIds", edge.health_check_ids)
         pulumi.export("zoneId", edge.zone_id)
@@ -278,6 +290,44 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         },
     )
     return parts
+
+
+def _gateway_ingress(
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    gateways: GatewayOutputs,
+    edge: EdgeOutputs,
+) -> None:
+    """An ALB behind WAF in front of every EKS cluster's gateway, on the origin name the edge checks."""
+    assert settings.edge is not None
+    for name, gateway in gateways.gateways.items():
+        part = parts[name]
+        cluster = part.cluster
+        if (
+            cluster.cloud is not Cloud.AWS
+            or not isinstance(part.network, AwsNetwork)
+            or cluster.region is None
+        ):
+            continue
+        ingress = GatewayIngress(
+            f"{name}-ingress",
+            GatewayIngressArgs(
+                cluster=name,
+                hostname=edge.origin_hostnames[name],
+                zone_id=edge.zone_id,
+                vpc_id=part.network.vpc_id,
+                vpc_cidr=part.network.vpc_cidr,
+                public_subnet_ids=part.network.public_subnet_ids,
+                certificate_arn=edge.certificate_arns[cluster.region],
+                target_port=GATEWAY_PORT,
+                health_check_path=settings.edge.health_check_path,
+                protect=settings.is_prod,
+                tags={**settings.tags, "cluster": name, "component": "gateway"},
+            ),
+            opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
+        )
+        gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id)
 
 
 def _budgets(settings: Settings, providers: Providers) -> None:

@@ -227,18 +227,23 @@ def test_redis_auth_token_lives_in_secrets_manager_under_the_caches_key(prod: Gr
 
 def test_onprem_has_no_data_layer(onprem: Graph) -> None:
     assert _data_children(onprem) == []
-    assert onprem.of_type(CONFIG_MAP) == []
+    assert _data_config_maps(onprem) == []
     assert "database" not in onprem.outputs and "cache" not in onprem.outputs
 
 
 # --- hand-over ------------------------------------------------------------------------------
 
 
+def _data_config_maps(graph: Graph) -> list[Any]:
+    """The data layer's ConfigMaps (the gateway's own config is another ConfigMap)."""
+    return [cm for cm in graph.of_type(CONFIG_MAP) if cm.inputs["metadata"]["name"] == "inferstack-data"]
+
+
 def _config_maps(graph: Graph) -> dict[str, dict[str, Any]]:
     """ConfigMap data by the name of the Kubernetes provider that applies it."""
     index = graph.by_urn()
     out = {}
-    for cm in graph.of_type(CONFIG_MAP):
+    for cm in _data_config_maps(graph):
         assert cm.inputs["metadata"] == {
             "name": "inferstack-data",
             "namespace": "inference",
@@ -269,7 +274,8 @@ def test_the_inference_namespace_enforces_the_restricted_pod_security_standard(p
     namespaces = [
         n for n in prod.of_type("kubernetes:core/v1:Namespace") if n.inputs["metadata"]["name"] == "inference"
     ]
-    assert len(namespaces) == 2
+    # The data layer's in each core cluster, the gateway's in the burst cluster (no data hand-over).
+    assert len(namespaces) == 3
     for ns in namespaces:
         labels = ns.inputs["metadata"]["labels"]
         assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
@@ -368,8 +374,12 @@ def test_memorystore_is_ha_with_auth_and_tls(gcp_data: Graph) -> None:
 
 
 def test_gcp_core_cluster_gets_endpoints_and_the_auth_string_as_a_secret(gcp_data: Graph) -> None:
-    (cm,) = gcp_data.of_type(CONFIG_MAP)
+    (cm,) = _data_config_maps(gcp_data)
     assert cm.inputs["data"]["DATABASE_HOST"] == gcp_data.outputs["database"]["writerEndpoint"]
     assert cm.inputs["data"]["REDIS_TLS"] == "true" and "REDIS_CA_CERT" in cm.inputs["data"]
-    (secret,) = gcp_data.of_type("kubernetes:core/v1:Secret")
+    (secret,) = [
+        r
+        for r in gcp_data.of_type("kubernetes:core/v1:Secret")
+        if r.inputs["metadata"]["name"] == "inferstack-redis-auth"
+    ]
     assert secret.inputs["stringData"] == "[secret]"

@@ -89,13 +89,13 @@ def health_check_of(graph: Graph, record: Resource) -> Resource:
 # --- readiness checks ------------------------------------------------------------------------
 
 
-def test_prod_health_checks_probe_model_readiness_from_three_regions() -> None:
+def test_prod_health_checks_probe_gateway_readiness_from_three_regions() -> None:
     checks = planned("prod").of_type(HEALTH_CHECK)
     assert len(checks) == 3  # core-use1, core-usw2, and the GCP load balancer carrying burst-usc1
     for check in checks:
         i = check.inputs
         assert i["type"] == "HTTPS" and i["port"] == 443, check.name
-        assert i["resourcePath"] == "/ready", check.name
+        assert i["resourcePath"] == "/health/readiness", check.name
         assert i["requestInterval"] == 30 and i["failureThreshold"] == 3, check.name
         assert len(set(i["regions"])) >= 3, check.name
         assert i["enableSni"] is True and i["measureLatency"] is True, check.name
@@ -217,7 +217,8 @@ def test_gcp_certificate_is_authorised_through_a_record_in_route53() -> None:
     assert authorization.urn in record.dependencies
     assert record.inputs["type"] == "CNAME"
     (certificate,) = graph.of_type("gcp:certificatemanager/certificate:Certificate")
-    assert certificate.inputs["managed"]["domains"] == [PROD_DOMAIN]
+    # The wildcard covers gcp.<domain>, the name the core gateways fall back to.
+    assert certificate.inputs["managed"]["domains"] == [PROD_DOMAIN, f"*.{PROD_DOMAIN}"]
     assert authorization.urn in certificate.dependencies
     # Issuance starts with the authorization check: the CNAME must be in the zone first.
     assert record.urn in certificate.dependencies
@@ -234,12 +235,13 @@ def test_every_gcp_backend_service_has_cloud_armor_and_logging() -> None:
     assert backends
     for backend in backends:
         i = backend.inputs
-        assert i["loadBalancingScheme"] == "EXTERNAL_MANAGED" and i["protocol"] == "HTTPS"
+        # HTTP to the gateway pods inside Google's network, which encrypts it (infra/gcp/edge.py).
+        assert i["loadBalancingScheme"] == "EXTERNAL_MANAGED" and i["protocol"] == "HTTP"
         assert i["securityPolicy"] and any(urn in backend.dependencies for urn in policies), backend.name
         assert i["logConfig"] == {"enable": True, "sampleRate": 1}
         assert i["healthChecks"]
     (ready,) = graph.of_type("gcp:compute/healthCheck:HealthCheck")
-    assert ready.inputs["httpsHealthCheck"]["requestPath"] == "/ready"
+    assert ready.inputs["httpHealthCheck"]["requestPath"] == "/health/readiness"
     assert ready.inputs["checkIntervalSec"] == 30
 
 
@@ -294,7 +296,7 @@ def test_global_accelerator_fronts_every_aws_core_region_with_30s_checks(ga: Gra
     for group in groups:
         i = group.inputs
         assert i["healthCheckIntervalSeconds"] == 30 and i["thresholdCount"] == 3
-        assert i["healthCheckProtocol"] == "HTTPS" and i["healthCheckPath"] == "/ready"
+        assert i["healthCheckProtocol"] == "HTTPS" and i["healthCheckPath"] == "/health/readiness"
         assert i["trafficDialPercentage"] == 100
         assert listener.urn in group.dependencies
     for resource in (accelerator, listener, *groups):

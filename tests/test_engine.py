@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 import inferstack.cli
 from inferstack.engine import ProgramError, plan_stack, run_program
+from inferstack.policy import Outcome
 from inferstack.project import Project, StackConfig, find_project, load_stack_config
 from tests.conftest import ROOT
 
@@ -92,7 +93,7 @@ def test_secure_values_become_marked_placeholders(tmp_path: Path) -> None:
 
 def test_plan_exits_1_on_a_mandatory_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     violation = {"policy": "p", "enforcement": "mandatory", "urn": "u", "message": "m"}
-    monkeypatch.setattr(inferstack.cli, "check_graph", lambda graph: [violation])
+    monkeypatch.setattr(inferstack.cli.pack, "check", lambda graph, config: Outcome([violation], []))
     monkeypatch.chdir(ROOT)
     result = CliRunner().invoke(inferstack.cli.app, ["plan", "dev", "--json"])
     assert result.exit_code == 1
@@ -101,6 +102,6 @@ def test_plan_exits_1_on_a_mandatory_violation(monkeypatch: pytest.MonkeyPatch) 
 
 def test_advisory_violations_do_not_fail_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     violation = {"policy": "p", "enforcement": "advisory", "urn": "u", "message": "m"}
-    monkeypatch.setattr(inferstack.cli, "check_graph", lambda graph: [violation])
+    monkeypatch.setattr(inferstack.cli.pack, "check", lambda graph, config: Outcome([violation], []))
     monkeypatch.chdir(ROOT)
     assert CliRunner().invoke(inferstack.cli.app, ["plan", "dev"]).exit_code == 0

@@ -63,7 +63,7 @@ def test_an_unknown_field_is_refused_with_its_path() -> None:
 def test_a_wrong_type_is_refused() -> None:
     graph = planned("prod")
     config_map = next(
-        r for r in graph.of_type("kubernetes:core/v1:ConfigMap") if r.name.startswith("core-usw2")
+        r for r in graph.of_type("kubernetes:core/v1:ConfigMap") if r.name == "core-usw2-inferstack-data"
     )
     broken = _with(graph, config_map, data={"REDIS_PORT": 6379})
     _, problems = render(broken, _versions(graph))

@@ -390,7 +390,8 @@ def test_the_tpu_servers_validate_against_their_cluster_s_kubernetes(
     kinds = sorted(
         o["kind"] for o in clusters["burst-usc1"].objects if "vllm-v6e-spot" in o["metadata"]["name"]
     )
-    assert kinds == ["Deployment", "PodDisruptionBudget", "Service"]
+    # The burst pool's KEDA ScaledObject (infra/k8s/gateway.py) wakes it from zero.
+    assert kinds == ["Deployment", "PodDisruptionBudget", "ScaledObject", "Service"]
 
 
 def test_the_serving_namespace_waits_for_the_priority_class_its_pods_name(prod: Graph) -> None:

@@ -11,13 +11,13 @@ the regional name it answers on (``<cluster>.<domain>``, which the workloads lay
 cluster's ingress load balancer), or a static address such as the GCP global load balancer's,
 which this component publishes as ``<key>.<domain>``.
 
-Readiness contract. Each health check requests ``health_check_path`` (``/ready``) over HTTPS on
-443. The gateway must answer 200 there only when at least one model replica behind it answers a
-completion, i.e. the model is loaded and serving, and must never redirect: Route 53 counts every
-2xx and 3xx as healthy. A gateway that is up while its model is still loading (cold start,
-scale from zero) must answer 503 so that the name keeps pointing elsewhere. The checkers come
-from the Route 53 health-checker address ranges (``ROUTE53_HEALTHCHECKS`` in AWS ip-ranges.json):
-origin load balancers must admit them on 443.
+Readiness contract. Each health check requests ``health_check_path`` (the gateway's own
+``/health/readiness``) over HTTPS on 443, and must never be redirected: Route 53 counts every 2xx
+and 3xx as healthy. It is the gateway's readiness, not the model's: the gateway falls back to the
+burst clusters and DeepSeek's public API when its own model is down or still loading, so a cluster
+whose gateway answers still serves, and the name moves clients away only when the gateway itself
+fails (infra/k8s/gateway.py). The checkers come from the Route 53 health-checker address ranges
+(``ROUTE53_HEALTHCHECKS`` in AWS ip-ranges.json): origin load balancers must admit them on 443.
 
 Routing on the public name:
 
@@ -215,7 +215,7 @@ class AwsEdgeArgs:
     origins: Sequence[Origin]
     """Every origin of the public name; at least one core origin."""
     health_check_path: str
-    """Readiness path of the gateways, e.g. "/ready"; 200 only while a model replica answers."""
+    """Readiness path of the gateways ("/health/readiness"): 200 while the gateway takes traffic."""
     health_check_interval_seconds: int
     """Seconds between checks from each checker: 10 or 30 (what Route 53 allows)."""
     failure_threshold: int = 3

@@ -402,7 +402,15 @@ class _ServingImages(_Row):
 
 class _ModelsTable(_Table):
     serving_images: _ServingImages
+    gateway_image: str
     models: dict[str, Model]
+
+    @model_validator(mode="after")
+    def _gateway_pinned(self) -> _ModelsTable:
+        problem = image_problem(self.gateway_image)
+        if problem:
+            raise ValueError(f"gatewayImage: {problem}")
+        return self
 
 
 class _KubernetesTable(_Table):
@@ -626,6 +634,8 @@ class Catalog(BaseModel):
     models: dict[str, Model]
     serving_images: dict[DeviceKind, str]
     """The inference server's image per kind of accelerator (GPU, TPU), pinned in models.yaml."""
+    gateway_image: str
+    """The gateway's (LiteLLM proxy) image, pinned in models.yaml."""
     nearest_aws_region: dict[str, str]
     """GCP region -> the AWS region Route 53 latency routing measures in its place."""
     eks_versions: dict[str, dt.date]
@@ -875,6 +885,7 @@ def build_catalog(
         gcp_machine_types=m.gcp,
         models=mo.models,
         serving_images={DeviceKind.GPU: mo.serving_images.gpu, DeviceKind.TPU: mo.serving_images.tpu},
+        gateway_image=mo.gateway_image,
         eks_versions={v: e.end_of_standard_support for v, e in k.eks.items()},
         eks_addons={v: addons.versions() for v, addons in k.eks_addons.items()},
         gke_release_channels=list(k.gke_release_channels),

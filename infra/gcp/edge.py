@@ -2,8 +2,8 @@
 
 Creates a reserved global IPv4 address; a Google-managed certificate for the public name,
 issued through Certificate Manager with DNS authorization; a MODERN (or RESTRICTED) TLS 1.2+
-SSL policy; a Cloud Armor policy; an HTTPS health check on the gateways' readiness path; one
-backend service for the gateways of every GCP cluster (EXTERNAL_MANAGED, HTTPS, request
+SSL policy; a Cloud Armor policy; an HTTP health check on the gateways' readiness path; one
+backend service for the gateways of every GCP cluster (EXTERNAL_MANAGED, HTTP to the pods, request
 logging, the Cloud Armor policy); the URL map, target HTTPS proxy and forwarding rule on 443;
 and an HTTP (80) forwarding rule whose URL map only redirects to HTTPS.
 
@@ -16,12 +16,15 @@ a TLS error. DNS authorization proves control through a CNAME in the Route 53 zo
 points.
 
 Backends: the load balancer sends traffic to container-native network endpoint groups of the
-clusters' gateway pods (GKE standalone zonal NEGs, GCE_VM_IP_PORT), which the workloads layer
-creates and passes in as ``backend_groups``. An INTERNET_FQDN_PORT NEG on the origin names was
+clusters' gateway pods (GKE standalone zonal NEGs, GCE_VM_IP_PORT), which the gateway's Service
+annotation makes GKE create under a fixed name in every zone of its cluster (infra/k8s/gateway.py);
+the edge passes their URLs in as ``backend_groups``. That a NEG exists is only known at apply time. An INTERNET_FQDN_PORT NEG on the origin names was
 rejected: it adds a second load balancer hop, and internet NEGs take no health checks, so the
-load balancer could not skip a cluster whose model is not loaded. Until the workloads layer
-passes its NEGs the backend service is empty, the load balancer answers 503 and the Route 53
-check keeps this origin out of DNS.
+load balancer could not skip a cluster whose model is not loaded. Until GKE has created them,
+the backend service cannot take them and the load balancer answers 503, which keeps this origin
+out of DNS. The gateways serve plain HTTP on their pod port: the backend service speaks HTTP to them
+inside Google's network, which Google encrypts between its front ends and the backends
+(https://cloud.google.com/load-balancing/docs/ssl-certificates/encryption-to-the-backends).
 
 Cloud Armor: a per-client-IP rate-based ban on the inference API path (one prompt can hold a
 GPU for seconds, so a flood is costly long before it is large), the preconfigured SQLi and XSS
@@ -53,13 +56,13 @@ class GcpEdgeArgs:
     domain: str
     """The public name the load balancer serves, e.g. "api.inference.example.com"."""
     health_check_path: str
-    """Readiness path of the gateways, e.g. "/ready"; 200 only while a model replica answers."""
+    """Readiness path of the gateways ("/health/readiness"): 200 while the gateway takes traffic."""
     health_check_interval_seconds: int
     """Seconds between load-balancer health checks of each endpoint (the edge's interval)."""
     unhealthy_threshold: int = 3
     """Consecutive failed checks that take an endpoint out."""
     backend_groups: Sequence[pulumi.Input[str]] = ()
-    """Self-links of the gateways' zonal NEGs in every GCP cluster, created by the workloads layer; empty for now."""
+    """URLs of the gateways' standalone zonal NEGs in every GCP cluster (``infra.edge.neg_self_links``)."""
     max_rate_per_endpoint: float = 10.0
     """Requests per second one gateway endpoint takes before the load balancer spills to other zones/regions."""
     api_path_prefix: str = "/v1/"
@@ -169,7 +172,10 @@ class GcpEdge(pulumi.ComponentResource):
             child_name("cert"),
             description=f"Google-managed certificate for {args.domain}",
             managed=gcp.certificatemanager.CertificateManagedArgs(
-                domains=[args.domain],
+                # The wildcard covers gcp.<domain>, the name other gateways fall back to. One DNS
+                # authorization of the domain serves its wildcard too (Certificate Manager docs,
+                # "Create a Google-managed certificate with DNS authorization": wildcard domains).
+                domains=[args.domain, f"*.{args.domain}"],
                 dns_authorizations=[authorization.id],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=waits_for),
@@ -179,13 +185,14 @@ class GcpEdge(pulumi.ComponentResource):
             description=f"Certificates the load balancer of {args.domain} presents",
             opts=child,
         )
-        gcp.certificatemanager.CertificateMapEntry(
-            child_name("certs", "domain"),
-            map=certificate_map.name,
-            hostname=args.domain,
-            certificates=[certificate.id],
-            opts=child,
-        )
+        for role, hostname in (("domain", args.domain), ("wildcard", f"*.{args.domain}")):
+            gcp.certificatemanager.CertificateMapEntry(
+                child_name("certs", role),
+                map=certificate_map.name,
+                hostname=hostname,
+                certificates=[certificate.id],
+                opts=child,
+            )
 
         ssl_policy = gcp.compute.SSLPolicy(
             child_name("tls"),
@@ -198,12 +205,12 @@ class GcpEdge(pulumi.ComponentResource):
 
         health_check = gcp.compute.HealthCheck(
             child_name("ready"),
-            description=f"Gateway readiness ({args.health_check_path}): 200 only while a model replica answers",
+            description=f"Gateway readiness ({args.health_check_path}): 200 while the gateway takes traffic",
             check_interval_sec=args.health_check_interval_seconds,
             timeout_sec=min(5, args.health_check_interval_seconds),
             healthy_threshold=2,
             unhealthy_threshold=args.unhealthy_threshold,
-            https_health_check=gcp.compute.HealthCheckHttpsHealthCheckArgs(
+            http_health_check=gcp.compute.HealthCheckHttpHealthCheckArgs(
                 port_specification="USE_SERVING_PORT",
                 request_path=args.health_check_path,
             ),
@@ -214,7 +221,7 @@ class GcpEdge(pulumi.ComponentResource):
             child_name("gateways"),
             description=f"Inference gateways of the GCP clusters behind {args.domain}",
             load_balancing_scheme="EXTERNAL_MANAGED",
-            protocol="HTTPS",
+            protocol="HTTP",
             timeout_sec=args.backend_timeout_sec,
             connection_draining_timeout_sec=args.draining_timeout_sec,
             health_checks=health_check.id,
