@@ -32,6 +32,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 PRICING = Path(__file__).resolve().parent / "pricing"
 CENT = Decimal("0.01")
@@ -951,12 +952,31 @@ def _validate_burst_spot(args: StackValidationArgs, report: ReportViolation) -> 
             )
 
 
+_CLUSTERS = ("aws:eks/cluster:Cluster", "gcp:container/cluster:Cluster")
+
+
+def _cluster_of(resource: Planned, by_urn: Mapping[str, Planned]) -> str:
+    """The cluster a pool belongs to, by the pool's dependency on it: a GKE pool names its cluster by
+    an id the preview does not know, and reading it would cost the guard its mandatory run. Named as
+    the cloud names it when that is known."""
+    for urn in resource.dependencies:
+        cluster = by_urn.get(urn)
+        if cluster is not None and cluster.type in _CLUSTERS:
+            try:
+                return str(cluster.inputs.get("name") or cluster.name)
+            except UnknownValueError:
+                return cluster.name
+    return resource.name
+
+
 def _validate_core_floor(args: StackValidationArgs, report: ReportViolation) -> None:
     clusters: dict[str, list[tuple[str, int]]] = {}
-    for resource, labels, capacity, _high, _machine in _pools(planned_from_stack(args)):
+    resources = planned_from_stack(args)
+    by_urn = {r.urn: r for r in resources}
+    for resource, labels, capacity, _high, _machine in _pools(resources):
         if labels.get("inferstack.io/role") != "core" or not _accelerator(labels):
             continue
-        key = str(resource.inputs.get("clusterName") or resource.inputs.get("cluster"))
+        key = _cluster_of(resource, by_urn)
         if resource.type == "aws:eks/nodeGroup:NodeGroup":
             low = int((resource.inputs.get("scalingConfig") or {}).get("minSize") or 0)
         else:

@@ -14,6 +14,9 @@ from inferstack.engine import Graph, Resource
 
 UNKNOWN = "[unknown]"
 
+STACK = "<stack>"
+"""A culprit for a finding about the stack as a whole (a budget), which names no resource."""
+
 
 @dataclass(frozen=True)
 class Res:
@@ -37,7 +40,7 @@ class Case:
     condition: str
     """For a failing case, the condition broken; for a passing one, what makes it pass."""
     culprit: str | None = None
-    """The name of the resource the violation must name (default: the first resource)."""
+    """The name of the resource the violation must name (default: the first resource; STACK: none)."""
     config: Mapping[str, Any] = field(default_factory=dict)
     """The policy's settings, as its entry in --policy-pack-config carries them."""
 
