@@ -1,0 +1,99 @@
+"""Every resource type the shipped stacks create is judged by a guard, or listed here with the reason it is not.
+
+A guard names the types it judges in its tags (guardkit); a type nobody judges must say why, so
+that a new resource type cannot slip in unguarded without a decision.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inferstack.policy import PACK
+from tests.conftest import planned
+
+UNGUARDED = {
+    # Plumbing with no security or reliability setting of its own: what matters is judged where it lands.
+    "aws:autoscaling/tag:Tag": "a tag on a node group's Auto Scaling group (scale-from-zero hints)",
+    "aws:ec2/eip:Eip": "the NAT gateways' addresses",
+    "aws:ec2/internetGateway:InternetGateway": "the public subnets' gateway; exposure is judged on security groups",
+    "aws:ec2/natGateway:NatGateway": "egress only; cost counts it",
+    "aws:ec2/route:Route": "routes; what they reach is judged on security groups",
+    "aws:ec2/routeTable:RouteTable": "routes; what they reach is judged on security groups",
+    "aws:ec2/routeTableAssociation:RouteTableAssociation": "routing plumbing",
+    "aws:ec2/vpc:Vpc": "flow logs and the default security group are judged as their own resources",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "private endpoints; their security groups are judged",
+    "aws:ec2/vpcPeeringConnection:VpcPeeringConnection": "private peering between the program's own VPCs",
+    "aws:ec2/vpcPeeringConnectionAccepter:VpcPeeringConnectionAccepter": "the other side of the same peering",
+    "aws:elasticache/subnetGroup:SubnetGroup": "private subnets (the subnet guard judges them)",
+    "aws:rds/subnetGroup:SubnetGroup": "private subnets (the subnet guard judges them)",
+    "aws:kms/alias:Alias": "a name for a key the key guards judge",
+    "aws:lb/targetGroup:TargetGroup": "no security setting of its own; the listener and WAF carry them",
+    "aws:wafv2/webAclAssociation:WebAclAssociation": "the attachment of a web ACL the WAF guard judges",
+    "aws:acm/certificate:Certificate": "DNS-validated, issued and renewed by ACM",
+    "aws:acm/certificateValidation:CertificateValidation": "waits for the certificate; creates nothing",
+    "aws:route53/zone:Zone": "a public zone by design; its routed records are judged",
+    "aws:secretsmanager/secretVersion:SecretVersion": "the value of a secret the secret guard judges",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "ACLs off (BucketOwnerEnforced) on every bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "clean-up rules (C9); not judged yet",
+    "aws:s3/bucketPolicy:BucketPolicy": "TLS-only policy built from the bucket's ARN, unknown at a first preview; "
+    "a TLS-only guard is future work",
+    "aws:eks/addon:Addon": "versions pinned by the program; no security setting",
+    "aws:eks/accessEntry:AccessEntry": "who may reach the cluster; the cluster guard requires access entries",
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "the access entry's policy (cluster admin for deployers)",
+    "aws:eks/podIdentityAssociation:PodIdentityAssociation": "ties a service account to a role the IAM guard judges",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "the cluster's OIDC issuer",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "AWS-managed policies for EKS nodes and the cluster",
+    "aws:budgets/budget:Budget": "cost alerting itself",
+    "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a cost-allocation tag",
+    "gcp:certificatemanager/certificate:Certificate": "Google-managed certificate",
+    "gcp:certificatemanager/certificateMap:CertificateMap": "certificate plumbing",
+    "gcp:certificatemanager/certificateMapEntry:CertificateMapEntry": "certificate plumbing",
+    "gcp:certificatemanager/dnsAuthorization:DnsAuthorization": "certificate plumbing",
+    "gcp:compute/globalAddress:GlobalAddress": "the edge's address and the private-services range",
+    "gcp:compute/globalForwardingRule:GlobalForwardingRule": "points at proxies the SSL-policy guards judge",
+    "gcp:compute/healthCheck:HealthCheck": "the backends' readiness probe",
+    "gcp:compute/network:Network": "custom-mode VPC; its firewalls are judged",
+    "gcp:compute/router:Router": "Cloud NAT's router",
+    "gcp:compute/routerNat:RouterNat": "egress only",
+    "gcp:compute/subnetwork:Subnetwork": "private nodes are judged on the cluster",
+    "gcp:compute/targetHttpProxy:TargetHttpProxy": "serves only the HTTPS redirect URL map",
+    "gcp:compute/uRLMap:URLMap": "routing to backends the backend guard judges",
+    "gcp:compute/securityPolicy:SecurityPolicy": "Cloud Armor's rules; the backend guard requires one; "
+    "judging its rules is future work",
+    "gcp:kms/keyRing:KeyRing": "a container for keys the key guard judges",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "grants a Google service agent use of one key",
+    "gcp:projects/service:Service": "enables an API",
+    "gcp:serviceaccount/account:Account": "an identity; its grants are judged",
+    "gcp:serviceaccount/iAMMember:IAMMember": "Workload Identity binding of one Kubernetes service account",
+    "gcp:servicenetworking/connection:Connection": "private services access",
+    "gcp:storage/bucketIAMMember:BucketIAMMember": "model readers on the model bucket; public access is refused "
+    "by the bucket's public-access prevention, which the bucket guard requires",
+    "kubernetes:core/v1:ConfigMap": "endpoints and settings, no secrets (those come through External Secrets)",
+    "kubernetes:core/v1:ServiceAccount": "identities; token automount is judged on the pods",
+    "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds the gateway's Service to a target group",
+    "kubernetes:external-secrets.io/v1:ExternalSecret": "reads through a store the secret-store guard judges",
+    "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules, checked by promtool",
+    "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
+    "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
+    "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
+    "kubernetes:scheduling.k8s.io/v1:PriorityClass": "scheduling priorities",
+    "pulumi:providers:kubernetes": "a cluster's provider (region and tag guards judge the cloud providers)",
+    "pulumi:providers:random": "no cloud",
+    "random:index/randomPassword:RandomPassword": "a generated secret, stored as a secret",
+}
+
+
+def _judged() -> set[str]:
+    return {tag for policy in PACK for tag in (policy.tags or []) if ":" in tag}
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "onprem"])
+def test_every_type_is_judged_or_has_a_reason(stack: str) -> None:
+    types = {r.type for r in planned(stack).resources if r.custom}
+    assert types
+    lacking = sorted(types - _judged() - set(UNGUARDED))
+    assert lacking == [], f"resource types no guard judges and UNGUARDED does not explain: {lacking}"
+
+
+def test_no_reason_for_a_type_a_guard_now_judges() -> None:
+    assert sorted(_judged() & set(UNGUARDED)) == []
