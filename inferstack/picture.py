@@ -183,6 +183,21 @@ def picture(settings: Settings, graph: Graph) -> Picture:
             tier = "primary" if gcp[0].role is Role.CORE else "failover"
             pic.links.append(Link("public_name", "gcp_lb", tier, dashed=gcp[0].role is not Role.CORE))
 
+    # The gateway's routing order: its own model first (implicit), then the fallback clusters, then
+    # the public DeepSeek API when the stack allows it (infra/k8s/gateway.py renders the same chain).
+    gateways = settings.gateway_clusters()
+    if gateways and settings.gateway.public_api_fallback:
+        pic.nodes.append(Node("deepseek_api", "DeepSeek public API\\nlast fallback", "ellipse"))
+    for cluster in gateways:
+        chain = settings.fallback_clusters(cluster)
+        for k, target in enumerate(chain, start=1):
+            pic.links.append(
+                Link(_id(cluster.name, "api"), _id(target.name, "api"), f"gateway fallback {k}", dashed=True)
+            )
+        if settings.gateway.public_api_fallback:
+            label = f"gateway fallback {len(chain) + 1}"
+            pic.links.append(Link(_id(cluster.name, "api"), "deepseek_api", label, dashed=True))
+
     if settings.database is not None:
         db = settings.database
         engine = "Aurora PostgreSQL global database" if db.cloud == "aws" else "Cloud SQL PostgreSQL"

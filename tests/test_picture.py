@@ -137,3 +137,20 @@ def test_each_cluster_carries_its_monthly_cost_and_they_add_up_to_less_than_the_
     text = to_mermaid(picture(settings, graph))
     for name, usd in costs.items():
         assert f"{name} (" in text and f"{usd:,.0f} USD/month" in text
+
+
+def test_the_picture_shows_each_gateways_fallback_order() -> None:
+    graph = planned("prod")
+    settings = settings_of(graph)
+    assert settings is not None and settings.gateway_clusters()
+    text = to_mermaid(picture(settings, graph))
+    for cluster in settings.gateway_clusters():
+        chain = [c.name for c in settings.fallback_clusters(cluster)]
+        for k, name in enumerate(chain, start=1):
+            source, target = cluster.name.replace("-", "_"), name.replace("-", "_")
+            assert f"{source}_api -.->|gateway fallback {k}| {target}_api" in text
+        if settings.gateway.public_api_fallback:
+            assert (
+                f"{cluster.name.replace('-', '_')}_api -.->|gateway fallback {len(chain) + 1}| deepseek_api"
+                in text
+            )
