@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import (
@@ -43,16 +44,23 @@ __all__ = [
     "ADVISORY",
     "CRITICAL",
     "HIGH",
+    "HPA_TYPES",
     "LOW",
     "MANDATORY",
     "MEDIUM",
+    "SCALED_OBJECT",
     "Finding",
+    "Scaler",
     "UnknownValueError",
+    "cluster_of",
     "covers_the_internet",
+    "depends_on",
     "items",
     "known",
+    "namespace_of",
     "present",
     "resource_guard",
+    "scalers",
     "stack_guard",
     "value",
 ]
@@ -230,6 +238,67 @@ def stack_guard(
         remediation_steps=fix,
         tags=[concern, rule, *types],
     )
+
+
+# --- Joins across a stack (stack guards) ----------------------------------------------------------
+# At a first preview the ids that tie resources together (a cluster's id on its instances, a bucket's
+# name on its access block) are unknown; the engine's dependency edges and each resource's provider
+# are not, so the joins use those.
+
+HPA_TYPES = (
+    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+    "kubernetes:autoscaling/v1:HorizontalPodAutoscaler",
+)
+SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
+
+
+def depends_on(resource: Any, target: Any) -> bool:
+    """Whether ``resource`` depends on ``target`` (PolicyResources of one stack)."""
+    return any(d.urn == target.urn for d in resource.dependencies or [])
+
+
+def cluster_of(resource: Any) -> str | None:
+    """The Kubernetes cluster a resource lives in: its provider (one per cluster in this program)."""
+    return resource.provider.urn if resource.provider is not None else None
+
+
+def namespace_of(props: Mapping[str, Any]) -> str:
+    """A namespaced object's namespace; unset (or not known yet), the API server's "default"."""
+    return str(known(props, "metadata.namespace", "default") or "default")
+
+
+@dataclass(frozen=True)
+class Scaler:
+    """An HPA or KEDA ScaledObject and the Deployment it scales, with the API defaults filled in."""
+
+    resource: Any
+    cluster: str | None
+    namespace: str
+    target: str
+    low: int
+    high: int
+
+
+def scalers(resources: Sequence[Any]) -> Iterator[Scaler]:
+    """Every HPA and ScaledObject that scales a Deployment named in its spec.
+
+    Defaults: HPA minReplicas 1 (Kubernetes API), maxReplicas required; KEDA minReplicaCount 0 and
+    maxReplicaCount 100 (https://keda.sh/docs/latest/reference/scaledobject-spec/). A scaler whose
+    target is not known yet cannot be joined and is skipped.
+    """
+    for r in resources:
+        if r.resource_type in HPA_TYPES:
+            low, high = known(r.props, "spec.minReplicas", 1), known(r.props, "spec.maxReplicas", 0)
+        elif r.resource_type == SCALED_OBJECT:
+            low, high = known(r.props, "spec.minReplicaCount", 0), known(r.props, "spec.maxReplicaCount", 100)
+        else:
+            continue
+        target = known(r.props, "spec.scaleTargetRef.name")
+        if known(r.props, "spec.scaleTargetRef.kind", "Deployment") != "Deployment" or not isinstance(
+            target, str
+        ):
+            continue
+        yield Scaler(r, cluster_of(r), namespace_of(r.props), target, int(low), int(high))
 
 
 UNKNOWN = UNKNOWN_STRING_VALUE

@@ -20,12 +20,18 @@ from typing import Any
 from guardkit import (
     ADVISORY,
     HIGH,
+    HPA_TYPES,
     LOW,
     MEDIUM,
+    SCALED_OBJECT,
     Finding,
+    cluster_of,
+    depends_on,
     known,
+    namespace_of,
     present,
     resource_guard,
+    scalers,
     stack_guard,
     value,
 )
@@ -46,11 +52,6 @@ S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 GCS_BUCKET = "gcp:storage/bucket:Bucket"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-HPA_TYPES = (
-    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-    "kubernetes:autoscaling/v1:HorizontalPodAutoscaler",
-)
-SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 
 STATEFUL = (AURORA, GLOBAL_CLUSTER, CLOUD_SQL, S3_BUCKET, GCS_BUCKET)
 """What holds data the program cannot recreate."""
@@ -162,10 +163,6 @@ def _lb_deletion_protection(props: Props, _: Props) -> str | None:
 # --- stack checks ---------------------------------------------------------------------------------
 
 
-def _depends_on(resource: Any, target: Any) -> bool:
-    return any(d.urn == target.urn for d in resource.dependencies or [])
-
-
 def _aurora_readers(resources: Sequence[Any], _: Props) -> Iterator[Finding]:
     """Each Aurora cluster has a writer and a reader in another zone: a zone's loss fails over in place.
 
@@ -174,7 +171,7 @@ def _aurora_readers(resources: Sequence[Any], _: Props) -> Iterator[Finding]:
     """
     instances = [r for r in resources if r.resource_type == AURORA_INSTANCE]
     for cluster in (r for r in resources if r.resource_type == AURORA):
-        mine = [i for i in instances if _depends_on(i, cluster)]
+        mine = [i for i in instances if depends_on(i, cluster)]
         if len(mine) < 2:
             yield (
                 f"Aurora cluster {cluster.name} has {len(mine)} instance(s); a reader in a second zone "
@@ -190,44 +187,16 @@ def _aurora_readers(resources: Sequence[Any], _: Props) -> Iterator[Finding]:
             )
 
 
-def _namespace(props: Props) -> str:
-    return str(known(props, "metadata.namespace", "default") or "default")
-
-
-def _cluster_key(resource: Any) -> str | None:
-    """Which Kubernetes cluster a resource lives in: its provider (one per cluster in this program)."""
-    return resource.provider.urn if resource.provider is not None else None
-
-
-def _scalers(resources: Sequence[Any]) -> Iterator[tuple[Any, str | None, str, str, int, int]]:
-    """(scaler, cluster, namespace, target Deployment, min, max) of every HPA and KEDA ScaledObject."""
-    for r in resources:
-        if r.resource_type in HPA_TYPES:
-            kind = known(r.props, "spec.scaleTargetRef.kind", "Deployment")
-            low = known(r.props, "spec.minReplicas", 1)  # Kubernetes default: 1
-            high = known(r.props, "spec.maxReplicas", 0)  # required by the API
-        elif r.resource_type == SCALED_OBJECT:
-            kind = known(r.props, "spec.scaleTargetRef.kind", "Deployment")
-            low = known(r.props, "spec.minReplicaCount", 0)  # KEDA default: 0
-            high = known(r.props, "spec.maxReplicaCount", 100)  # KEDA default: 100
-        else:
-            continue
-        target = known(r.props, "spec.scaleTargetRef.name")
-        if kind != "Deployment" or not isinstance(target, str):
-            continue
-        yield r, _cluster_key(r), _namespace(r.props), target, int(low), int(high)
-
-
 def _deployment_floor(resources: Sequence[Any], config: Props) -> Iterator[Finding]:
     floor = int(config.get("minReplicas", DEFAULT_MIN_REPLICAS))
     named = {str(n) for n in config.get("deployments") or []}
-    scaled = {(c, ns, t): low for _, c, ns, t, low, _ in _scalers(resources)}
+    scaled = {(x.cluster, x.namespace, x.target): x.low for x in scalers(resources)}
     for d in (r for r in resources if r.resource_type == DEPLOYMENT):
         name = known(d.props, "metadata.name")
-        namespace = _namespace(d.props)
+        namespace = namespace_of(d.props)
         if named and name not in named and f"{namespace}/{name}" not in named:
             continue
-        key = (_cluster_key(d), namespace, name)
+        key = (cluster_of(d), namespace, name)
         if key in scaled:
             low, where = scaled[key], "its autoscaler's minimum"
         else:
@@ -259,7 +228,7 @@ def _versioned(resources: Sequence[Any], _: Props) -> Iterator[Finding]:
     for bucket in resources:
         if bucket.resource_type == S3_BUCKET:
             inline = value(bucket.props, "versioning.enabled", False) is True
-            split = [v for v in versioning if _depends_on(v, bucket)]
+            split = [v for v in versioning if depends_on(v, bucket)]
             enabled = any(value(v.props, "versioningConfiguration.status") == "Enabled" for v in split)
             if not inline and not enabled:
                 yield (

@@ -21,13 +21,19 @@ from typing import Any
 from guardkit import (
     ADVISORY,
     HIGH,
+    HPA_TYPES,
     LOW,
     MEDIUM,
+    SCALED_OBJECT,
     Finding,
     UnknownValueError,
+    cluster_of,
+    depends_on,
     items,
     known,
+    namespace_of,
     present,
+    scalers,
     stack_guard,
     value,
 )
@@ -37,11 +43,6 @@ DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
-HPA_TYPES = (
-    "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-    "kubernetes:autoscaling/v1:HorizontalPodAutoscaler",
-)
-SCALED_OBJECT = "kubernetes:keda.sh/v1alpha1:ScaledObject"
 RECORD = "aws:route53/record:Record"
 S3_BUCKET = "aws:s3/bucket:Bucket"
 PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
@@ -109,19 +110,6 @@ def _of(resources: Sequence[Any], *types: str) -> list[Any]:
     return [r for r in resources if r.resource_type in types]
 
 
-def _depends_on(resource: Any, target: Any) -> bool:
-    return any(d.urn == target.urn for d in resource.dependencies or [])
-
-
-def _cluster(resource: Any) -> str | None:
-    """The Kubernetes cluster a resource lives in: its provider (one per cluster in this program)."""
-    return resource.provider.urn if resource.provider is not None else None
-
-
-def _namespace(props: Any) -> str:
-    return str(known(props, "metadata.namespace", "default") or "default")
-
-
 def _labels(props: Any, path: str) -> dict[str, str]:
     """The known entries of a label map (label keys hold dots, so they are no guardkit path)."""
     found = known(props, path, {})
@@ -159,30 +147,13 @@ def _region(resource: Any) -> str | None:
     return None
 
 
-def _scalers(resources: Sequence[Any]) -> Iterator[tuple[Any, str, int, int]]:
-    """(scaler, target Deployment name, min, max) of every HPA and KEDA ScaledObject, with the
-    defaults of Kubernetes (HPA minReplicas 1) and KEDA (minReplicaCount 0, maxReplicaCount 100)."""
-    for r in resources:
-        if r.resource_type in HPA_TYPES:
-            low, high = known(r.props, "spec.minReplicas", 1), known(r.props, "spec.maxReplicas", 0)
-        elif r.resource_type == SCALED_OBJECT:
-            low = known(r.props, "spec.minReplicaCount", 0)
-            high = known(r.props, "spec.maxReplicaCount", 100)
-        else:
-            continue
-        if known(r.props, "spec.scaleTargetRef.kind", "Deployment") != "Deployment":
-            continue
-        target = known(r.props, "spec.scaleTargetRef.name")
-        yield r, str(target) if target is not None else "", int(low), int(high)
-
-
 def _deployment_key(d: Any) -> tuple[str | None, str, str]:
-    return _cluster(d), _namespace(d.props), str(known(d.props, "metadata.name", ""))
+    return cluster_of(d), namespace_of(d.props), str(known(d.props, "metadata.name", ""))
 
 
 def _selects(pdb: Any, deployment: Any) -> bool:
     """Whether the PDB's matchLabels select the Deployment's pods (same cluster and namespace)."""
-    if (_cluster(pdb), _namespace(pdb.props)) != (_cluster(deployment), _namespace(deployment.props)):
+    if (cluster_of(pdb), namespace_of(pdb.props)) != (cluster_of(deployment), namespace_of(deployment.props)):
         return False
     wanted = _labels(pdb.props, "spec.selector.matchLabels")
     pods = _labels(deployment.props, "spec.template.metadata.labels") or _labels(
@@ -194,8 +165,8 @@ def _selects(pdb: Any, deployment: Any) -> bool:
 def _replicated(resources: Sequence[Any]) -> Iterator[tuple[Any, int]]:
     """Every Deployment that runs, or may scale to, more than one replica, with its most replicas."""
     scaled = {}
-    for scaler, target, _low, high in _scalers(resources):
-        scaled[(_cluster(scaler), _namespace(scaler.props), target)] = high
+    for scaler in scalers(resources):
+        scaled[(scaler.cluster, scaler.namespace, scaler.target)] = scaler.high
     for d in _of(resources, DEPLOYMENT):
         most = max(int(known(d.props, "spec.replicas", 1)), scaled.get(_deployment_key(d), 0))
         if most > 1:
@@ -224,7 +195,7 @@ def _zero(v: Any) -> bool:
 def _pdb_allows_eviction(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding]:
     deployments = _of(resources, DEPLOYMENT)
     for p in _of(resources, PDB):
-        name = f"{_namespace(p.props)}/{known(p.props, 'metadata.name', p.name)}"
+        name = f"{namespace_of(p.props)}/{known(p.props, 'metadata.name', p.name)}"
         if _zero(known(p.props, "spec.maxUnavailable")):
             yield (
                 f"PodDisruptionBudget {name} has maxUnavailable 0: no node can ever be drained",
@@ -252,15 +223,16 @@ def _pdb_allows_eviction(resources: Sequence[Any], _: Mapping[str, Any]) -> Iter
 
 def _autoscalers(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding]:
     deployments = {_deployment_key(d) for d in _of(resources, DEPLOYMENT)}
-    for scaler, target, low, high in _scalers(resources):
-        kind = scaler.resource_type.split(":")[-1]
-        if low >= high:
-            yield f"{kind} {scaler.name} has min {low} >= max {high}: it cannot scale", scaler.urn
-        if (_cluster(scaler), _namespace(scaler.props), target) not in deployments:
+    for scaler in scalers(resources):
+        r = scaler.resource
+        kind = r.resource_type.split(":")[-1]
+        if scaler.low >= scaler.high:
+            yield f"{kind} {r.name} has min {scaler.low} >= max {scaler.high}: it cannot scale", r.urn
+        if (scaler.cluster, scaler.namespace, scaler.target) not in deployments:
             yield (
-                f"{kind} {scaler.name} scales Deployment {_namespace(scaler.props)}/{target}, which the "
+                f"{kind} {r.name} scales Deployment {scaler.namespace}/{scaler.target}, which the "
                 "stack does not create",
-                scaler.urn,
+                r.urn,
             )
 
 
@@ -290,7 +262,7 @@ def _records(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding
 def _public_access(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding]:
     blocks = _of(resources, PUBLIC_ACCESS_BLOCK)
     for bucket in _of(resources, S3_BUCKET):
-        mine = [b for b in blocks if _depends_on(b, bucket)]
+        mine = [b for b in blocks if depends_on(b, bucket)]
         if not mine:
             yield (
                 f"S3 bucket {bucket.name} has no public-access block (aws:s3/bucketPublicAccessBlock)",
@@ -307,7 +279,7 @@ def _public_access(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[F
 def _encryption(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding]:
     configs = _of(resources, SSE)
     for bucket in _of(resources, S3_BUCKET):
-        mine = [c for c in configs if _depends_on(c, bucket)]
+        mine = [c for c in configs if depends_on(c, bucket)]
         if not mine:
             yield (
                 f"S3 bucket {bucket.name} has no default encryption configuration "
@@ -337,15 +309,15 @@ def _encryption(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Find
 
 
 def _default_deny(resources: Sequence[Any], _: Mapping[str, Any]) -> Iterator[Finding]:
-    workloads = {(_cluster(d), _namespace(d.props)) for d in _of(resources, DEPLOYMENT)}
+    workloads = {(cluster_of(d), namespace_of(d.props)) for d in _of(resources, DEPLOYMENT)}
     denied = set()
     for p in _of(resources, NETWORK_POLICY):
         selector = known(p.props, "spec.podSelector", {})
         types = {str(t) for t in items(p.props, "spec.policyTypes")}
         if isinstance(selector, Mapping) and not selector and {"Ingress", "Egress"} <= types:
-            denied.add((_cluster(p), _namespace(p.props)))
+            denied.add((cluster_of(p), namespace_of(p.props)))
     for ns in _of(resources, NAMESPACE):
-        key = (_cluster(ns), str(known(ns.props, "metadata.name", "")))
+        key = (cluster_of(ns), str(known(ns.props, "metadata.name", "")))
         if key in workloads and key not in denied:
             yield (
                 f"namespace {key[1]} runs Deployments without a default-deny NetworkPolicy "
@@ -383,7 +355,7 @@ def _core_regions(resources: Sequence[Any], config: Mapping[str, Any]) -> Iterat
     core = [
         c
         for c in _of(resources, EKS, GKE)
-        if any(labels.get(ROLE_LABEL) == "core" and _depends_on(p, c) for p, labels in pools)
+        if any(labels.get(ROLE_LABEL) == "core" and depends_on(p, c) for p, labels in pools)
     ]
     if not core:
         return  # no core cluster in a cloud (an on-prem core is outside the graph)
@@ -401,7 +373,7 @@ def _database_regions(resources: Sequence[Any], config: Mapping[str, Any]) -> It
     clusters = _of(resources, AURORA)
     members: set[str] = set()
     for g in _of(resources, GLOBAL_CLUSTER):
-        mine = [c for c in clusters if _depends_on(c, g) and present(c.props, "globalClusterIdentifier")]
+        mine = [c for c in clusters if depends_on(c, g) and present(c.props, "globalClusterIdentifier")]
         members.update(c.urn for c in mine)
         regions = {r for r in (_region(c) for c in mine) if r}
         if len(regions) < floor:
@@ -420,9 +392,7 @@ def _database_regions(resources: Sequence[Any], config: Mapping[str, Any]) -> It
     instances = _of(resources, CLOUD_SQL)
     for primary in (i for i in instances if not present(i.props, "masterInstanceName")):
         regions = {_region(primary)} | {
-            _region(r)
-            for r in instances
-            if present(r.props, "masterInstanceName") and _depends_on(r, primary)
+            _region(r) for r in instances if present(r.props, "masterInstanceName") and depends_on(r, primary)
         }
         regions.discard(None)
         if len(regions) < floor:
