@@ -50,6 +50,16 @@ POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in (
 """The inference namespace admits only pods meeting the restricted Pod Security Standard."""
 
 
+@dataclass(frozen=True)
+class DataSecret:
+    """A secret of the data layer a core cluster's pods read (through its ClusterSecretStore), and
+    the KMS key that encrypts it: a reader needs ``kms:Decrypt`` on a customer managed key too
+    (https://docs.aws.amazon.com/secretsmanager/latest/userguide/auth-and-access_examples.html)."""
+
+    arn: pulumi.Output[str]
+    kms_key_arn: pulumi.Output[str]
+
+
 @dataclass
 class DataOutputs:
     """What the data layer built, for the stack outputs and the layers above."""
@@ -59,6 +69,26 @@ class DataOutputs:
     """One cache per core region, keyed by region."""
     config_maps: dict[str, k8s.core.v1.ConfigMap] = field(default_factory=dict)
     """The `inferstack-data` ConfigMap of each core cluster that got one, keyed by cluster name."""
+
+    def database_secret(self, region: str) -> DataSecret | None:
+        """The Aurora master secret as Secrets Manager serves it in ``region``, or None when no
+        member (or replica of the secret) lives there: a secret is regional, and a ClusterSecretStore
+        reads the secret manager of its own region only."""
+        db = self.database
+        if not isinstance(db, AwsGlobalDatabase) or region not in db.secret_arns:
+            return None
+        return DataSecret(db.secret_arns[region], db.kms_key_arns[region])
+
+    def secrets_for(self, cluster: str, region: str | None) -> list[DataSecret]:
+        """The data layer's secrets a core cluster's workloads read: its region's database secret and
+        Redis AUTH token, when the cluster got the hand-over (``config_maps``)."""
+        if cluster not in self.config_maps or region is None:
+            return []
+        found = [s for s in [self.database_secret(region)] if s is not None]
+        cache = self.caches.get(region)
+        if isinstance(cache, AwsCache):
+            found.append(DataSecret(cache.auth_secret_arn, cache.kms_key_arn))
+        return found
 
     def stack_outputs(self) -> dict[str, Any]:
         """`database` and `cache` stack outputs: endpoints and secret ARNs, never secret values."""

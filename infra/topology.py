@@ -20,7 +20,7 @@ from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
-from infra.data import build_data
+from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
@@ -155,7 +155,7 @@ def _gke(settings: Settings, part: ClusterParts, providers: Providers) -> None:
     part.private_cidrs = gke.private_cidrs
 
 
-def _addons(settings: Settings, part: ClusterParts, providers: Providers) -> ClusterAddons:
+def _addons(settings: Settings, part: ClusterParts, providers: Providers, data: DataOutputs) -> ClusterAddons:
     """What the cluster runs before any workload; cloud resources in the cluster's region."""
     cluster = part.cluster
     cloud: list[pulumi.ProviderResource] = []
@@ -173,6 +173,7 @@ def _addons(settings: Settings, part: ClusterParts, providers: Providers) -> Clu
             gcp_project=settings.gcp_project if cluster.cloud is Cloud.GCP else "",
             control_plane_cidr=str(control_plane) if control_plane is not None else None,
             tags={**settings.tags, "cluster": cluster.name, "component": "addons"},
+            data_secrets=data.secrets_for(cluster.name, cluster.region) if cluster.cloud is Cloud.AWS else (),
         ),
         opts=pulumi.ResourceOptions(providers=cloud),
     )
@@ -253,7 +254,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
     for part in parts.values():
-        part.workload_prerequisites = _addons(settings, part, providers).priority_classes
+        part.workload_prerequisites = _addons(settings, part, providers, data).priority_classes
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})

@@ -304,14 +304,31 @@ def test_every_eks_cluster_reads_only_its_stacks_secrets_through_pod_identity(pr
         store = stores[cluster]
         assert store.inputs["spec"]["provider"]["aws"]["service"] == "SecretsManager"
         assert installed[cluster]["external-secrets"].urn in store.dependencies, "a CRD: after the operator"
-        [statement] = policy(prod, f"{cluster}-addons-external-secrets")["Statement"]
-        assert statement["Resource"].endswith(":secret:inferstack/prod/*")
-        assert all(
-            a.startswith("secretsmanager:Get")
-            or a.startswith("secretsmanager:Describe")
-            or a.startswith("secretsmanager:List")
-            for a in statement["Action"]
-        )
+        statements = {s["Sid"]: s for s in policy(prod, f"{cluster}-addons-external-secrets")["Statement"]}
+        assert set(statements) == {
+            "ReadThisStacksSecrets",
+            "ReadTheDataLayersSecrets",
+            "DecryptTheDataLayersSecrets",
+        }
+        assert statements["ReadThisStacksSecrets"]["Resource"].endswith(":secret:inferstack/prod/*")
+        region = prod.region_of(by_name(prod, "aws:iam/rolePolicy:RolePolicy", f"{cluster}-addons-external-secrets"))
+        assert region
+        # By ARN, only the data layer's secrets and keys in the cluster's own region: nothing wildcarded.
+        for sid in ("ReadTheDataLayersSecrets", "DecryptTheDataLayersSecrets"):
+            resources = statements[sid]["Resource"]
+            assert resources and all(f":{region}:" in r and "*" not in r for r in resources), resources
+        for sid in ("ReadThisStacksSecrets", "ReadTheDataLayersSecrets"):
+            assert all(
+                a.startswith("secretsmanager:Get")
+                or a.startswith("secretsmanager:Describe")
+                or a.startswith("secretsmanager:List")
+                for a in statements[sid]["Action"]
+            )
+        decrypt = statements["DecryptTheDataLayersSecrets"]
+        assert decrypt["Action"] == ["kms:Decrypt"]
+        assert decrypt["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}
+        }
 
 
 def test_the_gke_cluster_reads_secrets_through_workload_identity(prod: Graph) -> None:

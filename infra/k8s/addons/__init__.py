@@ -46,12 +46,20 @@ import pulumi_kubernetes as k8s
 from infra.aws.eks import EksCluster
 from infra.aws.nodegroups import is_gpu, machine_of
 from infra.catalog import Addon, AddonRelease, catalog
+from infra.data import DataSecret
 from infra.gcp.network import GcpNetwork
 from infra.k8s import SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
 from infra.k8s.addons import iam, values
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, physical_name
 from infra.settings import Capacity, Cloud
+
+GCP_TRIGGER_AUTHENTICATION = "gcp-workload-identity"
+"""The ClusterTriggerAuthentication of every GKE cluster: KEDA's operator queries Managed Prometheus
+as its Google service account (KEDA 2.20 docs, Prometheus scaler, "Google Managed Service for
+Prometheus": GCP workload identity on the operator, ``roles/monitoring.viewer``, no other auth)."""
+KEDA_OPERATOR_ACCOUNT = "keda-operator"
+"""The operator's service account (keda chart 2.20.2 values, ``serviceAccount.operator.name``)."""
 
 CLUSTER_SECRET_STORE = "inferstack-secrets"
 """The ClusterSecretStore of every cluster with a cloud identity; ExternalSecrets name it."""
@@ -97,6 +105,9 @@ class ClusterAddonsArgs:
     """A private GKE cluster's control-plane /28, admitted to KEDA's ports on the nodes."""
     tags: Mapping[str, str] = field(default_factory=dict)
     """Tags for the cloud resources (roles, service accounts)."""
+    data_secrets: Sequence[DataSecret] = ()
+    """The data layer's secrets this cluster's workloads read (``DataOutputs.secrets_for``): on EKS
+    the secret store's role may read them and decrypt them, and nothing else outside the prefix."""
 
     def __post_init__(self) -> None:
         where = "ClusterAddonsArgs"
@@ -158,6 +169,8 @@ class ClusterAddons(pulumi.ComponentResource):
                 self._release(addon, self._values(addon), after[addon])
         if cluster.cloud is not Cloud.EXISTING and "external-secrets" in self.releases:
             self._secret_store(self.releases["external-secrets"])
+        if cluster.cloud is Cloud.GCP and "keda" in self.releases:
+            self._trigger_authentication(self.releases["keda"])
         self.register_outputs({"releases": {n: r.name for n, r in self.releases.items()}})
 
     # --- Kubernetes objects -------------------------------------------------------------------
@@ -329,9 +342,22 @@ class ClusterAddons(pulumi.ComponentResource):
             )
         if "external-secrets" in names:
             prefix = secret_prefix(Cloud.AWS)
-            policy = pulumi.Output.all(partition, identity.account_id).apply(
+            data = self._args.data_secrets
+            policy = pulumi.Output.all(
+                partition,
+                identity.account_id,
+                pulumi.Output.all(*[s.arn for s in data]),
+                pulumi.Output.all(*[s.kms_key_arn for s in data]),
+            ).apply(
                 lambda v: json.dumps(
-                    iam.secrets_policy(partition=v[0], region=region, account_id=v[1], prefix=prefix)
+                    iam.secrets_policy(
+                        partition=v[0],
+                        region=region,
+                        account_id=v[1],
+                        prefix=prefix,
+                        secret_arns=sorted(set(v[2])),
+                        kms_key_arns=sorted(set(v[3])),
+                    )
                 )
             )
             after["external-secrets"].append(self._pod_role(eks, "external-secrets", policy))
@@ -381,6 +407,17 @@ class ClusterAddons(pulumi.ComponentResource):
             priorities[50] = paid
         return priorities
 
+    def _trigger_authentication(self, operator: k8s.helm.v3.Release) -> None:
+        """Scalers that name it authenticate as KEDA's Google service account; a CRD, so after KEDA."""
+        k8s.apiextensions.CustomResource(
+            self._child("gcp-trigger-auth"),
+            api_version="keda.sh/v1alpha1",
+            kind="ClusterTriggerAuthentication",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=GCP_TRIGGER_AUTHENTICATION),
+            spec={"podIdentity": {"provider": "gcp"}},
+            opts=self._in_cluster([operator]),
+        )
+
     # --- GKE ----------------------------------------------------------------------------------
 
     def _gke(self, names: list[str], after: dict[str, list[pulumi.Resource]]) -> None:
@@ -401,6 +438,8 @@ class ClusterAddons(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self),
                 )
             )
+        if "keda" in names:
+            self._keda_identity(project, after["keda"])
         if "external-secrets" not in names:
             return
         account = gcp.serviceaccount.Account(
@@ -450,4 +489,36 @@ class ClusterAddons(pulumi.ComponentResource):
                 annotations={"iam.gke.io/gcp-service-account": account.email},
             ),
             [*after["external-secrets"], binding, access],
+        )
+
+    def _keda_identity(self, project: str, after: list[pulumi.Resource]) -> None:
+        """KEDA's operator reads Managed Prometheus (the burst scalers' and the gateway's triggers) as a
+        Google service account of its own, through Workload Identity, with Monitoring Viewer only."""
+        part = self._args.part
+        account = gcp.serviceaccount.Account(
+            self._child("keda"),
+            # 6-30 characters, unique in the project: stacks may share one.
+            account_id=resource_name("keda", pulumi.get_stack(), part.cluster.name, max_len=30),
+            display_name=f"KEDA of {part.cluster.name}",
+            description="Reads Managed Prometheus for the cluster's KEDA scalers",
+            project=project,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        binding = gcp.serviceaccount.IAMMember(
+            self._child("keda", "workload-identity"),
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{_NAMESPACES['keda']}/{KEDA_OPERATOR_ACCOUNT}]",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        viewer = gcp.projects.IAMMember(
+            self._child("keda", "monitoring-viewer"),
+            project=project,
+            role="roles/monitoring.viewer",
+            member=account.member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        table, release = self._pinned("keda")
+        self._release(
+            "keda", values.keda(table, release, gcp_service_account=account.email), [*after, binding, viewer]
         )

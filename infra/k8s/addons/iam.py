@@ -82,29 +82,60 @@ def autoscaler_policy(*, partition: str, region: str, account_id: str, cluster_n
     }
 
 
-def secrets_policy(*, partition: str, region: str, account_id: str, prefix: str) -> dict[str, Any]:
-    """External Secrets reads the secrets under this stack's prefix in the cluster's region, and no others.
+def secrets_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    prefix: str,
+    secret_arns: Sequence[str] = (),
+    kms_key_arns: Sequence[str] = (),
+) -> dict[str, Any]:
+    """External Secrets reads the secrets under this stack's prefix in the cluster's region, the data
+    layer's secrets it is handed (``secret_arns``: the Aurora master secret, the Redis AUTH token,
+    whose names the services choose), and no others.
 
     The actions are the read-only set of the External Secrets AWS provider docs
     (docs/provider/aws-secrets-manager.md, IAM policy): a ClusterSecretStore serves every
-    namespace, so the prefix is what keeps one stack from reading another's secrets.
+    namespace, so the prefix and the listed ARNs are what keep one stack from reading another's
+    secrets. A secret encrypted with a customer managed key is readable only with ``kms:Decrypt``
+    on that key as well; the grant holds only for calls Secrets Manager makes in this region
+    (``kms:ViaService``, https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    read = [
+        "secretsmanager:GetResourcePolicy",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:ListSecretVersionIds",
+    ]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ReadThisStacksSecrets",
+            "Effect": "Allow",
+            "Action": read,
+            "Resource": f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{prefix}*",
+        }
+    ]
+    if secret_arns:
+        statements.append(
             {
-                "Sid": "ReadThisStacksSecrets",
+                "Sid": "ReadTheDataLayersSecrets",
                 "Effect": "Allow",
-                "Action": [
-                    "secretsmanager:GetResourcePolicy",
-                    "secretsmanager:GetSecretValue",
-                    "secretsmanager:DescribeSecret",
-                    "secretsmanager:ListSecretVersionIds",
-                ],
-                "Resource": f"arn:{partition}:secretsmanager:{region}:{account_id}:secret:{prefix}*",
+                "Action": read,
+                "Resource": sorted(secret_arns),
             }
-        ],
-    }
+        )
+    if kms_key_arns:
+        statements.append(
+            {
+                "Sid": "DecryptTheDataLayersSecrets",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": sorted(kms_key_arns),
+                "Condition": {"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def _statement(

@@ -153,8 +153,14 @@ def _split(repository: str) -> dict[str, str]:
     return {"registry": registry, "repository": path}
 
 
-def keda(addon: Addon, release: AddonRelease) -> dict[str, Any]:
-    """KEDA with its metrics API server: the cluster's one provider of external.metrics.k8s.io."""
+def keda(
+    addon: Addon, release: AddonRelease, *, gcp_service_account: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
+    """KEDA with its metrics API server: the cluster's one provider of external.metrics.k8s.io.
+
+    ``gcp_service_account`` (GKE): the Google service account the operator acts as through Workload
+    Identity, to query Managed Prometheus; the chart (keda 2.20.2 values, ``podIdentity.gcp``)
+    annotates the operator's service account with it."""
     images = {
         name: {**_split(repository), "tag": release.tags[name]} for name, repository in addon.images.items()
     }
@@ -172,6 +178,11 @@ def keda(addon: Addon, release: AddonRelease) -> dict[str, Any]:
         },
         "securityContext": {part: RESTRICTED for part in parts},
         "podSecurityContext": {part: {"runAsNonRoot": True} for part in parts},
+        **(
+            {"podIdentity": {"gcp": {"enabled": True, "gcpIAMServiceAccount": gcp_service_account}}}
+            if gcp_service_account is not None
+            else {}
+        ),
     }
 
 
