@@ -137,3 +137,81 @@ def test_a_cooldown_shorter_than_the_cold_start_is_refused() -> None:
     assert line.startswith(
         f"{SOURCE}: inferstack:gateway.burstCooldownSeconds: {budget} is not longer than DeepSeek-R1's start budget"
     )
+
+
+def _scaled_and_not(stack: str) -> tuple[set[tuple[str | None, str, str]], list[Resource]]:
+    """(provider, namespace, name) of every Deployment a ScaledObject targets; every Deployment."""
+    graph = planned(stack)
+    targets = {
+        (r.provider, r.inputs["metadata"]["namespace"], r.inputs["spec"]["scaleTargetRef"]["name"])
+        for r in graph.of_type(SCALED_OBJECT)
+        if r.inputs["spec"]["scaleTargetRef"].get("kind", "Deployment") == "Deployment"
+    }
+    return targets, graph.of_type("kubernetes:apps/v1:Deployment")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_a_scaled_deployment_leaves_its_count_to_the_hpa_and_no_other_does(stack: str) -> None:
+    """An update that sent the count again would conflict with the HPA under Server-Side Apply (or,
+    forced, reset a scaled-out gateway to its floor at peak); an unscaled one must keep its count."""
+    targets, deployments = _scaled_and_not(stack)
+    scaled = [
+        d
+        for d in deployments
+        if (d.provider, d.inputs["metadata"]["namespace"], d.inputs["metadata"]["name"]) in targets
+    ]
+    assert len(scaled) == len(targets), "a ScaledObject targets a Deployment the stack does not create"
+    assert any(d.inputs["metadata"]["name"] == "deepseek-deployment" for d in scaled)
+    for deployment in deployments:
+        expected = ["spec.replicas"] if deployment in scaled else []
+        assert deployment.ignore_changes == expected, (deployment.name, deployment.ignore_changes)
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod"])
+def test_every_managed_prometheus_trigger_authenticates_as_kedas_own_google_account(stack: str) -> None:
+    """Managed Prometheus answers only an authenticated caller: without the pod identity a burst
+    scaler reads nothing, and the burst pool never wakes from zero."""
+    graph = planned(stack)
+    index = graph.by_urn()
+    auths = {
+        (r.provider, r.inputs["metadata"]["name"]): r
+        for r in graph.of_type("kubernetes:keda.sh/v1alpha1:ClusterTriggerAuthentication")
+    }
+    kedas = {
+        r.provider: r for r in graph.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["name"] == "keda"
+    }
+    checked = 0
+    for scaler in graph.of_type(SCALED_OBJECT):
+        for trigger in scaler.inputs["spec"]["triggers"]:
+            if "monitoring.googleapis.com" not in trigger.get("metadata", {}).get("serverAddress", ""):
+                continue
+            checked += 1
+            ref = trigger.get("authenticationRef")
+            assert ref is not None and ref["kind"] == "ClusterTriggerAuthentication", scaler.name
+            auth = auths[(scaler.provider, ref["name"])]
+            assert auth.inputs["spec"] == {"podIdentity": {"provider": "gcp"}}
+            keda = kedas[scaler.provider]
+            assert keda.inputs["values"]["podIdentity"]["gcp"]["enabled"] is True
+            grants = {
+                (index[u].inputs["role"], index[u].inputs["member"])
+                for u in keda.dependencies
+                if index[u].type.endswith("/iAMMember:IAMMember")
+            }
+            roles = {role for role, _ in grants}
+            assert {"roles/monitoring.viewer", "roles/iam.workloadIdentityUser"} <= roles, grants
+            assert any(m.endswith(".svc.id.goog[keda/keda-operator]") for _, m in grants), grants
+    assert checked, f"{stack} has no trigger on Managed Prometheus"
+
+
+def test_eks_scalers_name_no_google_authentication() -> None:
+    graph = planned("prod")
+    eks = {p.urn for p in graph.of_type("pulumi:providers:kubernetes") if "EksCluster" in p.urn}
+    triggers = [
+        t
+        for s in graph.of_type(SCALED_OBJECT)
+        if s.provider in eks
+        for t in s.inputs["spec"]["triggers"]
+        if t["type"] == "prometheus"
+    ]
+    assert triggers
+    assert all("authenticationRef" not in t for t in triggers)

@@ -50,10 +50,10 @@ from infra.data import NAMESPACE, POD_SECURITY, DataOutputs
 from infra.edge import GCP_ORIGIN_KEY
 from infra.gcp.network import GcpNetwork
 from infra.k8s import SYSTEM_PRIORITY_CLASS, serving
-from infra.k8s.addons import CLUSTER_SECRET_STORE, secret_prefix
+from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, Providers, zones
-from infra.settings import PROJECT, Capacity, Cloud, Cluster, OffPeak, Role, Settings
+from infra.settings import PROJECT, Cloud, Cluster, OffPeak, Role, Settings
 
 DEPLOYMENT = "deepseek-deployment"
 HPA = "deepseek-hpa"
@@ -87,12 +87,38 @@ not yet). Until then the prometheus trigger has no server; KEDA reports the trig
 the HPA keeps scaling on CPU."""
 
 
-def gmp_frontend(project: str) -> str:
-    """Google Managed Prometheus's query API for a project (GMP docs, "Query using Prometheus API").
+@dataclass(frozen=True)
+class PrometheusSource:
+    """Where a KEDA prometheus trigger queries, and the (cluster) trigger authentication it names."""
 
-    KEDA reaches it with GCP workload identity (a TriggerAuthentication with podIdentity gcp, KEDA
-    prometheus scaler docs); that identity is not built yet (docs/gateway.md)."""
-    return f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus"
+    address: str
+    authentication: str | None = None
+
+    def trigger(self, metadata: Mapping[str, str]) -> dict[str, object]:
+        trigger: dict[str, object] = {
+            "type": "prometheus",
+            "metricType": "AverageValue",
+            "metadata": {"serverAddress": self.address, **metadata},
+        }
+        if self.authentication is not None:
+            trigger["authenticationRef"] = {
+                "name": self.authentication,
+                "kind": "ClusterTriggerAuthentication",
+            }
+        return trigger
+
+
+EKS_SOURCE = PrometheusSource(EKS_PROMETHEUS)
+
+
+def gmp_frontend(project: str) -> PrometheusSource:
+    """Google Managed Prometheus's query API for a project (GMP docs, "Query using Prometheus API"),
+    queried as KEDA's Google service account: the add-ons' ClusterTriggerAuthentication with
+    podIdentity gcp (KEDA 2.20 docs, Prometheus scaler, "Google Managed Service for Prometheus")."""
+    return PrometheusSource(
+        f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus",
+        GCP_TRIGGER_AUTHENTICATION,
+    )
 
 
 def neg_name(cluster: str) -> str:
@@ -248,7 +274,9 @@ class GatewayArgs:
             raise ValueError(f"{where}: config.database and the database source go together")
 
 
-def scaled_object_spec(min_replicas: int, max_replicas: int, prometheus: str) -> dict[str, object]:
+def scaled_object_spec(
+    min_replicas: int, max_replicas: int, prometheus: PrometheusSource
+) -> dict[str, object]:
     """The seed's autoscaling as a KEDA ScaledObject spec (keda.sh/v1alpha1, KEDA 2.20 docs:
     "Scaling Deployments", cpu and prometheus scalers)."""
     return {
@@ -268,17 +296,14 @@ def scaled_object_spec(min_replicas: int, max_replicas: int, prometheus: str) ->
         },
         "triggers": [
             {"type": "cpu", "metricType": "Utilization", "metadata": {"value": CPU_UTILIZATION}},
-            {
-                "type": "prometheus",
-                "metricType": "AverageValue",
-                "metadata": {
-                    "serverAddress": prometheus,
+            prometheus.trigger(
+                {
                     "query": f"sum({REQUESTS_METRIC})",
                     "threshold": REQUESTS_PER_REPLICA,
                     # No series yet (the recording rules not loaded, no traffic): 0, not an error.
                     "ignoreNullValues": "true",
-                },
-            },
+                }
+            ),
         ],
     }
 
@@ -386,7 +411,7 @@ class ClusterGateway(pulumi.ComponentResource):
             )
         self.service_name = SERVICE
         self.service = service
-        prometheus = gmp_frontend(args.gcp_project) if args.cloud is Cloud.GCP else EKS_PROMETHEUS
+        prometheus = gmp_frontend(args.gcp_project) if args.cloud is Cloud.GCP else EKS_SOURCE
         k8s.apiextensions.CustomResource(
             self._child("scaler"),
             api_version="keda.sh/v1alpha1",
@@ -611,7 +636,10 @@ class ClusterGateway(pulumi.ComponentResource):
                     ),
                 ),
             ),
-            opts=opts,
+            # The ScaledObject's HPA owns the count after the first apply (serving.SCALED_FIELDS).
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(ignore_changes=serving.SCALED_FIELDS)
+            ),
         )
 
 
@@ -675,7 +703,7 @@ def burst_scaler_spec(
     max_replicas: int,
     cooldown_seconds: int,
     requests_per_replica: float,
-    prometheus: str,
+    prometheus: PrometheusSource,
     floor: int,
     off_peak: OffPeak | None,
 ) -> dict[str, object]:
@@ -683,17 +711,14 @@ def burst_scaler_spec(
     the pool's floor applies only inside them (KEDA cron scaler: timezone, start, end,
     desiredReplicas)."""
     triggers: list[dict[str, object]] = [
-        {
-            "type": "prometheus",
-            "metricType": "AverageValue",
-            "metadata": {
-                "serverAddress": prometheus,
+        prometheus.trigger(
+            {
                 "query": GATEWAY_REQUESTS,
                 "threshold": f"{requests_per_replica:g}",
                 "activationThreshold": "0",
                 "ignoreNullValues": "true",
-            },
-        }
+            }
+        )
     ]
     if off_peak is not None and floor > 0:
         triggers.append(_working_hours(off_peak, floor))
@@ -748,9 +773,9 @@ def _serving_scalers(
             continue
         name = f"vllm-{pool.name}"
         floor = settings.pool_replicas(cluster, pool)
-        burst = cluster.role is Role.BURST or pool.capacity is Capacity.SPOT
+        owner = serving.replica_owner(settings, cluster, pool)
         spec: dict[str, object] | None = None
-        if burst and cluster.cloud is Cloud.GCP:
+        if owner == "burst":
             per_node = max(1, hardware.count // settings.replica_devices(hardware))
             spec = burst_scaler_spec(
                 deployment=name,
@@ -761,7 +786,7 @@ def _serving_scalers(
                 floor=floor,
                 off_peak=gateway_settings.off_peak,
             )
-        elif not burst and not settings.is_prod and gateway_settings.off_peak is not None and floor > 0:
+        elif owner == "off-peak" and gateway_settings.off_peak is not None:
             spec = sleeping_floor_spec(deployment=name, floor=floor, off_peak=gateway_settings.off_peak)
         if spec is None:
             continue
@@ -815,9 +840,12 @@ def build_gateways(
         aws_cache = cache if isinstance(cache, AwsCache) else None
         database: DatabaseSource | None = None
         db = data.database
-        if config_map is not None and isinstance(db, AwsGlobalDatabase) and cluster.cloud is Cloud.AWS:
+        # Only where Secrets Manager serves the master secret in the cluster's own region: the
+        # cluster's secret store reads no other region (DataOutputs.database_secret).
+        secret = data.database_secret(cluster.region) if cluster.cloud is Cloud.AWS else None
+        if config_map is not None and isinstance(db, AwsGlobalDatabase) and secret is not None:
             database = DatabaseSource(
-                secret_arn=db.secret_arns.get(cluster.region, db.master_secret_arn),
+                secret_arn=secret.arn,
                 host=db.writer_endpoint,
                 port=str(db.port),
                 name=db.database_name,

@@ -51,7 +51,7 @@ from infra.gcp.nodepools import SPOT_CRITICAL_PODS_SECONDS, SPOT_SHUTDOWN_SECOND
 from infra.k8s import SERVING_PRIORITY_CLASS
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers
-from infra.settings import PROJECT, Capacity, Cloud, Cluster, NodePool, Settings
+from infra.settings import PROJECT, Capacity, Cloud, Cluster, NodePool, Role, Settings
 
 NAMESPACE = "serving"
 SERVICE_ACCOUNT = "model-server"
@@ -260,6 +260,28 @@ def _container(
     )
 
 
+def replica_owner(settings: Settings, cluster: Cluster, pool: NodePool) -> str | None:
+    """Who owns a pool's replica count once it runs, when KEDA does: ``"burst"`` (a GKE burst or spot
+    pool scaled from zero on the gateway's rate), ``"off-peak"`` (a non-prod floor asleep outside
+    working hours), or None (the Deployment's own count). AWS burst pools have no in-cluster
+    Prometheus for a rate trigger yet, so their count stays the stack's."""
+    burst = cluster.role is Role.BURST or pool.capacity is Capacity.SPOT
+    if burst and cluster.cloud is Cloud.GCP:
+        return "burst"
+    off_peak = settings.gateway.off_peak is not None
+    if not burst and not settings.is_prod and off_peak and settings.pool_replicas(cluster, pool) > 0:
+        return "off-peak"
+    return None
+
+
+SCALED_FIELDS = ["spec.replicas"]
+"""What a Deployment that an HPA (KEDA's) scales leaves to it. Under Server-Side Apply a later update
+that still sends the count would conflict with the HPA's field manager (the ``scale`` subresource)
+or, forced, reset a scaled-out Deployment to its floor; ignoreChanges keeps the count the
+Deployment was created with out of every update (pulumi-kubernetes, "Managing Resources with
+Server-Side Apply", Handle field conflicts; pulumi/pulumi-kubernetes#2491)."""
+
+
 def _server(
     settings: Settings,
     part: ClusterParts,
@@ -338,7 +360,12 @@ def _server(
                 ),
             ),
         ),
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                ignore_changes=SCALED_FIELDS if replica_owner(settings, cluster, pool) else None
+            ),
+        ),
     )
     k8s.policy.v1.PodDisruptionBudget(
         f"{cluster.name}-{name}",
