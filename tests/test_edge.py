@@ -263,24 +263,19 @@ def test_cloud_armor_bans_floods_on_the_api_and_previews_the_waf() -> None:
     assert all(r["preview"] is True for r in waf)
 
 
-def test_gcp_load_balancer_serves_tls_1_2_and_redirects_http() -> None:
+def test_gcp_load_balancer_serves_tls_1_2_and_refuses_plain_http() -> None:
+    """No port 80: a redirect would answer only after the client sent its key in clear text."""
     graph = planned("prod")
     (ssl_policy,) = graph.of_type("gcp:compute/sSLPolicy:SSLPolicy")
     assert ssl_policy.inputs["minTlsVersion"] == "TLS_1_2"
     assert ssl_policy.inputs["profile"] in ("MODERN", "RESTRICTED")
     (proxy,) = graph.of_type("gcp:compute/targetHttpsProxy:TargetHttpsProxy")
     assert ssl_policy.urn in proxy.dependencies and proxy.inputs["certificateMap"]
-    rules = {
-        r.inputs["portRange"]: r
-        for r in graph.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
-    }
-    assert set(rules) == {"443", "80"}
-    assert all(r.inputs["loadBalancingScheme"] == "EXTERNAL_MANAGED" for r in rules.values())
-    (http_proxy,) = graph.of_type("gcp:compute/targetHttpProxy:TargetHttpProxy")
-    assert http_proxy.urn in rules["80"].dependencies
-    (redirect,) = [u for u in graph.of_type("gcp:compute/uRLMap:URLMap") if u.urn in http_proxy.dependencies]
-    assert redirect.inputs["defaultUrlRedirect"]["httpsRedirect"] is True
-    assert "defaultService" not in redirect.inputs
+    rules = graph.of_type("gcp:compute/globalForwardingRule:GlobalForwardingRule")
+    assert [r.inputs["portRange"] for r in rules] == ["443"]
+    assert rules[0].inputs["loadBalancingScheme"] == "EXTERNAL_MANAGED"
+    assert proxy.urn in rules[0].dependencies
+    assert graph.of_type("gcp:compute/targetHttpProxy:TargetHttpProxy") == []
 
 
 # --- variants of prod ------------------------------------------------------------------------------

@@ -56,7 +56,6 @@ UNGUARDED = {
     "gcp:compute/router:Router": "Cloud NAT's router",
     "gcp:compute/routerNat:RouterNat": "egress only",
     "gcp:compute/subnetwork:Subnetwork": "private nodes are judged on the cluster",
-    "gcp:compute/targetHttpProxy:TargetHttpProxy": "serves only the HTTPS redirect URL map",
     "gcp:compute/uRLMap:URLMap": "routing to backends the backend guard judges",
     "gcp:compute/securityPolicy:SecurityPolicy": "Cloud Armor's rules; the backend guard requires one; "
     "judging its rules is future work",

@@ -4,8 +4,9 @@ Creates a reserved global IPv4 address; a Google-managed certificate for the pub
 issued through Certificate Manager with DNS authorization; a MODERN (or RESTRICTED) TLS 1.2+
 SSL policy; a Cloud Armor policy; an HTTP health check on the gateways' readiness path; one
 backend service for the gateways of every GCP cluster (EXTERNAL_MANAGED, HTTP to the pods, request
-logging, the Cloud Armor policy); the URL map, target HTTPS proxy and forwarding rule on 443;
-and an HTTP (80) forwarding rule whose URL map only redirects to HTTPS.
+logging, the Cloud Armor policy); the URL map, target HTTPS proxy and forwarding rule on 443.
+Nothing listens on 80: a client calling http:// would send its API key in clear text before a
+redirect could answer, so plain HTTP is refused, as on the AWS side (infra/aws/ingress.py).
 
 Why Certificate Manager and not ``compute.ManagedSslCertificate``: a compute managed
 certificate is authorized through the load balancer and provisions (and renews) only while the
@@ -260,29 +261,6 @@ class GcpEdge(pulumi.ComponentResource):
             port_range="443",
             load_balancing_scheme="EXTERNAL_MANAGED",
             target=https_proxy.id,
-            opts=child,
-        )
-
-        redirect_map = gcp.compute.URLMap(
-            child_name("http", "redirect"),
-            description="Plain HTTP only answers with a redirect to HTTPS",
-            default_url_redirect=gcp.compute.URLMapDefaultUrlRedirectArgs(
-                https_redirect=True,
-                strip_query=False,
-                redirect_response_code="MOVED_PERMANENTLY_DEFAULT",
-            ),
-            opts=child,
-        )
-        http_proxy = gcp.compute.TargetHttpProxy(
-            child_name("http", "redirect"), url_map=redirect_map.id, opts=child
-        )
-        gcp.compute.GlobalForwardingRule(
-            child_name("http"),
-            ip_address=address.id,
-            ip_protocol="TCP",
-            port_range="80",
-            load_balancing_scheme="EXTERNAL_MANAGED",
-            target=http_proxy.id,
             opts=child,
         )
 
