@@ -22,6 +22,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
+from urllib.parse import urlparse
 
 import pulumi
 from pydantic import (
@@ -1592,6 +1593,149 @@ class Gateway(SettingsModel):
         return self
 
 
+class MeshMode(StrEnum):
+    STRICT = "strict"
+    PERMISSIVE = "permissive"
+
+
+class AdmissionMode(StrEnum):
+    ENFORCE = "enforce"
+    """Refuse a pod that breaks a rule (ValidatingAdmissionPolicyBinding validationActions Deny)."""
+    WARN = "warn"
+    """Admit it with a warning and an audit annotation (Warn, Audit): dev only."""
+
+
+_HOST = re.compile(r"(?=.{1,253}$)(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+"""A DNS name, optionally one leading wildcard label (``*.example.com``), lower case."""
+
+
+def _https_url(value: str) -> str | None:
+    """None when ``value`` is an https URL with a host; else what is wrong with it."""
+    parsed = urlparse(value)
+    if parsed.scheme != "https" or not parsed.hostname:
+        return f"{value!r} is not an https URL; allowed: https://<host>/..."
+    return None
+
+
+class Jwt(SettingsModel):
+    """The token every request carries, validated before the gateway (Istio RequestAuthentication)."""
+
+    issuer: str
+    """The ``iss`` a token must carry: an https URL (the identity provider's issuer)."""
+    audiences: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    """Accepted ``aud`` values; a token for another audience is refused."""
+    jwks_uri: str
+    """Where the signing keys are published: an https URL on the issuer's host."""
+    jwks_on_other_host: bool = False
+    """Say so to publish the keys on another host than the issuer's (some providers do)."""
+
+    @model_validator(mode="after")
+    def _urls(self, info: ValidationInfo) -> Jwt:
+        found: list[Problem] = []
+        for key, value in (("issuer", self.issuer), ("jwksUri", self.jwks_uri)):
+            problem = _https_url(value)
+            if problem:
+                found.append(Problem(key, problem))
+        issuer_host, jwks_host = urlparse(self.issuer).hostname, urlparse(self.jwks_uri).hostname
+        if not found and issuer_host != jwks_host and not self.jwks_on_other_host:
+            found.append(
+                Problem(
+                    "jwksUri",
+                    f"host {jwks_host!r} is not the issuer's {issuer_host!r}; allowed: the issuer's host, "
+                    "or set jwksOnOtherHost: true to trust keys published elsewhere",
+                )
+            )
+        self._report(found, info)
+        return self
+
+
+DEFAULT_MASKED_ENTITIES = (
+    "PERSON",
+    "EMAIL_ADDRESS",
+    "PHONE_NUMBER",
+    "CREDIT_CARD",
+    "US_SSN",
+    "IBAN_CODE",
+    "IP_ADDRESS",
+)
+
+
+class Masking(SettingsModel):
+    """PII masked at the gateway before any model, or the public API, sees a prompt (Presidio)."""
+
+    entities: list[str] = Field(default_factory=lambda: list(DEFAULT_MASKED_ENTITIES), min_length=1)
+    """Presidio entity types to mask (infra/catalog/limits.yaml presidio.entities)."""
+    responses: bool = False
+    """Also mask what the model answers."""
+
+    @model_validator(mode="after")
+    def _known(self, info: ValidationInfo) -> Masking:
+        known = catalog().presidio_entities
+        found = [
+            Problem(
+                f"entities[{k}]",
+                f"{entity!r} is not an entity the Presidio analyzer {catalog().presidio_version} detects; "
+                f"{_did_you_mean(entity, known, table='infra/catalog/limits.yaml')}",
+            )
+            for k, entity in enumerate(self.entities)
+            if entity not in known
+        ]
+        self._report(found, info)
+        return self
+
+
+class EgressHost(SettingsModel):
+    """A public endpoint the serving namespaces may call, by name (never by address range)."""
+
+    host: str
+    """A DNS name, e.g. api.deepseek.com (one leading ``*.`` label allowed)."""
+    port: Int = Field(default=443, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _named(self, info: ValidationInfo) -> EgressHost:
+        found: list[Problem] = []
+        with contextlib.suppress(ValueError):
+            ipaddress.ip_network(self.host, strict=False)
+            found.append(
+                Problem(
+                    "host",
+                    f"{self.host!r} is an IP range; a public API's addresses change without notice, "
+                    "so egress is allowed by name; allowed: a DNS name such as api.deepseek.com",
+                )
+            )
+        if not found and not _HOST.fullmatch(self.host):
+            found.append(Problem("host", f"{self.host!r} is not a DNS name; allowed: e.g. api.deepseek.com"))
+        self._report(found, info)
+        return self
+
+
+DEEPSEEK_API_HOST = "api.deepseek.com"
+"""The public DeepSeek API, the gateways' last fallback: always an allowed egress when it is used."""
+
+
+class Security(SettingsModel):
+    """Zero trust: mutual TLS in the mesh, a JWT on every request, PII masking, named egress,
+    in-cluster admission policy and audit retention."""
+
+    mtls: MeshMode = MeshMode.STRICT
+    """Istio PeerAuthentication mode of the serving namespaces; permissive only in dev."""
+    jwt: Jwt | None = None
+    """The token every request must carry. Without it no gateway checks one: the policy pack's
+    gateway-jwt guard refuses that outside dev."""
+    masking: Masking = Field(default_factory=Masking)
+    egress: list[EgressHost] = Field(default_factory=list)
+    """Public endpoints besides the DeepSeek API (added when the gateway falls back to it)."""
+    admission: AdmissionMode = AdmissionMode.ENFORCE
+    """In-cluster admission policy in the serving namespaces; warn only in dev."""
+    audit_retention_days: Int = Field(default=365, ge=1, le=3653)
+    """How long CloudTrail and the GCP audit log sink keep what they record."""
+
+    def egress_hosts(self, public_api: bool) -> list[EgressHost]:
+        """Every named egress of the serving namespaces, the DeepSeek API first when it is a fallback."""
+        hosts = [h for h in self.egress if h.host != DEEPSEEK_API_HOST]
+        return ([EgressHost(host=DEEPSEEK_API_HOST)] if public_api else []) + hosts
+
+
 _DATASTORES = "infra/catalog/datastores.yaml"
 _POSTGRES = "infra/catalog/postgres.yaml"
 _BACKUP_MINIMUM = {Environment.DEV: 1, Environment.STAGING: 7, Environment.PROD: 14}
@@ -1639,6 +1783,7 @@ class Settings(SettingsModel):
     budget: Budget | None = None
     serving: Serving = Field(default_factory=Serving)
     gateway: Gateway = Field(default_factory=Gateway)
+    security: Security = Field(default_factory=Security)
 
     @model_validator(mode="after")
     def _topology(self) -> Settings:
@@ -1685,6 +1830,7 @@ class Settings(SettingsModel):
         self._check_edge(found)
         self._check_serving(found)
         self._check_gateway(found)
+        self._check_security(found)
         raise_problems(found)
         return self
 
@@ -1959,6 +2105,26 @@ class Settings(SettingsModel):
                     "more accelerator memory per node, or a smaller model or precision",
                 )
             )
+
+    def _check_security(self, found: list[Problem]) -> None:
+        security = self.security
+        if self.environment is not Environment.DEV:
+            if security.mtls is MeshMode.PERMISSIVE:
+                found.append(
+                    Problem(
+                        "security.mtls",
+                        f"'permissive' in {self.environment.value} admits plain-text traffic to the serving "
+                        "namespaces; allowed: strict (permissive only in dev)",
+                    )
+                )
+            if security.admission is AdmissionMode.WARN:
+                found.append(
+                    Problem(
+                        "security.admission",
+                        f"'warn' in {self.environment.value} admits pods that break the rules; allowed: enforce "
+                        "(warn only in dev)",
+                    )
+                )
 
     def _check_gateway(self, found: list[Problem]) -> None:
         gateway = self.gateway

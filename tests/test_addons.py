@@ -311,7 +311,9 @@ def test_every_eks_cluster_reads_only_its_stacks_secrets_through_pod_identity(pr
             "DecryptTheDataLayersSecrets",
         }
         assert statements["ReadThisStacksSecrets"]["Resource"].endswith(":secret:inferstack/prod/*")
-        region = prod.region_of(by_name(prod, "aws:iam/rolePolicy:RolePolicy", f"{cluster}-addons-external-secrets"))
+        region = prod.region_of(
+            by_name(prod, "aws:iam/rolePolicy:RolePolicy", f"{cluster}-addons-external-secrets")
+        )
         assert region
         # By ARN, only the data layer's secrets and keys in the cluster's own region: nothing wildcarded.
         for sid in ("ReadTheDataLayersSecrets", "DecryptTheDataLayersSecrets"):

@@ -611,10 +611,16 @@ class _GkeLimits(_Row):
     max_nodes_per_cluster: int = Field(gt=0)
 
 
+class _Presidio(_Row):
+    version: str
+    entities: list[str] = Field(min_length=1)
+
+
 class _LimitsTable(_Table):
     cloudwatch_logs: _CloudWatchLogs
     eks: _EksLimits
     gke: _GkeLimits
+    presidio: _Presidio
 
 
 class Catalog(BaseModel):
@@ -656,6 +662,9 @@ class Catalog(BaseModel):
     gke_max_nodes_per_cluster: int
     addons: dict[str, Addon]
     """Add-on name -> its chart, images and releases (addons.yaml)."""
+    presidio_entities: tuple[str, ...] = ()
+    """Entity types the pinned Presidio analyzer detects in English with its default registry."""
+    presidio_version: str = ""
 
     @model_validator(mode="after")
     def _cross_references(self) -> Catalog:
@@ -906,6 +915,8 @@ def build_catalog(
         gke_max_nodes_per_pool_zone=li.gke.max_nodes_per_pool_per_zone,
         gke_max_nodes_per_cluster=li.gke.max_nodes_per_cluster,
         addons=ad.addons,
+        presidio_entities=tuple(li.presidio.entities),
+        presidio_version=li.presidio.version,
     )
 
 
