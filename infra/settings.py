@@ -1148,7 +1148,37 @@ class Edge(SettingsModel):
             )
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class AlertSeverity(StrEnum):
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+class Receiver(SettingsModel):
+    """Who hears an alert of some severities: Alertmanager's routes and the clouds' alarms both
+    deliver to it (one SNS topic per severity on AWS, e-mail notification channels on GCP)."""
+
+    name: DnsLabel
+    severities: list[AlertSeverity] = Field(min_length=1)
+    emails: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _addresses(self, info: ValidationInfo) -> Receiver:
+        found = [
+            Problem(f"emails[{k}]", f"{email!r} is not an e-mail address; allowed: name@example.com")
+            for k, email in enumerate(self.emails)
+            if not _EMAIL.fullmatch(email)
+        ]
+        self._report(found, info)
+        return self
+
+
 class Monitoring(SettingsModel):
+    receivers: list[Receiver] = Field(default_factory=list)
+    """Where alerts go, by severity; a severity no receiver takes is only on the dashboards."""
     retention_days: Int = Field(default=15, ge=1, le=400)
     storage_gib: Int = Field(default=50, ge=10, le=4096)
     p99_latency_seconds: Float = Field(default=1.5, gt=0)
@@ -1176,7 +1206,6 @@ class Monitoring(SettingsModel):
     """Floor of last week's p99-latency deviation, for the same reason."""
 
 
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _BILLING_ACCOUNT = re.compile(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}")
 """A Cloud Billing account ID: three groups of six upper-case hexadecimal digits."""
 

@@ -102,3 +102,19 @@ def test_the_deepseek_api_is_a_named_egress_only_when_it_is_a_fallback() -> None
         ("*.example.com", 8443),
     ]
     assert [h.host for h in security.egress_hosts(False)] == ["*.example.com"]
+
+
+def test_a_receiver_with_a_bad_address_is_refused() -> None:
+    def change(values: dict[str, Any]) -> None:
+        values["monitoring"]["receivers"][0]["emails"] = ["oncall-at-example.com"]
+
+    line = broken("prod", change)
+    assert line == (
+        f"{SOURCE}: inferstack:monitoring.receivers[0].emails[0]: 'oncall-at-example.com' is not an e-mail "
+        "address; allowed: name@example.com"
+    )
+
+
+def test_prod_pages_critical_alerts_to_a_receiver() -> None:
+    receivers = parse_settings(raw("prod"), SOURCE).monitoring.receivers
+    assert any("critical" in [s.value for s in r.severities] for r in receivers)
