@@ -739,6 +739,7 @@ def preflight(
         from inferstack.preflight.network import eks_names, parse_sources
         from inferstack.preflight.render import as_json as rows_json
         from inferstack.preflight.render import table, verdict
+        from inferstack.preflight.secrets import operator_secrets
 
         clouds = LiveClouds()
     except (ImportError, MissingExtra) as error:
@@ -756,7 +757,13 @@ def preflight(
             f"{stack}: not a stack of this project; preflight asks about the inferstack program's stacks"
         )
     try:
-        rows = run(settings, clouds, eks_names=eks_names(graph), sources=sources)
+        rows = run(
+            settings,
+            clouds,
+            eks_names=eks_names(graph),
+            sources=sources,
+            operator_secrets=operator_secrets(graph, settings),
+        )
     except NoCredentials as error:
         raise _fail(str(error)) from None
     if as_json:
