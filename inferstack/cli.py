@@ -297,6 +297,14 @@ def new_stack_command(
         typer.Option("--secondary-region", help="A second core region, and the database's secondary"),
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
+    jwt_issuer: Annotated[
+        str | None,
+        typer.Option("--jwt-issuer", help="Issuer of the tokens every request carries (required beyond dev)"),
+    ] = None,
+    jwks_uri: Annotated[
+        str | None,
+        typer.Option("--jwks-uri", help="Its signing keys (default <issuer>/.well-known/jwks.json)"),
+    ] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
     as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
@@ -319,6 +327,8 @@ def new_stack_command(
         burst_region=burst_region,
         secondary_region=secondary_region,
         domain=domain,
+        jwt_issuer=jwt_issuer,
+        jwks_uri=jwks_uri,
     )
     try:
         path = write(choices, directory)
