@@ -523,3 +523,22 @@ def test_every_key_the_gateway_issues_is_rate_limited_and_no_prompt_is_stored() 
     }
     assert config["litellm_settings"]["turn_off_message_logging"] is True
     assert config["general_settings"]["store_prompts_in_spend_logs"] is False
+
+
+def test_only_the_gateway_may_send_prompts_to_the_masking_services() -> None:
+    graph = planned("prod")
+    policies = [
+        p
+        for p in graph.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p.inputs["metadata"]["name"].startswith("presidio-")
+    ]
+    assert len(policies) == 2 * 3  # two services in each of prod's three gateway clusters
+    for policy in policies:
+        spec = policy.inputs["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["podSelector"]["matchLabels"] == {
+            "app.kubernetes.io/name": policy.inputs["metadata"]["name"]
+        }
+        (rule,) = spec["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "deepseek"}}}]
+        assert rule["ports"] == [{"port": 3000, "protocol": "TCP"}]

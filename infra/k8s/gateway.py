@@ -360,7 +360,9 @@ class ClusterGateway(pulumi.ComponentResource):
         )
         secrets = self._external_secrets(labels, opts)
         if args.config.masked_entities:
-            pii.masking_services(self._name, namespace=NAMESPACE, replicas=args.masking_replicas, opts=opts)
+            pii.masking_services(
+                self._name, namespace=NAMESPACE, replicas=args.masking_replicas, clients=APP, opts=opts
+            )
         deployment = self._deployment(labels, config, secrets, opts)
         k8s.policy.v1.PodDisruptionBudget(
             self._child(DEPLOYMENT),

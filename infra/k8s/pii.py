@@ -63,10 +63,16 @@ def api_bases(namespace: str) -> dict[str, str]:
 
 
 def masking_services(
-    owner: str, *, namespace: str, replicas: int, opts: pulumi.ResourceOptions
+    owner: str,
+    *,
+    namespace: str,
+    replicas: int,
+    clients: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
 ) -> list[k8s.core.v1.Service]:
     """The analyzer and anonymizer (Deployment, Service, PodDisruptionBudget when replicated) in
-    ``namespace``, next to the gateway that calls them; ``opts`` carries the cluster's provider."""
+    ``namespace``, next to the gateway that calls them, admitting only pods labelled ``clients``
+    (the gateway's); ``opts`` carries the cluster's provider."""
     out: list[k8s.core.v1.Service] = []
     for service in SERVICES:
         labels = {
@@ -169,6 +175,26 @@ def masking_services(
                 ),
                 opts=opts,
             )
+        # Prompts pass through these pods: only the gateway may send them any.
+        k8s.networking.v1.NetworkPolicy(
+            name,
+            metadata=metadata,
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                policy_types=["Ingress"],
+                ingress=[
+                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                        from_=[
+                            k8s.networking.v1.NetworkPolicyPeerArgs(
+                                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(clients))
+                            )
+                        ],
+                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP")],
+                    )
+                ],
+            ),
+            opts=opts,
+        )
         out.append(
             k8s.core.v1.Service(
                 name,
