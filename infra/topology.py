@@ -14,15 +14,23 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.alarms import AwsAlarms, AwsAlarmsArgs, CacheNodes, auto_scaling_group
+from infra.aws.alerting import alert_topics
 from infra.aws.budget import StackBudget, StackBudgetArgs
+from infra.aws.cache import AwsCache
+from infra.aws.database import AwsGlobalDatabase
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
 from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
+from infra.aws.nodegroups import is_gpu, machine_of
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
+from infra.gcp.alerts import AlertReceiver, GcpAlerts, GcpAlertsArgs
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
+from infra.gcp.cache import GcpCache
+from infra.gcp.database import GcpDatabase
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
@@ -32,7 +40,7 @@ from infra.k8s.monitoring import build_monitoring
 from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
-from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
+from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
@@ -277,6 +285,8 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             pulumi.export("nameServers", edge.name_servers)
 
     _budgets(settings, providers)
+    _aws_alarms(settings, providers, parts, data)
+    _gcp_alerts(settings, providers, parts, data)
 
     pulumi.export("environment", settings.environment.value)
     pulumi.export(
@@ -374,3 +384,84 @@ def _budgets(settings: Settings, providers: Providers) -> None:
             ),
             opts=pulumi.ResourceOptions(providers=[providers.for_gcp(gcp_regions[0])]),
         )
+
+
+def _aws_alarms(
+    settings: Settings, providers: Providers, parts: dict[str, ClusterParts], data: DataOutputs
+) -> None:
+    """CloudWatch alarms and EventBridge rules in every AWS region with something Prometheus cannot
+    see: an Aurora secondary, a cache, or GPU node groups."""
+    replicas: dict[str, dict[str, pulumi.Input[str]]] = {}
+    if isinstance(data.database, AwsGlobalDatabase):
+        for stem, cluster_id in data.database.member_cluster_ids.items():
+            replicas.setdefault(data.database.member_regions[stem], {})[stem] = cluster_id
+    caches: dict[str, list[CacheNodes]] = {}
+    for region, cache in data.caches.items():
+        if isinstance(cache, AwsCache):
+            caches.setdefault(region, []).append(CacheNodes(f"cache-{region}", cache.node_cluster_ids))
+    gpu_groups: dict[str, dict[str, pulumi.Input[str]]] = {}
+    spot: set[str] = set()
+    for part in parts.values():
+        cluster = part.cluster
+        if part.eks is None or cluster.region is None:
+            continue
+        for pool in cluster.node_pools:
+            if is_gpu(machine_of(pool)) and pool.name in part.eks.node_groups:
+                group = part.eks.node_groups[pool.name]
+                gpu_groups.setdefault(cluster.region, {})[f"{cluster.name}-{pool.name}"] = auto_scaling_group(
+                    group
+                )
+                if pool.capacity is Capacity.SPOT:
+                    spot.add(cluster.region)
+    for region in sorted({*replicas, *caches, *gpu_groups}):
+        provider = providers.for_aws(region)
+        topics = alert_topics(settings, region, provider)
+        AwsAlarms(
+            f"alarms-{region}",
+            AwsAlarmsArgs(
+                region=region,
+                topic_arns={severity: topic.arn for severity, topic in topics.items()},
+                replica_clusters=replicas.get(region, {}),
+                caches=caches.get(region, []),
+                gpu_groups=gpu_groups.get(region, {}),
+                spot=region in spot,
+                tags={**settings.tags, "component": "monitoring"},
+            ),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+
+
+def _gcp_alerts(
+    settings: Settings, providers: Providers, parts: dict[str, ClusterParts], data: DataOutputs
+) -> None:
+    """Cloud Monitoring alert policies for the stack's GCP data stores and Spot node pools, in the
+    project, through the provider of the first GCP cluster (stack-file order: a switchover of the
+    database's primary must not move them)."""
+    gcp_clusters = [p.cluster for p in parts.values() if p.cluster.cloud is Cloud.GCP and p.cluster.region]
+    if not gcp_clusters or not settings.gcp_project:
+        return
+    caches = {
+        f"cache-{region}": cache.instance_id
+        for region, cache in data.caches.items()
+        if isinstance(cache, GcpCache)
+    }
+    replicas: dict[str, pulumi.Input[str]] = {}
+    if isinstance(data.database, GcpDatabase):
+        replicas = {f"db-{region}": db_id for region, db_id in data.database.replica_database_ids.items()}
+    region = gcp_clusters[0].region
+    assert region is not None
+    GcpAlerts(
+        "gcp-alerts",
+        GcpAlertsArgs(
+            project=settings.gcp_project,
+            stack=pulumi.get_stack(),
+            receivers=[
+                AlertReceiver(r.name, frozenset(s.value for s in r.severities), list(r.emails))
+                for r in settings.monitoring.receivers
+            ],
+            caches=caches,
+            replicas=replicas,
+            preemption=any(p.capacity is Capacity.SPOT for c in gcp_clusters for p in c.node_pools),
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_gcp(region)]),
+    )

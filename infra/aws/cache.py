@@ -111,6 +111,8 @@ class AwsCache(pulumi.ComponentResource):
     """Secrets Manager secret holding the AUTH token."""
     kms_key_arn: pulumi.Output[str]
     """The customer-managed key of the cache."""
+    node_cluster_ids: list[pulumi.Output[str]]
+    """CacheClusterId of each node (the group's member clusters), the dimension of its CloudWatch metrics."""
 
     def __init__(self, name: str, args: AwsCacheArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("inferstack:aws:Cache", name, None, opts)
@@ -228,6 +230,11 @@ class AwsCache(pulumi.ComponentResource):
         self.port = PORT
         self.auth_secret_arn = secret.arn
         self.kms_key_arn = key.arn
+        # As many as the group has nodes, known before the group exists; ElastiCache names them.
+        self.node_cluster_ids = [
+            group.member_clusters.apply(lambda ids, i=i: sorted(ids or [])[i] if len(ids or []) > i else "")
+            for i in range(args.nodes)
+        ]
         self.register_outputs(
             {
                 "primaryEndpoint": self.primary_endpoint,

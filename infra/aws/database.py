@@ -192,6 +192,12 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
     """ARN of the master-user secret in the primary region."""
     kms_key_arns: dict[str, pulumi.Output[str]]
     """The customer-managed key of each member region."""
+    member_cluster_ids: dict[str, pulumi.Output[str]]
+    """DBClusterIdentifier of every member of a global database (none for a regional cluster), keyed
+    by its logical name (e.g. "core-usw2-db"): a secondary reports AuroraGlobalDBReplicationLag, and
+    after a switchover any member may be one."""
+    member_regions: dict[str, str]
+    """Region of each of those members, keyed by its logical name."""
     global_cluster_id: pulumi.Output[str] | None
     """Identifier of the global cluster; None when there are no secondaries."""
     port: int
@@ -277,6 +283,13 @@ class AwsGlobalDatabase(pulumi.ComponentResource):
             if entry.cluster is not None
         }
         self.kms_key_arns = {region: entry.key.arn for region, entry in built.items()}
+        members = args.members if args.is_global else []
+        self.member_cluster_ids = {
+            m.name: cluster.cluster_identifier
+            for m in members
+            if (cluster := built[m.region].cluster) is not None
+        }
+        self.member_regions = {m.name: m.region for m in members}
         self.global_cluster_id = global_cluster.id if global_cluster is not None else None
         self.port = PORT
         self.database_name = args.database_name

@@ -83,6 +83,9 @@ class GcpCache(pulumi.ComponentResource):
     """Private IP of the read endpoint (the primary's when there are no read replicas)."""
     port: pulumi.Output[int]
     """TLS port (6378 with transit encryption)."""
+    instance_id: pulumi.Output[str]
+    """projects/<project>/locations/<region>/instances/<name>: the instance_id label of the
+    redis_instance resource its Cloud Monitoring metrics are reported for."""
     auth_string: pulumi.Output[str]
     """The AUTH string Memorystore generated; secret."""
     ca_certificate: pulumi.Output[str]
@@ -125,6 +128,7 @@ class GcpCache(pulumi.ComponentResource):
         self.host = instance.host
         self.reader_host = instance.read_endpoint if read_replicas else instance.host
         self.port = instance.port
+        self.instance_id = instance.id
         self.auth_string = pulumi.Output.secret(instance.auth_string)
         self.ca_certificate = instance.server_ca_certs.apply(
             lambda certs: (certs[0].cert or "") if certs else ""

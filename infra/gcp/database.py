@@ -121,6 +121,9 @@ class GcpDatabase(pulumi.ComponentResource):
     """Private IP to read from in each region: the replica there, or the primary in its own region."""
     connection_name: pulumi.Output[str]
     """project:region:instance of the primary, for the Cloud SQL connectors."""
+    replica_database_ids: dict[str, pulumi.Output[str]]
+    """project:instance of each cross-region replica, by region: the database_id label of the
+    cloudsql_database resource its replica_lag metric is reported for."""
     port: int
     """PostgreSQL port."""
     database_name: str
@@ -193,6 +196,7 @@ class GcpDatabase(pulumi.ComponentResource):
         )
 
         readers: dict[str, pulumi.Output[str]] = {args.primary_region: primary.private_ip_address}
+        self.replica_database_ids = {}
         for region in args.replica_regions:
             replica = gcp.sql.DatabaseInstance(
                 child_name(region),
@@ -226,6 +230,7 @@ class GcpDatabase(pulumi.ComponentResource):
                 opts=after,
             )
             readers[region] = replica.private_ip_address
+            self.replica_database_ids[region] = replica.name.apply(lambda n: f"{args.project}:{n}")
 
         self.writer_host = primary.private_ip_address
         self.reader_hosts = readers
