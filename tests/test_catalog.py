@@ -315,7 +315,13 @@ def test_eks_addons_are_pinned_for_supported_versions(c: Catalog) -> None:
     assert {"1.33", "1.34", "1.35"} <= set(c.eks_addons)
     assert set(c.eks_addons) <= set(c.eks_versions)
     for version, addons in c.eks_addons.items():
-        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}, version
+        assert set(addons) == {
+            "vpc-cni",
+            "kube-proxy",
+            "coredns",
+            "eks-pod-identity-agent",
+            "amazon-cloudwatch-observability",
+        }, version
         for name, pinned in addons.items():
             assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", pinned), (version, name, pinned)
         assert addons["kube-proxy"].startswith(f"v{version}."), version

@@ -148,7 +148,7 @@ def test_control_plane_logs_everything_to_a_retained_encrypted_group(stack: str)
         cluster = one(graph, eks, CLUSTER)
         assert cluster.inputs["enabledClusterLogTypes"] == list(CLUSTER_LOG_TYPES)
         assert set(CLUSTER_LOG_TYPES) == {"api", "audit", "authenticator", "controllerManager", "scheduler"}
-        log_group = one(graph, eks, LOG_GROUP)
+        (log_group,) = [g for g in parts(graph, eks, LOG_GROUP) if g.inputs["name"].startswith("/aws/eks/")]
         assert log_group.inputs["name"] == f"/aws/eks/{cluster.inputs['name']}/cluster"
         assert log_group.inputs["retentionInDays"] == retention
         assert log_group.inputs["kmsKeyId"]
@@ -179,7 +179,7 @@ def test_prod_protects_what_cannot_be_recreated() -> None:
     prod, dev = planned("prod"), planned("dev")
     for eks in eks_clusters(prod):
         assert one(prod, eks, CLUSTER).inputs["deletionProtection"] is True
-        assert one(prod, eks, KEY).protect and one(prod, eks, LOG_GROUP).protect
+        assert one(prod, eks, KEY).protect and all(g.protect for g in parts(prod, eks, LOG_GROUP))
     for eks in eks_clusters(dev):
         assert one(dev, eks, CLUSTER).inputs["deletionProtection"] is False
         assert not one(dev, eks, KEY).protect
@@ -326,7 +326,13 @@ def test_addons_are_pinned_for_the_clusters_version(stack: str) -> None:
     for eks in eks_clusters(graph):
         version = one(graph, eks, CLUSTER).inputs["version"]
         addons = {a.inputs["addonName"]: a for a in parts(graph, eks, ADDON)}
-        assert set(addons) == {"vpc-cni", "kube-proxy", "coredns", "eks-pod-identity-agent"}
+        assert set(addons) == {
+            "vpc-cni",
+            "kube-proxy",
+            "coredns",
+            "eks-pod-identity-agent",
+            "amazon-cloudwatch-observability",
+        }
         for name, addon in addons.items():
             assert addon.inputs["addonVersion"] == catalog().eks_addons[version][name]
             assert addon.inputs["resolveConflictsOnUpdate"] == "OVERWRITE"
@@ -546,13 +552,18 @@ def test_key_policy_scopes_the_logs_service_to_the_clusters_log_group() -> None:
             cluster_name="burst-use2",
         )
     )
-    (logs,) = [s for s in policy["Statement"] if s["Principal"].get("Service")]
+    (logs,) = [s for s in policy["Statement"] if s.get("Sid") == "ControlPlaneLogGroup"]
     assert logs["Principal"]["Service"] == "logs.us-east-2.amazonaws.com"
     assert logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"] == (
         "arn:aws:logs:us-east-2:123456789012:log-group:/aws/eks/burst-use2/cluster"
     )
     root = [s for s in policy["Statement"] if s["Principal"].get("AWS") == "arn:aws:iam::123456789012:root"]
     assert len(root) == 1
+    # The add-on's container log groups, and no other group of the account.
+    (containers,) = [s for s in policy["Statement"] if s.get("Sid") == "ContainerLogGroups"]
+    assert containers["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        "arn:aws:logs:us-east-2:123456789012:log-group:/aws/containerinsights/burst-use2/*"
+    )
 
 
 def test_kubeconfig_holds_no_credentials() -> None:

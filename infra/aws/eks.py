@@ -4,7 +4,7 @@ Creates, for one cluster:
 
 - a KMS key (rotated yearly, no wildcard principal) with an alias. It envelope-encrypts the
   cluster's Kubernetes secrets, the control-plane log group and the nodes' root volumes, so its
-  policy lets CloudWatch Logs use it for that one log group and lets EC2 Auto Scaling use it
+  policy lets CloudWatch Logs use it for that log group and the container log groups, and lets EC2 Auto Scaling use it
   for the volumes of the instances it launches;
 - the control-plane log group `/aws/eks/<cluster>/cluster`, with a retention and the key,
   created before the cluster so that EKS does not create an unmanaged one that never expires;
@@ -20,6 +20,9 @@ Creates, for one cluster:
 - IAM roles for service accounts (an OIDC provider) and EKS Pod Identity (its agent add-on),
   and the VPC CNI, kube-proxy and CoreDNS add-ons at pinned versions;
 - one managed node group per node pool (see `infra.aws.nodegroups`);
+- the CloudWatch Observability add-on (the nodes' and containers' logs to CloudWatch Logs, with an
+  EKS Pod Identity role holding CloudWatchAgentServerPolicy), and its log groups
+  `/aws/containerinsights/<cluster>/*` created first with the stack's log retention and the key;
 - an exec-based kubeconfig (`aws eks get-token`) and a Kubernetes provider built from it.
 
 The AWS provider is not created here: pass it as
@@ -52,6 +55,17 @@ CLUSTER_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controll
 NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Add-ons that run on every node (DaemonSets): installed before the node groups, so that the
 first nodes come up with them. CoreDNS is a Deployment and waits for nodes to schedule on."""
+
+OBSERVABILITY_ADDON = "amazon-cloudwatch-observability"
+"""CloudWatch agent and Fluent Bit: the nodes' and containers' logs and Container Insights metrics
+(https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Container-Insights-setup-EKS-addon.html)."""
+OBSERVABILITY_SERVICE_ACCOUNT = "cloudwatch-agent"
+"""The add-on's agents run as this service account; from add-on 3.1.0 on, EKS Pod Identity may give it
+its role (same page), so the nodes' role never holds the agent's rights."""
+OBSERVABILITY_POLICY = "CloudWatchAgentServerPolicy"
+CONTAINER_LOG_GROUPS: tuple[str, ...] = ("application", "dataplane", "host", "performance")
+"""The log groups the add-on writes, /aws/containerinsights/<cluster>/<name>: created here first with
+the environment's retention and the cluster's key, since the agents would create them without either."""
 
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 CLUSTER_POLICIES: tuple[str, ...] = ("AmazonEKSClusterPolicy",)
@@ -97,6 +111,9 @@ def support_warning(version: str, today: dt.date) -> str | None:
 def key_policy(*, account_id: str, partition: str, dns_suffix: str, region: str, cluster_name: str) -> str:
     """Key policy: the account administers the key through IAM; two services may use it."""
     log_group_arn = f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/eks/{cluster_name}/cluster"
+    container_logs_arn = (
+        f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws/containerinsights/{cluster_name}/*"
+    )
     autoscaling = (
         f"arn:{partition}:iam::{account_id}:role/aws-service-role/autoscaling.amazonaws.com/"
         "AWSServiceRoleForAutoScaling"
@@ -125,6 +142,20 @@ def key_policy(*, account_id: str, partition: str, dns_suffix: str, region: str,
                     ],
                     "Resource": "*",
                     "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
+                },
+                {
+                    "Sid": "ContainerLogGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": container_logs_arn}},
                 },
                 {
                     "Sid": "AutoScalingEncryptsNodeVolumes",
@@ -456,12 +487,17 @@ class EksCluster(pulumi.ComponentResource):
 
         versions = catalog().eks_addons[args.kubernetes_version]
 
-        def addon(addon_name: str, depends_on: Sequence[pulumi.Resource] = ()) -> aws.eks.Addon:
+        def addon(
+            addon_name: str,
+            depends_on: Sequence[pulumi.Resource] = (),
+            pod_identity: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+        ) -> aws.eks.Addon:
             return aws.eks.Addon(
                 child_name(addon_name),
                 cluster_name=cluster.name,
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
+                pod_identity_associations=list(pod_identity) if pod_identity else None,
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(child_name(addon_name)),
@@ -492,6 +528,7 @@ class EksCluster(pulumi.ComponentResource):
         }
         groups = list(self.node_groups.values())
         addon("coredns", depends_on=groups)
+        self._observability(name, args, cluster, key, partition, addon, [*groups, *node_addons], tags)
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint
@@ -529,6 +566,67 @@ class EksCluster(pulumi.ComponentResource):
                 "vpcId": self.vpc_id,
                 "kubeconfig": self.kubeconfig,
             }
+        )
+
+    def _observability(
+        self,
+        name: str,
+        args: EksClusterArgs,
+        cluster: aws.eks.Cluster,
+        key: aws.kms.Key,
+        partition: pulumi.Output[Any],
+        addon: Callable[..., aws.eks.Addon],
+        after: Sequence[pulumi.Resource],
+        tags: Callable[[str], dict[str, str]],
+    ) -> None:
+        """The CloudWatch Observability add-on, its Pod Identity role and its log groups."""
+        child = pulumi.ResourceOptions(parent=self)
+        logs = [
+            aws.cloudwatch.LogGroup(
+                resource_name(name, "logs", group, max_len=AUTONAMED_MAX),
+                name=f"/aws/containerinsights/{args.cluster_name}/{group}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=key.arn,
+                tags=tags(resource_name(name, "logs", group, max_len=AUTONAMED_MAX)),
+                opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            )
+            for group in CONTAINER_LOG_GROUPS
+        ]
+        role_name = resource_name(name, "cloudwatch", max_len=AUTONAMED_MAX)
+        role = aws.iam.Role(
+            role_name,
+            description=f"CloudWatch agent and Fluent Bit of {args.cluster_name} (EKS Pod Identity)",
+            # EKS Pod Identity assumes the role and tags the session
+            # (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html).
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "pods.eks.amazonaws.com"},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                }
+            ),
+            tags=tags(role_name),
+            opts=child,
+        )
+        grant = aws.iam.RolePolicyAttachment(
+            resource_name(role_name, OBSERVABILITY_POLICY, max_len=AUTONAMED_MAX),
+            role=role.name,
+            policy_arn=partition.partition.apply(lambda p: f"arn:{p}:iam::aws:policy/{OBSERVABILITY_POLICY}"),
+            opts=child,
+        )
+        addon(
+            OBSERVABILITY_ADDON,
+            depends_on=[*after, *logs, grant],
+            pod_identity=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=role.arn, service_account=OBSERVABILITY_SERVICE_ACCOUNT
+                )
+            ],
         )
 
     def _role(

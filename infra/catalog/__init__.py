@@ -211,6 +211,7 @@ class _EksAddons(_Row):
     kube_proxy: str = Field(alias="kube-proxy")
     coredns: str
     eks_pod_identity_agent: str = Field(alias="eks-pod-identity-agent")
+    amazon_cloudwatch_observability: str = Field(alias="amazon-cloudwatch-observability")
     note: str | None = None
 
     def versions(self) -> dict[str, str]:
