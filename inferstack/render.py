@@ -148,7 +148,8 @@ def _sort_key(manifest: dict[str, Any]) -> tuple[int, str, str, str]:
 
 
 def write(clusters: dict[str, ClusterRender], out: Path) -> list[Path]:
-    """``<cluster>/objects.yaml`` (multi-document), ``<cluster>/releases.yaml`` and ``<cluster>/rules/``."""
+    """``<cluster>/objects.yaml`` (multi-document), ``<cluster>/releases.yaml``, ``<cluster>/rules/`` and
+    ``<cluster>/dashboards/``."""
     written: list[Path] = []
     for cluster in clusters.values():
         folder = out / cluster.name
@@ -167,6 +168,7 @@ def write(clusters: dict[str, ClusterRender], out: Path) -> list[Path]:
         )
         written += [objects, releases]
         written += _write_rules(cluster, folder / "rules")
+        written += _write_dashboards(cluster, folder / "dashboards")
     return written
 
 
@@ -189,4 +191,26 @@ def _write_rules(cluster: ClusterRender, folder: Path) -> list[Path]:
             yaml.safe_dump({"groups": manifest["spec"]["groups"]}, sort_keys=False), encoding="utf-8"
         )
         written.append(path)
+    return written
+
+
+DASHBOARD_LABEL = "grafana_dashboard"
+"""The label of the ConfigMaps Grafana's sidecar loads dashboards from (infra/k8s/dashboards.py)."""
+
+
+def _write_dashboards(cluster: ClusterRender, folder: Path) -> list[Path]:
+    """``<cluster>/dashboards/<file>.json`` per dashboard a sidecar-labelled ConfigMap carries: the
+    JSON model as Grafana imports it."""
+    written: list[Path] = []
+    for manifest in cluster.objects:
+        meta = manifest.get("metadata") or {}
+        if manifest.get("kind") != "ConfigMap" or (meta.get("labels") or {}).get(DASHBOARD_LABEL) != "1":
+            continue
+        for key, text in sorted((manifest.get("data") or {}).items()):
+            if not key.endswith(".json"):
+                continue
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / key
+            path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+            written.append(path)
     return written

@@ -34,6 +34,7 @@ from infra.gcp.database import GcpDatabase
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import PORT as GATEWAY_PORT
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.monitoring import build_monitoring
@@ -266,7 +267,8 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    build_monitoring(settings, parts)
+    monitoring = build_monitoring(settings, parts)
+    build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     if settings.edge is not None:
