@@ -80,8 +80,9 @@ ACCELERATORS: tuple[str, ...] = ("nvidia.com/gpu", "google.com/tpu")
 """Extended resources of accelerators (NVIDIA device plugin, GKE TPU); only limits allocate them."""
 
 POD_SECURITY_LEVELS: tuple[str, ...] = ("baseline", "restricted")
-CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds",)
-"""Charts that install only CustomResourceDefinitions: nothing runs, so no resources to set."""
+CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
+"""Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
+configuration): nothing runs, so no resources to set."""
 
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
