@@ -73,14 +73,7 @@ UNGUARDED = {
     "kubernetes:external-secrets.io/v1:ExternalSecret": "reads through a store the secret-store guard judges",
     "kubernetes:keda.sh/v1alpha1:ClusterTriggerAuthentication": "names a pod identity (gcp); what that identity may do is judged on its IAM bindings",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules, checked by promtool",
-    "kubernetes:networking.istio.io/v1:Gateway": "the mesh ingress's listener; who may pass is the "
-    "AuthorizationPolicy's concern",
     "kubernetes:networking.istio.io/v1:VirtualService": "routes the ingress to the gateway's Service",
-    "kubernetes:security.istio.io/v1:AuthorizationPolicy": "tests/test_mesh.py asserts who each admits",
-    "kubernetes:security.istio.io/v1:PeerAuthentication": "tests/test_mesh.py asserts STRICT in prod; "
-    "the settings refuse permissive outside dev",
-    "kubernetes:security.istio.io/v1:RequestAuthentication": "tests/test_mesh.py asserts the stack's "
-    "issuer, audiences and keys",
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
