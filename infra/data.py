@@ -48,6 +48,14 @@ CONFIG_MAP = "inferstack-data"
 REDIS_AUTH_SECRET = "inferstack-redis-auth"
 POD_SECURITY = {f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "audit", "warn")}
 """The inference namespace admits only pods meeting the restricted Pod Security Standard."""
+AMBIENT = {"istio.io/dataplane-mode": "ambient"}
+"""Puts a namespace's pods in Istio's ambient mesh (infra/k8s/mesh.py, on EKS and GKE clusters;
+https://istio.io/v1.30/docs/ambient/usage/add-workloads/)."""
+
+
+def namespace_labels(cloud: Cloud) -> dict[str, str]:
+    """A workload namespace's labels: restricted pods, and in the mesh where the program runs one."""
+    return {**POD_SECURITY, **(AMBIENT if cloud is not Cloud.EXISTING else {})}
 
 
 @dataclass(frozen=True)
@@ -357,7 +365,7 @@ def _hand_over(settings: Settings, parts: Mapping[str, ClusterParts], out: DataO
         # Created here until the workloads layer lands; it will take this namespace over.
         namespace = k8s.core.v1.Namespace(
             f"{cluster.name}-{NAMESPACE}",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=POD_SECURITY),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=namespace_labels(cluster.cloud)),
             opts=opts,
         )
         in_namespace = k8s.meta.v1.ObjectMetaArgs(

@@ -9,6 +9,8 @@ this module, which composes them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_gcp as gcp
@@ -33,10 +35,11 @@ from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
+from infra.k8s import MESH_INGRESS_PORT
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.k8s.dashboards import build_dashboards
-from infra.k8s.gateway import PORT as GATEWAY_PORT
 from infra.k8s.gateway import GatewayOutputs, build_gateways
+from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import build_monitoring
 from infra.k8s.serving import build_serving
 from infra.naming import gcp_label_value
@@ -271,15 +274,19 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
+    # Istio ambient: mTLS between the pods, and the mesh's ingress the edge reaches them through.
+    meshes = build_mesh(
+        settings.security, parts, {n: g.service for n, g in gateways.gateways.items()}, serving.deployments
+    )
     if settings.edge is not None:
         edge = build_edge(
             settings,
             providers,
             parts,
             neg_names=gateways.neg_names(),
-            neg_owners=[g.service for g in gateways.gateways.values() if g.neg_name is not None],
+            neg_owners=[meshes[n].ingress for n, g in gateways.gateways.items() if g.neg_name is not None],
         )
-        _gateway_ingress(settings, providers, parts, gateways, edge)
+        _gateway_ingress(settings, providers, parts, gateways, edge, meshes)
         pulumi.export("publicName", edge.public_name)
         pulumi.export("healthCheckIds", edge.health_check_ids)
         pulumi.export("zoneId", edge.zone_id)
@@ -311,8 +318,10 @@ def _gateway_ingress(
     parts: dict[str, ClusterParts],
     gateways: GatewayOutputs,
     edge: EdgeOutputs,
+    meshes: Mapping[str, ClusterMesh],
 ) -> None:
-    """An ALB behind WAF in front of every EKS cluster's gateway, on the origin name the edge checks."""
+    """An ALB behind WAF in front of every EKS cluster's gateway (through its mesh ingress), on the
+    origin name the edge checks."""
     assert settings.edge is not None
     for name, gateway in gateways.gateways.items():
         part = parts[name]
@@ -333,14 +342,14 @@ def _gateway_ingress(
                 vpc_cidr=part.network.vpc_cidr,
                 public_subnet_ids=part.network.public_subnet_ids,
                 certificate_arn=edge.certificate_arns[cluster.region],
-                target_port=GATEWAY_PORT,
+                target_port=MESH_INGRESS_PORT,
                 health_check_path=settings.edge.health_check_path,
                 protect=settings.is_prod,
                 tags={**settings.tags, "cluster": name, "component": "gateway"},
             ),
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
-        gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id)
+        gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id, meshes[name].ingress)
 
 
 def _budgets(settings: Settings, providers: Providers) -> None:

@@ -31,11 +31,13 @@ from guardkit import (
     HIGH,
     LOW,
     MEDIUM,
+    cluster_of,
     is_unknown,
     items,
     known,
     present,
     resource_guard,
+    stack_guard,
     value,
 )
 from pulumi_policy import EnforcementLevel, Policy
@@ -56,8 +58,9 @@ LONG_RUNNING: tuple[str, ...] = WORKLOADS[:4]
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
-SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system",)
-"""Where node agents (device plugins, DCGM exporters, CNI) legitimately use the host."""
+SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "istio-system")
+"""Where node agents (device plugins, DCGM exporters, CNI) legitimately use the host; istio-system holds
+Istio's CNI node agent and ztunnel, which redirect every pod's traffic on their node (infra/k8s/mesh.py)."""
 
 ALLOWED_REGISTRIES: tuple[str, ...] = (
     "docker.io",
@@ -80,8 +83,9 @@ ACCELERATORS: tuple[str, ...] = ("nvidia.com/gpu", "google.com/tpu")
 """Extended resources of accelerators (NVIDIA device plugin, GKE TPU); only limits allocate them."""
 
 POD_SECURITY_LEVELS: tuple[str, ...] = ("baseline", "restricted")
-CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds",)
-"""Charts that install only CustomResourceDefinitions: nothing runs, so no resources to set."""
+CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
+"""Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
+configuration): nothing runs, so no resources to set."""
 
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -732,5 +736,135 @@ POLICIES: list[Policy] = [
         check=_release_security,
         config=dict(systemNamespaces=_SYSTEM_SCHEMA),
         concern="kubernetes",
+    ),
+]
+
+
+# --- the mesh (issue 13: mTLS and a JWT on every request) ------------------------------------------
+
+GATEWAY_DEPLOYMENT = "deepseek-deployment"
+"""The gateway's Deployment (infra/k8s/gateway.py): what a request without a token must not reach."""
+MESH_GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
+REQUEST_AUTHENTICATION = "kubernetes:security.istio.io/v1:RequestAuthentication"
+AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
+READINESS_PATH = "/health/readiness"
+"""The one route the health checkers call without a token (LiteLLM's readiness)."""
+SERVING_NAMESPACES: tuple[str, ...] = ("inference", "serving")
+AMBIENT_LABEL = "istio.io/dataplane-mode"
+
+
+def _validates_tokens(r: Any) -> bool:
+    rules = list(items(r.props, "spec.jwtRules"))
+    return bool(rules) and all(present(rule, "issuer") and present(rule, "jwksUri") for rule in rules)
+
+
+def _open_rule(rule: Any) -> bool:
+    """The readiness exception exactly: GET of the readiness path, nothing else, from anyone."""
+    if present(rule, "from") or present(rule, "when"):
+        return False
+    to = list(items(rule, "to"))
+    if len(to) != 1 or set(_map(to[0], "operation")) != {"methods", "paths"}:
+        return False
+    return list(items(to[0], "operation.methods")) == ["GET"] and list(items(to[0], "operation.paths")) == [
+        READINESS_PATH
+    ]
+
+
+def _requires_principal(r: Any) -> bool:
+    """An ALLOW policy whose every rule asks for a validated request principal, but the readiness one."""
+    if known(r.props, "spec.action", "ALLOW") != "ALLOW":
+        return False
+    rules = list(items(r.props, "spec.rules"))
+
+    def principal(rule: Any) -> bool:
+        sources = list(items(rule, "from"))
+        return bool(sources) and all(bool(list(items(s, "source.requestPrincipals"))) for s in sources)
+
+    return any(principal(rule) for rule in rules) and all(
+        principal(rule) or _open_rule(rule) for rule in rules
+    )
+
+
+def _gateway_jwt(resources: Sequence[Any], _: Props) -> Iterator[tuple[str, str]]:
+    """Every cluster whose gateway the mesh's ingress exposes validates a token and requires it."""
+    exposed = {cluster_of(r) for r in resources if r.resource_type == MESH_GATEWAY}
+    for d in resources:
+        if d.resource_type != WORKLOADS[0] or known(d.props, "metadata.name") != GATEWAY_DEPLOYMENT:
+            continue
+        cluster = cluster_of(d)
+        if cluster not in exposed:
+            continue
+        same = [r for r in resources if cluster_of(r) == cluster]
+        if not any(r.resource_type == REQUEST_AUTHENTICATION and _validates_tokens(r) for r in same):
+            yield (
+                f"the gateway {GATEWAY_DEPLOYMENT} is exposed with no RequestAuthentication whose jwtRules "
+                "name an issuer and a jwksUri",
+                d.urn,
+            )
+        if not any(r.resource_type == AUTHORIZATION_POLICY and _requires_principal(r) for r in same):
+            yield (
+                f"the gateway {GATEWAY_DEPLOYMENT} is exposed with no ALLOW AuthorizationPolicy requiring "
+                f"requestPrincipals on every rule but GET {READINESS_PATH}",
+                d.urn,
+            )
+
+
+def _mesh_mtls(resources: Sequence[Any], _: Props) -> Iterator[tuple[str, str]]:
+    """A serving namespace in the ambient mesh accepts mutual TLS only."""
+    for ns in resources:
+        if ns.resource_type != NAMESPACE_TYPE:
+            continue
+        name = known(ns.props, "metadata.name")
+        if (
+            name not in SERVING_NAMESPACES
+            or _map(ns.props, "metadata.labels").get(AMBIENT_LABEL) != "ambient"
+        ):
+            continue
+        peers = [
+            r
+            for r in resources
+            if r.resource_type == PEER_AUTHENTICATION
+            and cluster_of(r) == cluster_of(ns)
+            and known(r.props, "metadata.namespace") == name
+        ]
+        if not peers:
+            yield (
+                f"namespace {name} is in the mesh with no PeerAuthentication (Istio's default: PERMISSIVE)",
+                ns.urn,
+            )
+        for peer in peers:
+            mode = known(peer.props, "spec.mtls.mode", "UNSET")
+            if mode != "STRICT":
+                yield (
+                    f"PeerAuthentication {name}/{known(peer.props, 'metadata.name')} is {mode}; allowed: STRICT",
+                    peer.urn,
+                )
+
+
+NAMESPACE_TYPE = "kubernetes:core/v1:Namespace"
+
+POLICIES += [
+    stack_guard(
+        "gateway-jwt",
+        "The mesh ingress in front of the gateway validates a JWT and requires it on every route but readiness",
+        rule="K10",
+        mirrors="custom (Istio RequestAuthentication + AuthorizationPolicy requestPrincipals)",
+        severity=CRITICAL,
+        fix="set security.jwt in the stack (issuer, audiences, jwksUri): infra/k8s/mesh.py builds both policies",
+        check=_gateway_jwt,
+        concern="kubernetes",
+        types=[REQUEST_AUTHENTICATION, AUTHORIZATION_POLICY, MESH_GATEWAY],
+    ),
+    stack_guard(
+        "mesh-mtls-strict",
+        "Serving namespaces in the mesh accept mutual TLS only",
+        rule="K11",
+        mirrors="custom (Istio PeerAuthentication mtls.mode STRICT)",
+        severity=HIGH,
+        fix="security.mtls: strict (permissive is for dev only)",
+        check=_mesh_mtls,
+        concern="kubernetes",
+        types=[PEER_AUTHENTICATION],
     ),
 ]

@@ -12,7 +12,7 @@ import pytest
 
 from inferstack.engine import Graph, Resource
 from infra.catalog import catalog
-from infra.k8s import SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
+from infra.k8s import MESH_ADDONS, SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
 from tests.conftest import ROOT, planned, stack_variant
 from tests.test_cli import run
 from tests.test_settings import only_line, valid
@@ -31,9 +31,11 @@ def cluster_of(graph: Graph, resource: Resource) -> str:
 
 
 def releases(graph: Graph) -> dict[str, dict[str, Resource]]:
-    """Cluster -> add-on (release name) -> its Helm release."""
+    """Cluster -> add-on (release name) -> its Helm release; the mesh's are tests/test_mesh.py's."""
     out: dict[str, dict[str, Resource]] = {}
     for release in graph.of_type(RELEASE):
+        if release.inputs["name"] in MESH_ADDONS:
+            continue
         out.setdefault(cluster_of(graph, release), {})[release.inputs["name"]] = release
     return out
 
@@ -213,8 +215,9 @@ def test_the_expander_prefers_paid_capacity_over_spot(prod: Graph) -> None:
 
 
 def _addon_releases(graph: Graph) -> list[Resource]:
-    """The add-ons' releases; the one other release is the monitoring layer's CRD chart, pinned there."""
-    found = graph.of_type(RELEASE)
+    """The add-ons' releases; the one other release is the monitoring layer's CRD chart, pinned there.
+    The mesh's releases (addons.yaml rows too) are judged in tests/test_mesh.py."""
+    found = [r for r in graph.of_type(RELEASE) if r.inputs["name"] not in MESH_ADDONS]
     others = {r.inputs["name"] for r in found if r.inputs["name"] not in catalog().addons}
     assert others <= {"prometheus-operator-crds"}, others
     return [r for r in found if r.inputs["name"] in catalog().addons]

@@ -342,6 +342,11 @@ def test_every_addon_release_is_exact_sourced_and_supports_the_stacks_eks_versio
         "metrics-server",
         "keda",
         "external-secrets",
+        "istio-base",
+        "istiod",
+        "istio-cni",
+        "ztunnel",
+        "istio-ingress",
     }
     for name, addon in c.addons.items():
         assert addon.repository.startswith("https://"), name

@@ -275,11 +275,30 @@ def test_every_gcp_backend_service_has_the_gateways_negs_in_every_zone(stack: st
     assert groups
     expected = []
     for cluster in gcp:
-        service = _one(graph, "kubernetes:core/v1:Service", f"{cluster.name}-gateway-deepseek")
-        annotation = yaml.safe_load(service.inputs["metadata"]["annotations"]["cloud.google.com/neg"])
+        # The NEGs are the mesh ingress's (LiteLLM's pods refuse plain text under STRICT mTLS); the
+        # Istio Gateway listens on the NEG's port and the VirtualService leads to LiteLLM's Service.
+        litellm = _one(graph, "kubernetes:core/v1:Service", f"{cluster.name}-gateway-deepseek")
+        assert "cloud.google.com/neg" not in (litellm.inputs["metadata"].get("annotations") or {})
+        ingress = _one(graph, "kubernetes:helm.sh/v3:Release", f"{cluster.name}-mesh-istio-ingress")
+        service = ingress.inputs["values"]["service"]
+        annotation = yaml.safe_load(service["annotations"]["cloud.google.com/neg"])
         name = f"inferstack-{stack}-{cluster.name}-gateway"
-        assert annotation == {"exposed_ports": {"4000": {"name": name}}}
-        assert service.inputs["spec"]["ports"][0]["port"] == 4000
+        assert annotation == {"exposed_ports": {"8080": {"name": name}}}
+        assert service["type"] == "ClusterIP"
+        assert {"name": "http2", "port": 8080, "protocol": "TCP", "targetPort": 8080} in service["ports"]
+        (gateway,) = [
+            g
+            for g in graph.of_type("kubernetes:networking.istio.io/v1:Gateway")
+            if g.name.startswith(cluster.name)
+        ]
+        assert gateway.inputs["spec"]["servers"][0]["port"]["number"] == 8080
+        (route,) = [
+            v
+            for v in graph.of_type("kubernetes:networking.istio.io/v1:VirtualService")
+            if v.name.startswith(cluster.name)
+        ]
+        destination = route.inputs["spec"]["http"][0]["route"][0]["destination"]
+        assert destination == {"host": "deepseek.inference.svc.cluster.local", "port": {"number": 4000}}
         zones = catalog().gcp_regions[cluster.region or ""][:3]
         expected += [f"projects/{settings.gcp_project}/zones/{z}/networkEndpointGroups/{name}" for z in zones]
     assert groups == expected
@@ -541,4 +560,4 @@ def test_only_the_gateway_may_send_prompts_to_the_masking_services() -> None:
         }
         (rule,) = spec["ingress"]
         assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "deepseek"}}}]
-        assert rule["ports"] == [{"port": 3000, "protocol": "TCP"}]
+        assert rule["ports"] == [{"port": 3000, "protocol": "TCP"}, {"port": 15008, "protocol": "TCP"}]

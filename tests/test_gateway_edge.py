@@ -92,7 +92,7 @@ def test_dev_load_balancers_can_be_torn_down() -> None:
     assert balancers and all(b.inputs["enableDeletionProtection"] is False for b in balancers)
 
 
-def test_the_target_group_reaches_the_gateway_pods_through_a_target_group_binding() -> None:
+def test_the_target_group_reaches_the_gateway_through_the_mesh_ingress() -> None:
     graph = planned("prod")
     index = _by_urn(graph)
     bindings = graph.of_type("kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding")
@@ -102,14 +102,23 @@ def test_the_target_group_reaches_the_gateway_pods_through_a_target_group_bindin
     ]
     for binding in bindings:
         spec = binding.inputs["spec"]
-        assert spec["serviceRef"] == {"name": "deepseek", "port": 4000}
+        # The ALB's plain text would be refused by ztunnel at LiteLLM's pods (STRICT mTLS): it
+        # targets the ingress proxy, which the VirtualService sends on to LiteLLM's Service.
+        assert binding.inputs["metadata"]["namespace"] == "istio-ingress"
+        assert spec["serviceRef"] == {"name": "istio-ingress", "port": 8080}
         assert spec["targetType"] == "ip"
+        cluster = binding.name.removesuffix("-gateway-target-group")
+        assert any(
+            index[u].type == "kubernetes:helm.sh/v3:Release"
+            and index[u].name == f"{cluster}-mesh-istio-ingress"
+            for u in binding.dependencies
+        )
         (group,) = [
             index[u] for u in binding.dependencies if index[u].type == "aws:lb/targetGroup:TargetGroup"
         ]
-        assert group.inputs["targetType"] == "ip" and group.inputs["port"] == 4000
+        assert group.inputs["targetType"] == "ip" and group.inputs["port"] == 8080
         assert group.inputs["healthCheck"]["path"] == "/health/readiness"
-        assert spec["networking"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 4000}]
+        assert spec["networking"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 8080}]
 
 
 def test_a_stack_without_an_edge_gets_no_load_balancer() -> None:
@@ -118,11 +127,11 @@ def test_a_stack_without_an_edge_gets_no_load_balancer() -> None:
     assert graph.of_type("kubernetes:apps/v1:Deployment")
 
 
-def test_gke_admits_googles_front_ends_to_the_gateway_port() -> None:
+def test_gke_admits_googles_front_ends_to_the_mesh_ingress_port() -> None:
     graph = planned("prod")
     (rule,) = [r for r in graph.of_type("gcp:compute/firewall:Firewall") if "gateway" in r.name]
     assert sorted(rule.inputs["sourceRanges"]) == ["130.211.0.0/22", "35.191.0.0/16"]
-    assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["4000"]}]
+    assert rule.inputs["allows"] == [{"protocol": "tcp", "ports": ["8080"]}]
 
 
 def _ingress(**changes: object) -> GatewayIngressArgs:

@@ -82,6 +82,7 @@ UNGUARDED = {
     "kubernetes:external-secrets.io/v1:ExternalSecret": "reads through a store the secret-store guard judges",
     "kubernetes:keda.sh/v1alpha1:ClusterTriggerAuthentication": "names a pod identity (gcp); what that identity may do is judged on its IAM bindings",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules, checked by promtool",
+    "kubernetes:networking.istio.io/v1:VirtualService": "routes the ingress to the gateway's Service",
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",

@@ -14,3 +14,19 @@ SERVING_PRIORITY_CLASS = "inferstack-serving"
 
 SYSTEM_PRIORITY_CLASS = "inferstack-system"
 """PriorityClass of the add-ons the serving depends on (device plugin, autoscaler, KEDA, secrets)."""
+
+MESH_ADDONS: tuple[str, ...] = ("istio-base", "istiod", "istio-cni", "ztunnel", "istio-ingress")
+"""The addons.yaml rows of the mesh (``infra.k8s.mesh``), in install order, the ingress last; the
+add-ons component leaves them to it."""
+
+MESH_INGRESS = "istio-ingress"
+"""The mesh's ingress (``infra.k8s.mesh``): its Helm release, namespace, Service and ServiceAccount
+share the name (the gateway chart names its objects after the release)."""
+MESH_INGRESS_PORT = 8080
+"""The ingress Service's and pods' port for the edge (set in the gateway chart's ``service.ports``;
+the Istio Gateway listens on it). Above 1024, so the proxy needs no privilege to bind it, and within
+the ports the policy pack lets Google's load balancer ranges reach (gcp-firewall-no-public-ingress)."""
+HBONE_PORT = 15008
+"""Where ztunnel delivers mesh traffic to an ambient pod (HBONE): a NetworkPolicy on a pod in the
+mesh must admit it besides the application's port
+(https://istio.io/v1.30/docs/ambient/usage/networkpolicy/)."""

@@ -18,8 +18,9 @@ carries the database and Redis endpoints; a burst cluster gets the namespace her
   (stack-prefixed names an operator writes once, docs/gateway.md), and on AWS core clusters the
   database URL (templated from the Aurora master secret) and the Redis AUTH token;
 - the Deployment ``deepseek-deployment`` (label ``app: deepseek``), its PodDisruptionBudget,
-  ServiceAccount and Service ``deepseek`` (on GKE a standalone NEG with a fixed name per zone, which
-  the global load balancer takes as its backend);
+  ServiceAccount and Service ``deepseek``, reached through the mesh's ingress (infra/k8s/mesh.py),
+  whose Service carries the fixed-name standalone NEGs on GKE and the ALB's TargetGroupBinding on
+  EKS: with STRICT mTLS nothing outside the mesh reaches LiteLLM's pods directly;
 - the KEDA ScaledObject of the seed's autoscaling: HPA ``deepseek-hpa``, 3..20 replicas, CPU at 70%
   and ``deepseek_api_requests_per_second{app="deepseek"}`` at an average of 500, scale-down
   stabilised.
@@ -46,10 +47,10 @@ from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
 from infra.catalog import catalog
 from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
-from infra.data import NAMESPACE, POD_SECURITY, DataOutputs
+from infra.data import NAMESPACE, DataOutputs, namespace_labels
 from infra.edge import GCP_ORIGIN_KEY
 from infra.gcp.network import GcpNetwork
-from infra.k8s import SYSTEM_PRIORITY_CLASS, pii, serving
+from infra.k8s import HBONE_PORT, MESH_INGRESS, MESH_INGRESS_PORT, SYSTEM_PRIORITY_CLASS, pii, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, Providers, zones
@@ -119,6 +120,13 @@ def gmp_frontend(project: str) -> PrometheusSource:
         f"https://monitoring.googleapis.com/v1/projects/{project}/location/global/prometheus",
         GCP_TRIGGER_AUTHENTICATION,
     )
+
+
+def neg_annotation(neg: str, port: int) -> str:
+    """The standalone NEG annotation: one NEG named ``neg`` per zone for the Service's ``port``
+    (https://cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg, "Create a Service":
+    annotation cloud.google.com/neg with exposed_ports and a custom name)."""
+    return json.dumps({"exposed_ports": {str(port): {"name": neg}}}, separators=(",", ":"))
 
 
 def neg_name(cluster: str) -> str:
@@ -338,7 +346,8 @@ class ClusterGateway(pulumi.ComponentResource):
             namespace = k8s.core.v1.Namespace(
                 self._child(NAMESPACE),
                 metadata=k8s.meta.v1.ObjectMetaArgs(
-                    name=NAMESPACE, labels={**POD_SECURITY, "app.kubernetes.io/part-of": PROJECT}
+                    name=NAMESPACE,
+                    labels={**namespace_labels(args.cloud), "app.kubernetes.io/part-of": PROJECT},
                 ),
                 opts=self._opts(after),
             )
@@ -375,19 +384,9 @@ class ClusterGateway(pulumi.ComponentResource):
             opts=opts,
         )
         self.neg_name = neg_name(args.cluster) if args.cloud is Cloud.GCP else None
-        annotations: dict[str, str] = {}
-        if self.neg_name is not None:
-            # Standalone NEGs: GKE creates one NEG of this name per zone of the cluster for the port
-            # (https://cloud.google.com/kubernetes-engine/docs/how-to/standalone-neg, "Create a
-            # Service": annotation cloud.google.com/neg with exposed_ports and a custom name).
-            annotations["cloud.google.com/neg"] = json.dumps(
-                {"exposed_ports": {str(PORT): {"name": self.neg_name}}}, separators=(",", ":")
-            )
         service = k8s.core.v1.Service(
             self._child(SERVICE),
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE, namespace=NAMESPACE, labels=labels, annotations=annotations or None
-            ),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=SERVICE, namespace=NAMESPACE, labels=labels),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
                 selector=APP,
@@ -403,11 +402,15 @@ class ClusterGateway(pulumi.ComponentResource):
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=APP),
                 policy_types=["Ingress"],
-                # Clients arrive through the load balancers (ALB IP targets, GCP NEGs) from addresses
-                # outside the cluster, so the port is open and every other port of the pods closed.
+                # Clients arrive through the mesh's ingress (infra/k8s/mesh.py); in the ambient mesh
+                # ztunnel delivers them on the HBONE port, and the Istio AuthorizationPolicy on these
+                # pods says who may connect. Every other port of the pods is closed.
                 ingress=[
                     k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP")]
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP"),
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=HBONE_PORT, protocol="TCP"),
+                        ]
                     )
                 ],
             ),
@@ -440,31 +443,39 @@ class ClusterGateway(pulumi.ComponentResource):
         self.register_outputs({"service": SERVICE, "negName": self.neg_name})
 
     def bind_target_group(
-        self, target_group_arn: pulumi.Input[str], load_balancer_group_id: pulumi.Input[str]
+        self,
+        target_group_arn: pulumi.Input[str],
+        load_balancer_group_id: pulumi.Input[str],
+        ingress: pulumi.Resource,
     ) -> k8s.apiextensions.CustomResource:
-        """Register the gateway's pods in an ALB target group (type ip) through the AWS Load Balancer
-        Controller, which also admits the load balancer's security group to the pods' port
-        (TargetGroupBinding elbv2.k8s.aws/v1beta1, spec.networking; AWS Load Balancer Controller
-        docs, "TargetGroupBinding")."""
+        """Register the mesh ingress's pods (``ingress``, its release) in an ALB target group (type ip)
+        through the AWS Load Balancer Controller, which also admits the load balancer's security group
+        to the pods' port (TargetGroupBinding elbv2.k8s.aws/v1beta1, spec.networking; AWS Load
+        Balancer Controller docs, "TargetGroupBinding"). Not LiteLLM's pods: with STRICT mTLS ztunnel
+        refuses the ALB's plain text; the binding lives in the Service's namespace, as it must."""
         return k8s.apiextensions.CustomResource(
             self._child("target-group"),
             api_version="elbv2.k8s.aws/v1beta1",
             kind="TargetGroupBinding",
-            metadata=self._meta(SERVICE, {**APP, "app.kubernetes.io/part-of": PROJECT}),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE,
+                namespace=MESH_INGRESS,
+                labels={**APP, "app.kubernetes.io/part-of": PROJECT},
+            ),
             spec={
-                "serviceRef": {"name": SERVICE, "port": PORT},
+                "serviceRef": {"name": MESH_INGRESS, "port": MESH_INGRESS_PORT},
                 "targetGroupARN": target_group_arn,
                 "targetType": "ip",
                 "networking": {
                     "ingress": [
                         {
                             "from": [{"securityGroup": {"groupID": load_balancer_group_id}}],
-                            "ports": [{"protocol": "TCP", "port": PORT}],
+                            "ports": [{"protocol": "TCP", "port": MESH_INGRESS_PORT}],
                         }
                     ]
                 },
             },
-            opts=self._opts([self.service]),
+            opts=self._opts([ingress]),
         )
 
     def _child(self, *role: str) -> str:
@@ -845,8 +856,8 @@ def _admit_load_balancer(part: ClusterParts, providers: Providers, gateway: Clus
         network=network.network_self_link,
         direction="INGRESS",
         source_ranges=list(GOOGLE_FRONT_ENDS),
-        allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(PORT)])],
-        description=f"Google's load balancer and its health checks to the gateway pods of {part.cluster.name}",
+        allows=[gcp.compute.FirewallAllowArgs(protocol="tcp", ports=[str(MESH_INGRESS_PORT)])],
+        description=f"Google's load balancer and its health checks to the mesh ingress pods of {part.cluster.name}",
         opts=pulumi.ResourceOptions(parent=gateway, provider=providers.for_gcp(part.cluster.region)),
     )
 

@@ -25,6 +25,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.catalog import catalog
+from infra.k8s import HBONE_PORT
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import PROJECT
 
@@ -189,7 +190,12 @@ def masking_services(
                                 pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(clients))
                             )
                         ],
-                        ports=[k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP")],
+                        # ztunnel delivers mesh traffic on HBONE: without it the gateway's mTLS
+                        # connections never arrive once the namespace is in the ambient mesh.
+                        ports=[
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP"),
+                            k8s.networking.v1.NetworkPolicyPortArgs(port=HBONE_PORT, protocol="TCP"),
+                        ],
                     )
                 ],
             ),

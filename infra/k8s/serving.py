@@ -45,7 +45,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.modelstore import AwsModelStore, AwsModelStoreArgs, PodReader
 from infra.catalog import DeviceKind, PoolHardware, catalog
-from infra.data import POD_SECURITY
+from infra.data import namespace_labels
 from infra.gcp.modelstore import GcpModelStore, GcpModelStoreArgs, GkeReader
 from infra.gcp.nodepools import SPOT_CRITICAL_PODS_SECONDS, SPOT_SHUTDOWN_SECONDS
 from infra.k8s import SERVING_PRIORITY_CLASS
@@ -480,7 +480,8 @@ def build_serving(
         namespace = k8s.core.v1.Namespace(
             f"{cluster.name}-{NAMESPACE}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=NAMESPACE, labels={**POD_SECURITY, "app.kubernetes.io/part-of": PROJECT}
+                name=NAMESPACE,
+                labels={**namespace_labels(cluster.cloud), "app.kubernetes.io/part-of": PROJECT},
             ),
             opts=opts,
         )

@@ -441,3 +441,147 @@ CASES += [
         Res(STORE, {"metadata": {"name": "s"}, "spec": {"provider": {"gcpsm": {"projectID": UNKNOWN}}}}),
     ),
 ]
+
+
+# --- the mesh: gateway-jwt, mesh-mtls-strict ------------------------------------------------------
+
+_CLUSTER = Res("pulumi:providers:kubernetes", {"kubeconfig": UNKNOWN}, name="k8s")
+_AUTHN = "kubernetes:security.istio.io/v1:RequestAuthentication"
+_AUTHZ = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+_PEER = "kubernetes:security.istio.io/v1:PeerAuthentication"
+_READY = {"to": [{"operation": {"methods": ["GET"], "paths": ["/health/readiness"]}}]}
+_PRINCIPAL = {"from": [{"source": {"requestPrincipals": ["*"]}}]}
+
+
+def _in_cluster(type_: str, name: str, spec: dict[str, Any], namespace: str = "istio-ingress") -> Res:
+    return Res(
+        type_, {"metadata": {"name": name, "namespace": namespace}, "spec": spec}, name=name, provider="k8s"
+    )
+
+
+def _exposed_gateway(
+    *, authn: dict[str, Any] | None = None, rules: list[Any] | None = None, action: str = "ALLOW"
+) -> tuple[Res, ...]:
+    found = [
+        _CLUSTER,
+        Res(
+            DEPLOYMENT,
+            {
+                "metadata": {"name": "deepseek-deployment", "namespace": "inference"},
+                "spec": {"template": {"spec": pod()}},
+            },
+            name="gw",
+            provider="k8s",
+        ),
+        _in_cluster(
+            "kubernetes:networking.istio.io/v1:Gateway", "ingress", {"selector": {"istio": "ingress"}}
+        ),
+    ]
+    if authn is not None:
+        found.append(_in_cluster(_AUTHN, "jwt", authn))
+    if rules is not None:
+        found.append(_in_cluster(_AUTHZ, "require-jwt", {"action": action, "rules": rules}))
+    return tuple(found)
+
+
+_JWT = {
+    "jwtRules": [{"issuer": "https://auth.example.com/", "jwksUri": "https://auth.example.com/jwks.json"}]
+}
+
+
+def _serving_namespace(ambient: bool = True) -> Res:
+    labels = {"istio.io/dataplane-mode": "ambient"} if ambient else {}
+    return Res(NAMESPACE, {"metadata": {"name": "serving", "labels": labels}}, name="ns", provider="k8s")
+
+
+CASES += [
+    fails(
+        "gateway-jwt", "no RequestAuthentication", *_exposed_gateway(rules=[_PRINCIPAL, _READY]), culprit="gw"
+    ),
+    fails(
+        "gateway-jwt",
+        "a RequestAuthentication without jwksUri",
+        *_exposed_gateway(
+            authn={"jwtRules": [{"issuer": "https://auth.example.com/"}]}, rules=[_PRINCIPAL, _READY]
+        ),
+        culprit="gw",
+    ),
+    fails("gateway-jwt", "no AuthorizationPolicy", *_exposed_gateway(authn=_JWT), culprit="gw"),
+    fails(
+        "gateway-jwt",
+        "the open rule is a prefix, not the readiness path",
+        *_exposed_gateway(
+            authn=_JWT,
+            rules=[_PRINCIPAL, {"to": [{"operation": {"methods": ["GET"], "paths": ["/health/*"]}}]}],
+        ),
+        culprit="gw",
+    ),
+    fails(
+        "gateway-jwt",
+        "the open rule admits every method on readiness",
+        *_exposed_gateway(
+            authn=_JWT, rules=[_PRINCIPAL, {"to": [{"operation": {"paths": ["/health/readiness"]}}]}]
+        ),
+        culprit="gw",
+    ),
+    fails(
+        "gateway-jwt",
+        "a rule admits anyone",
+        *_exposed_gateway(
+            authn=_JWT, rules=[_PRINCIPAL, _READY, {"from": [{"source": {"namespaces": ["x"]}}]}]
+        ),
+        culprit="gw",
+    ),
+    fails(
+        "gateway-jwt",
+        "a DENY policy",
+        *_exposed_gateway(authn=_JWT, rules=[_PRINCIPAL], action="DENY"),
+        culprit="gw",
+    ),
+    passes(
+        "gateway-jwt",
+        "a token required but on readiness",
+        *_exposed_gateway(authn=_JWT, rules=[_PRINCIPAL, _READY]),
+    ),
+    passes(
+        "gateway-jwt",
+        "a gateway no mesh ingress exposes (an existing cluster's)",
+        *_exposed_gateway()[:2],
+    ),
+    fails(
+        "mesh-mtls-strict",
+        "a serving namespace in the mesh without PeerAuthentication",
+        _CLUSTER,
+        _serving_namespace(),
+        culprit="ns",
+    ),
+    fails(
+        "mesh-mtls-strict",
+        "PERMISSIVE",
+        _CLUSTER,
+        _serving_namespace(),
+        _in_cluster(_PEER, "default", {"mtls": {"mode": "PERMISSIVE"}}, namespace="serving"),
+        culprit="default",
+    ),
+    fails(
+        "mesh-mtls-strict",
+        "no mode: Istio's default, PERMISSIVE",
+        _CLUSTER,
+        _serving_namespace(),
+        _in_cluster(_PEER, "default", {}, namespace="serving"),
+        culprit="default",
+    ),
+    passes(
+        "mesh-mtls-strict",
+        "STRICT",
+        _CLUSTER,
+        _serving_namespace(),
+        _in_cluster(_PEER, "default", {"mtls": {"mode": "STRICT"}}, namespace="serving"),
+    ),
+    passes(
+        "mesh-mtls-strict",
+        "a serving namespace outside the mesh",
+        _CLUSTER,
+        _serving_namespace(ambient=False),
+    ),
+]

@@ -48,7 +48,7 @@ from infra.aws.nodegroups import is_gpu, machine_of
 from infra.catalog import Addon, AddonRelease, catalog
 from infra.data import DataSecret
 from infra.gcp.network import GcpNetwork
-from infra.k8s import SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
+from infra.k8s import MESH_ADDONS, SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
 from infra.k8s.addons import iam, values
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, physical_name
@@ -126,7 +126,7 @@ def wanted(part: ClusterParts) -> list[str]:
     """The add-ons (addons.yaml names) this cluster gets: by cloud, less skips; the device plugin on
     EKS only with a GPU pool (elsewhere its pods would wait for GPU nodes that never come)."""
     cluster = part.cluster
-    names = cluster.installed_addons()
+    names = [n for n in cluster.installed_addons() if n not in MESH_ADDONS]
     if cluster.cloud is Cloud.AWS and not any(is_gpu(machine_of(p)) for p in cluster.node_pools):
         names = [n for n in names if n != "nvidia-device-plugin"]
     return names
