@@ -14,6 +14,7 @@ import pulumi_aws as aws
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from infra.aws.alerting import alert_topics
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
@@ -259,6 +260,8 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     build_monitoring(settings, parts)
+    for region in sorted({p.cluster.region for p in parts.values() if p.cluster.cloud is Cloud.AWS}):
+        alert_topics(settings, region, providers.for_aws(region))
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     if settings.edge is not None:

@@ -27,6 +27,8 @@ UNGUARDED = {
     "aws:elasticache/subnetGroup:SubnetGroup": "private subnets (the subnet guard judges them)",
     "aws:rds/subnetGroup:SubnetGroup": "private subnets (the subnet guard judges them)",
     "aws:kms/alias:Alias": "a name for a key the key guards judge",
+    "aws:sns/topicPolicy:TopicPolicy": "lets EventBridge of this account publish to one alert topic",
+    "aws:sns/topicSubscription:TopicSubscription": "an e-mail address of a receiver named in the stack",
     "aws:lb/targetGroup:TargetGroup": "no security setting of its own; the listener and WAF carry them",
     "aws:wafv2/webAclAssociation:WebAclAssociation": "the attachment of a web ACL the WAF guard judges",
     "aws:acm/certificate:Certificate": "DNS-validated, issued and renewed by ACM",
