@@ -260,7 +260,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     build_monitoring(settings, parts)
-    for region in sorted({p.cluster.region for p in parts.values() if p.cluster.cloud is Cloud.AWS}):
+    # Alerts leave AWS through one set of topics per region that runs a cluster (infra/aws/alerting.py).
+    aws_regions = {
+        p.cluster.region for p in parts.values() if p.cluster.cloud is Cloud.AWS and p.cluster.region
+    }
+    for region in sorted(r for r in aws_regions if r is not None):
         alert_topics(settings, region, providers.for_aws(region))
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
