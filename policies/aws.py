@@ -355,6 +355,15 @@ def _secret_cmk(props: Props, _: Props) -> str | None:
     return None
 
 
+def _sns_cmk(props: Props, _: Props) -> str | None:
+    # Provider default: no server-side encryption at all; alert messages name clusters and endpoints.
+    if not present(props, "kmsMasterKeyId"):
+        return "SNS topic is not encrypted; name a customer-managed key (kmsMasterKeyId)"
+    if known(props, "kmsMasterKeyId") == "alias/aws/sns":
+        return "SNS topic uses the AWS-managed alias/aws/sns key, which alarm services cannot use; name a customer-managed key (kmsMasterKeyId)"
+    return None
+
+
 # --- Databases and caches -------------------------------------------------------------------------
 
 
@@ -822,6 +831,17 @@ POLICIES: list[Policy] = [
         severity=MEDIUM,
         fix="kmsKeyId: the key of the component the secret belongs to",
         check=_secret_cmk,
+        concern="aws",
+    ),
+    resource_guard(
+        "sns-topic-cmk",
+        "SNS topics encrypted with a customer-managed KMS key",
+        types="aws:sns/topic:Topic",
+        rule="S24",
+        mirrors="CKV_AWS_26",
+        severity=MEDIUM,
+        fix="kmsMasterKeyId: the region's alert key (infra/aws/alerting.py)",
+        check=_sns_cmk,
         concern="aws",
     ),
     resource_guard(

@@ -47,7 +47,6 @@ UNGUARDED = {
     "aws:cloudwatch/metricAlarm:MetricAlarm": "alerting itself: thresholds on the data stores' metrics",
     "aws:cloudwatch/eventRule:EventRule": "alerting itself: matches EC2 and Auto Scaling events",
     "aws:cloudwatch/eventTarget:EventTarget": "delivers a rule's events to an alert topic",
-    "aws:sns/topic:Topic": "alert topics, encrypted with a customer-managed key (Checkov judges the encryption)",
     "aws:sns/topicPolicy:TopicPolicy": "admits the account's alarms and rules (aws:SourceAccount) to an alert topic",
     "aws:sns/topicSubscription:TopicSubscription": "e-mail addresses of the stack's receivers",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a cost-allocation tag",

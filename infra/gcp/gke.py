@@ -345,8 +345,17 @@ class GkeCluster(pulumi.ComponentResource):
             logging_config=gcp.container.ClusterLoggingConfigArgs(
                 enable_components=["SYSTEM_COMPONENTS", "WORKLOADS"]
             ),
+            # The list is the whole set: a package left out is switched off, the kube-state-metrics
+            # ones GKE enables by default included. The rules read Deployment and HPA state
+            # (kube_deployment_*, kube_horizontalpodautoscaler_*); the other KSM packages feed the
+            # dashboards. https://cloud.google.com/kubernetes-engine/docs/how-to/kube-state-metrics
             monitoring_config=gcp.container.ClusterMonitoringConfigArgs(
-                enable_components=["SYSTEM_COMPONENTS", *(["DCGM"] if has_gpu else [])],
+                enable_components=[
+                    "SYSTEM_COMPONENTS",
+                    # GKE's managed kube-state-metrics packages.
+                    *("DEPLOYMENT", "HPA", "POD", "STATEFULSET", "DAEMONSET", "STORAGE"),
+                    *(["DCGM"] if has_gpu else []),
+                ],
                 managed_prometheus=gcp.container.ClusterMonitoringConfigManagedPrometheusArgs(enabled=True),
             ),
             addons_config=gcp.container.ClusterAddonsConfigArgs(

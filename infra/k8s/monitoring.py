@@ -17,8 +17,9 @@ become objects, through each cluster's own Kubernetes provider:
 
 Collection on GKE is Managed Prometheus's, which the cluster already runs (no second stack): a
 ``ClusterPodMonitoring`` scrapes every vLLM pod, in whichever namespace the serving layer puts it.
-Collection on EKS (kube-prometheus-stack) is not built yet: its Prometheus needs persistent volumes,
-which need the EBS CSI driver the clusters do not run yet.
+On EKS, ``PodMonitor`` objects for vLLM and the gateway wait, with the rules, for the Prometheus that
+reads them: kube-prometheus-stack is not built yet, because its Prometheus needs persistent
+volumes, which need the EBS CSI driver the clusters do not run yet.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ SERVER_SELECTOR = {"app.kubernetes.io/name": "vllm"}
 """The label every model-server pod carries (infra/k8s/serving.py)."""
 SERVER_METRICS_PORT = "http"
 """The named container port vLLM serves its API and /metrics on (infra/k8s/serving.py)."""
+GATEWAY_SELECTOR = {"app": "deepseek"}
+"""The label of the gateway's pods (infra/k8s/gateway.py APP)."""
+GATEWAY_METRICS_PATH = "/metrics/"
+"""LiteLLM serves Prometheus metrics (free at the pinned release, docs/gateway.md) from a
+prometheus_client ASGI app mounted at /metrics, which answers /metrics with a redirect to
+/metrics/ (https://docs.litellm.ai/docs/proxy/prometheus; the published LiteLLM dashboard's scrape
+job uses metrics_path "/metrics/", https://grafana.com/grafana/dashboards/24965); the slash saves
+the redirect."""
 SCRAPE_INTERVAL = "30s"
 """As often as the recording rules evaluate; a rate window of 2 minutes then holds four samples."""
 
@@ -58,6 +67,29 @@ def _server_scrape() -> dict[str, object]:
     return {
         "selector": {"matchLabels": SERVER_SELECTOR},
         "endpoints": [{"port": SERVER_METRICS_PORT, "path": "/metrics", "interval": SCRAPE_INTERVAL}],
+    }
+
+
+def pod_monitors() -> dict[str, dict[str, object]]:
+    """The Prometheus Operator's PodMonitor specs on EKS, by name: vLLM and the gateway, in any
+    namespace (the serving layer and the gateway choose theirs). Field names from the
+    monitoring.coreos.com/v1 PodMonitor CRD of prometheus-operator-crds 31.0.1 (selector required;
+    namespaceSelector.any; podMetricsEndpoints port, path, interval)."""
+    return {
+        "vllm": {
+            "selector": {"matchLabels": SERVER_SELECTOR},
+            "namespaceSelector": {"any": True},
+            "podMetricsEndpoints": [
+                {"port": SERVER_METRICS_PORT, "path": "/metrics", "interval": SCRAPE_INTERVAL}
+            ],
+        },
+        "gateway": {
+            "selector": {"matchLabels": GATEWAY_SELECTOR},
+            "namespaceSelector": {"any": True},
+            "podMetricsEndpoints": [
+                {"port": "http", "path": GATEWAY_METRICS_PATH, "interval": SCRAPE_INTERVAL}
+            ],
+        },
     }
 
 
@@ -115,6 +147,17 @@ class ClusterMonitoring(pulumi.ComponentResource):
                 ),
                 opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[namespace])),
             )
+            self.monitors = [
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{monitor}",
+                    api_version="monitoring.coreos.com/v1",
+                    kind="PodMonitor",
+                    metadata=k8s.meta.v1.ObjectMetaArgs(name=monitor, namespace=NAMESPACE, labels=LABELS),
+                    spec=spec,
+                    opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[crds])),
+                )
+                for monitor, spec in pod_monitors().items()
+            ]
             for group in groups:
                 self.rules.append(
                     k8s.apiextensions.CustomResource(

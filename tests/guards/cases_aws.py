@@ -76,6 +76,15 @@ CASES = [
         Res("aws:kms/key:Key", {"enableKeyRotation": True, "bypassPolicyLockoutSafetyCheck": True}),
     ),
     passes("kms-key-rotation", "rotates", Res("aws:kms/key:Key", {"enableKeyRotation": True})),
+    fails("sns-topic-cmk", "not encrypted", Res("aws:sns/topic:Topic", {})),
+    fails(
+        "sns-topic-cmk", "AWS-managed key", Res("aws:sns/topic:Topic", {"kmsMasterKeyId": "alias/aws/sns"})
+    ),
+    passes(
+        "sns-topic-cmk",
+        "customer key unknown at preview",
+        Res("aws:sns/topic:Topic", {"kmsMasterKeyId": UNKNOWN}),
+    ),
     fails(
         "aurora-encrypted",
         "storage not encrypted",
