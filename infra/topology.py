@@ -28,8 +28,11 @@ from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.k8s.gateway import PORT as GATEWAY_PORT
 from infra.k8s.gateway import GatewayOutputs, build_gateways
-from infra.k8s.monitoring import build_monitoring
-from infra.k8s.serving import build_serving
+from infra.k8s.monitoring import NAMESPACE as MONITORING
+from infra.k8s.monitoring import ClusterMonitoring, build_monitoring
+from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
+from infra.k8s.serving import NAMESPACE as SERVING
+from infra.k8s.serving import ServingOutputs, build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -253,14 +256,19 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
-    for part in parts.values():
-        part.workload_prerequisites = _addons(settings, part, providers, data).priority_classes
+    addons: dict[str, ClusterAddons] = {}
+    for name, part in parts.items():
+        addons[name] = _addons(settings, part, providers, data)
+        part.workload_prerequisites = addons[name].priority_classes
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    build_monitoring(settings, parts)
+    monitoring = build_monitoring(settings, parts)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
+    build_network_policies(
+        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways), data
+    )
     if settings.edge is not None:
         edge = build_edge(
             settings,
@@ -291,6 +299,33 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         },
     )
     return parts
+
+
+def _namespaces(
+    parts: dict[str, ClusterParts],
+    addons: dict[str, ClusterAddons],
+    data: DataOutputs,
+    serving: ServingOutputs,
+    monitoring: dict[str, ClusterMonitoring],
+    gateways: GatewayOutputs,
+) -> dict[str, NamespaceSet]:
+    """Every namespace the layers created in each cluster, with what created it: each gets a
+    default-deny policy once it exists (tests/test_netpol.py finds them in the graph)."""
+    found: dict[str, dict[str, list[pulumi.Resource]]] = {name: {} for name in parts}
+    for name, made in addons.items():
+        for addon in (KEDA, EXTERNAL_SECRETS):
+            if addon in made.releases:
+                found[name][addon] = [made]
+    for name, config_map in data.config_maps.items():
+        found[name][INFERENCE] = [config_map]
+    for name, gateway in gateways.gateways.items():
+        found[name][INFERENCE] = [gateway]
+    for name, deployments in serving.deployments.items():
+        found[name][SERVING] = list(deployments.values())
+    for name, built in monitoring.items():
+        if parts[name].cluster.cloud is Cloud.AWS:
+            found[name][MONITORING] = [built]
+    return {name: dict(made) for name, made in found.items()}
 
 
 def _gateway_ingress(
