@@ -75,6 +75,8 @@ UNGUARDED = {
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
+    "kubernetes:networking.gke.io/v1alpha1:FQDNNetworkPolicy": "an allow by name (infra/k8s/netpol.py); "
+    "the namespace's default-deny is judged (namespace-default-deny), its names come from validated settings",
     "kubernetes:scheduling.k8s.io/v1:PriorityClass": "scheduling priorities",
     "pulumi:providers:kubernetes": "a cluster's provider (region and tag guards judge the cloud providers)",
     "pulumi:providers:random": "no cloud",

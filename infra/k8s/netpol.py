@@ -465,7 +465,7 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
                 name=policy, namespace=namespace, labels={"app.kubernetes.io/part-of": PROJECT}
             ),
             spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods)),
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods) or None),
                 policy_types=types,
                 ingress=ingress or None,
                 egress=egress or None,
