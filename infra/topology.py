@@ -26,6 +26,7 @@ from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.admission import build_admission
 from infra.k8s.gateway import PORT as GATEWAY_PORT
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.monitoring import NAMESPACE as MONITORING
@@ -260,6 +261,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     for name, part in parts.items():
         addons[name] = _addons(settings, part, providers, data)
         part.workload_prerequisites = addons[name].priority_classes
+    build_admission(settings, parts)
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})

@@ -75,6 +75,10 @@ UNGUARDED = {
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "in-cluster admission rules "
+    "(infra/k8s/admission.py), their CEL tested offline in tests/test_admission.py",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "binds those rules to the "
+    "serving namespaces with the stack's security.admission mode (tests/test_admission.py)",
     "kubernetes:networking.gke.io/v1alpha1:FQDNNetworkPolicy": "an allow by name (infra/k8s/netpol.py); "
     "the namespace's default-deny is judged (namespace-default-deny), its names come from validated settings",
     "kubernetes:scheduling.k8s.io/v1:PriorityClass": "scheduling priorities",
