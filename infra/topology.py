@@ -22,6 +22,7 @@ from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
+from infra.gcp.audit import ProjectAudit, ProjectAuditArgs
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
@@ -287,6 +288,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             pulumi.export("nameServers", edge.name_servers)
 
     _budgets(settings, providers)
+    _gcp_audit(settings, providers)
 
     pulumi.export("environment", settings.environment.value)
     pulumi.export(
@@ -366,6 +368,23 @@ def _gateway_ingress(
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
         gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id)
+
+
+def _gcp_audit(settings: Settings, providers: Providers) -> None:
+    """Data Access audit logs of the project's secrets and keys, once per stack with GCP clusters."""
+    regions = [c.region for c in settings.clusters if c.cloud is Cloud.GCP and c.region]
+    if not settings.gcp_project or not regions:
+        return
+    ProjectAudit(
+        "gcp-audit",
+        ProjectAuditArgs(
+            project=settings.gcp_project,
+            bucket_id=f"{pulumi.get_project()}-{pulumi.get_stack()}-audit",
+            # Cloud Logging keeps a bucket's entries at most 3650 days; the setting allows 3653.
+            retention_days=min(settings.security.audit_retention_days, 3650),
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_gcp(regions[0])]),
+    )
 
 
 def _budgets(settings: Settings, providers: Providers) -> None:

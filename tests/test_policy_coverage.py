@@ -62,6 +62,10 @@ UNGUARDED = {
     "gcp:kms/keyRing:KeyRing": "a container for keys the key guard judges",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "grants a Google service agent use of one key",
     "gcp:projects/service:Service": "enables an API",
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": "turns on Data Access audit logs (tests/test_audit.py)",
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": "the audit log bucket; its retention is the "
+    "stack's security.auditRetentionDays (tests/test_audit.py)",
+    "gcp:logging/projectSink:ProjectSink": "routes the audit entries into that bucket",
     "gcp:serviceaccount/account:Account": "an identity; its grants are judged",
     "gcp:serviceaccount/iAMMember:IAMMember": "Workload Identity binding of one Kubernetes service account",
     "gcp:servicenetworking/connection:Connection": "private services access",
