@@ -297,6 +297,14 @@ def new_stack_command(
         typer.Option("--secondary-region", help="A second core region, and the database's secondary"),
     ] = None,
     domain: Annotated[str | None, typer.Option("--domain", help="Public name of the edge")] = None,
+    jwt_issuer: Annotated[
+        str | None,
+        typer.Option("--jwt-issuer", help="Issuer of the tokens every request carries (required beyond dev)"),
+    ] = None,
+    jwks_uri: Annotated[
+        str | None,
+        typer.Option("--jwks-uri", help="Its signing keys (default <issuer>/.well-known/jwks.json)"),
+    ] = None,
     directory: Annotated[Path, typer.Option("--dir", help="Where stack files live")] = Path("stacks"),
     as_json: Annotated[bool, typer.Option("--json", help="Print what was done as one JSON object")] = False,
 ) -> None:
@@ -319,6 +327,8 @@ def new_stack_command(
         burst_region=burst_region,
         secondary_region=secondary_region,
         domain=domain,
+        jwt_issuer=jwt_issuer,
+        jwks_uri=jwks_uri,
     )
     try:
         path = write(choices, directory)
@@ -739,6 +749,7 @@ def preflight(
         from inferstack.preflight.network import eks_names, parse_sources
         from inferstack.preflight.render import as_json as rows_json
         from inferstack.preflight.render import table, verdict
+        from inferstack.preflight.secrets import operator_secrets
 
         clouds = LiveClouds()
     except (ImportError, MissingExtra) as error:
@@ -756,7 +767,13 @@ def preflight(
             f"{stack}: not a stack of this project; preflight asks about the inferstack program's stacks"
         )
     try:
-        rows = run(settings, clouds, eks_names=eks_names(graph), sources=sources)
+        rows = run(
+            settings,
+            clouds,
+            eks_names=eks_names(graph),
+            sources=sources,
+            operator_secrets=operator_secrets(graph, settings),
+        )
     except NoCredentials as error:
         raise _fail(str(error)) from None
     if as_json:

@@ -112,6 +112,10 @@ class Choices:
     secondary_region: str | None = None
     domain: str | None = None
     secrets_region: str = "us-east-1"
+    jwt_issuer: str | None = None
+    """The identity provider whose tokens every request carries (security.jwt.issuer)."""
+    jwks_uri: str | None = None
+    """Where its signing keys are published (default: <issuer>/.well-known/jwks.json)."""
 
 
 def region_tag(region: str) -> str:
@@ -199,6 +203,14 @@ def render(choices: Choices) -> str:
         clusters.append(_cluster("burst", burst_cloud, burst_region, choices, profile))
     if any(c["cloud"] == "gcp" for c in clusters) and not choices.gcp_project:
         raise NewStackError("--gcp-project: required when a cluster is on GCP")
+    if choices.jwt_issuer is None and choices.profile != "dev":
+        raise NewStackError(
+            f"--jwt-issuer: required with --from {choices.profile}: every request must carry a token "
+            "(an https URL, your identity provider's issuer)"
+        )
+    jwks = choices.jwks_uri
+    if choices.jwt_issuer is not None and jwks is None:
+        jwks = choices.jwt_issuer.rstrip("/") + "/.well-known/jwks.json"
     template = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -225,6 +237,8 @@ def render(choices: Choices) -> str:
         domain=choices.domain,
         budget=choices.budget or profile.budget,
         secrets_region=choices.secrets_region,
+        jwt_issuer=choices.jwt_issuer,
+        jwks_uri=jwks,
     )
 
 

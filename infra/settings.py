@@ -1600,6 +1600,11 @@ class Gateway(SettingsModel):
     start budget, infra/catalog/models.yaml loadMinutes); must exceed that budget."""
     off_peak: OffPeak | None = None
     """Working hours: outside them burst pools and non-prod serving scale to zero (KEDA cron)."""
+    key_rpm_limit: Int = Field(default=600, ge=1)
+    """Requests per minute one API key may make through a gateway (the ceiling and the default of
+    every key the gateway issues: LiteLLM ``upperbound_key_generate_params``)."""
+    key_max_parallel_requests: Int = Field(default=16, ge=1)
+    """Requests one API key may have in flight at once, for the same keys."""
 
     def burst_cooldown(self, load_minutes: int) -> int:
         """The burst ScaledObjects' cooldownPeriod for a model that starts within ``load_minutes``."""

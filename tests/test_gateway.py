@@ -154,6 +154,27 @@ def _unknown_keys(config: dict[str, Any]) -> list[str]:
     out += [f"retry_policy.{k}" for k in router.get("retry_policy", {}) if k not in KEYS["retry_policy"]]
     if router.get("routing_strategy") not in KEYS["routing_strategy"]:
         out.append(f"routing_strategy={router.get('routing_strategy')}")
+    upper = config.get("litellm_settings", {}).get("upperbound_key_generate_params", {})
+    out += [
+        f"upperbound_key_generate_params.{k}"
+        for k in upper
+        if k not in KEYS["upperbound_key_generate_params"]
+    ]
+    for i, guard in enumerate(config.get("guardrails", [])):
+        out += [f"guardrails[{i}].{k}" for k in guard if k not in KEYS["guardrail"]]
+        params = guard.get("litellm_params", {})
+        out += [f"guardrails[{i}].litellm_params.{k}" for k in params if k not in KEYS["guardrail_params"]]
+        modes = params.get("mode", [])
+        out += [
+            f"guardrails[{i}].mode={m}"
+            for m in ([modes] if isinstance(modes, str) else modes)
+            if m not in KEYS["guardrail_modes"]
+        ]
+        out += [
+            f"guardrails[{i}].pii_entities_config.{e}={a}"
+            for e, a in params.get("pii_entities_config", {}).items()
+            if a not in KEYS["pii_actions"]
+        ]
     out += [
         f"general_settings.{k} (enterprise)"
         for k in config.get("general_settings", {})
@@ -176,11 +197,20 @@ def test_the_key_check_catches_an_undocumented_key() -> None:
     config["router_settings"]["retries"] = 2
     config["litellm_settings"]["cache_params"]["tls"] = True
     config["general_settings"]["enforced_params"] = ["user"]
+    config["litellm_settings"]["upperbound_key_generate_params"]["rpm"] = 5
+    guard = config["guardrails"][0]["litellm_params"]
+    guard["entities"] = ["PERSON"]
+    guard["mode"] = "before_call"
+    guard["pii_entities_config"]["PERSON"] = "REDACT"
     assert sorted(_unknown_keys(config)) == [
         "cache_params.tls",
         "general_settings.enforced_params",
         "general_settings.enforced_params (enterprise)",
+        "guardrails[0].litellm_params.entities",
+        "guardrails[0].mode=before_call",
+        "guardrails[0].pii_entities_config.PERSON=REDACT",
         "router_settings.retries",
+        "upperbound_key_generate_params.rpm",
     ]
 
 
@@ -409,3 +439,106 @@ def test_gateway_args_refuse_each_inconsistency(changes: dict[str, Any], message
 
 def test_gateway_args_accept_a_consistent_cluster() -> None:
     assert _args().min_replicas == 3
+
+
+# --- PII masking and per-key limits --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_gateway_masks_the_stacks_entities_before_any_deployment(stack: str) -> None:
+    """default_on runs the guardrail on every request, whatever the client asks; pre_call runs it
+    before the router picks the local model, a burst gateway or the public API."""
+    graph = planned(stack)
+    settings = settings_of(graph)
+    assert settings is not None
+    gateways = [c.name for c in settings.gateway_clusters()]
+    assert gateways
+    for cluster in gateways:
+        (guard,) = _config(graph, cluster)["guardrails"]
+        params = guard["litellm_params"]
+        assert params["guardrail"] == "presidio" and params["default_on"] is True
+        assert params["mode"] == "pre_call" and params["presidio_filter_scope"] == "input"
+        assert params["pii_entities_config"] == {e: "MASK" for e in settings.security.masking.entities}
+
+
+def test_masking_responses_scans_the_answers_too() -> None:
+    config = GatewayConfig(model="m", local=[("h", 8000)], masked_entities=["PERSON"], mask_responses=True)
+    (guard,) = yaml.safe_load(config.render())["guardrails"]
+    assert guard["litellm_params"]["mode"] == ["pre_call", "post_call"]
+    assert guard["litellm_params"]["presidio_filter_scope"] == "both"
+    assert "guardrails" not in yaml.safe_load(GatewayConfig(model="m", local=[("h", 8000)]).render())
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_gateway_reaches_its_own_pinned_presidio_services(stack: str) -> None:
+    graph = planned(stack)
+    deployments = {
+        (d.provider, d.inputs["metadata"]["name"]): d for d in graph.of_type("kubernetes:apps/v1:Deployment")
+    }
+    services = {
+        (s.provider, s.inputs["metadata"]["name"]): s for s in graph.of_type("kubernetes:core/v1:Service")
+    }
+    gateways = [d for (_, name), d in deployments.items() if name == "deepseek-deployment"]
+    assert gateways
+    for gateway in gateways:
+        (container,) = gateway.inputs["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e["value"] for e in container["env"]}
+        for variable, service in (
+            ("PRESIDIO_ANALYZER_API_BASE", "presidio-analyzer"),
+            ("PRESIDIO_ANONYMIZER_API_BASE", "presidio-anonymizer"),
+        ):
+            assert env[variable] == f"http://{service}.inference.svc.cluster.local:3000"
+            target = services[(gateway.provider, service)]
+            assert target.inputs["metadata"]["namespace"] == "inference"
+            (masker,) = deployments[(gateway.provider, service)].inputs["spec"]["template"]["spec"][
+                "containers"
+            ]
+            assert masker["image"] == f"ghcr.io/data-privacy-stack/{service}:{catalog().presidio_version}"
+            assert masker["securityContext"]["readOnlyRootFilesystem"] is True
+            assert {e["name"]: e["value"] for e in masker["env"]}["LOG_LEVEL"] == "WARNING"
+
+
+def test_prod_runs_two_of_each_masking_service_behind_a_pdb() -> None:
+    graph = planned("prod")
+    maskers = [
+        d
+        for d in graph.of_type("kubernetes:apps/v1:Deployment")
+        if d.inputs["metadata"]["name"].startswith("presidio-")
+    ]
+    assert maskers and all(d.inputs["spec"]["replicas"] == 2 for d in maskers)
+    pdbs = {
+        (p.provider, p.inputs["metadata"]["name"])
+        for p in graph.of_type("kubernetes:policy/v1:PodDisruptionBudget")
+    }
+    assert all((d.provider, d.inputs["metadata"]["name"]) in pdbs for d in maskers)
+
+
+def test_every_key_the_gateway_issues_is_rate_limited_and_no_prompt_is_stored() -> None:
+    settings = settings_of(planned("prod"))
+    assert settings is not None
+    config = _config(planned("prod"), "core-use1")
+    assert config["litellm_settings"]["upperbound_key_generate_params"] == {
+        "rpm_limit": settings.gateway.key_rpm_limit,
+        "max_parallel_requests": settings.gateway.key_max_parallel_requests,
+    }
+    assert config["litellm_settings"]["turn_off_message_logging"] is True
+    assert config["general_settings"]["store_prompts_in_spend_logs"] is False
+
+
+def test_only_the_gateway_may_send_prompts_to_the_masking_services() -> None:
+    graph = planned("prod")
+    policies = [
+        p
+        for p in graph.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+        if p.inputs["metadata"]["name"].startswith("presidio-")
+    ]
+    assert len(policies) == 2 * 3  # two services in each of prod's three gateway clusters
+    for policy in policies:
+        spec = policy.inputs["spec"]
+        assert spec["policyTypes"] == ["Ingress"]
+        assert spec["podSelector"]["matchLabels"] == {
+            "app.kubernetes.io/name": policy.inputs["metadata"]["name"]
+        }
+        (rule,) = spec["ingress"]
+        assert rule["from"] == [{"podSelector": {"matchLabels": {"app": "deepseek"}}}]
+        assert rule["ports"] == [{"port": 3000, "protocol": "TCP"}]

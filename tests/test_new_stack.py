@@ -23,11 +23,13 @@ CASES = {
         "--from", "prod", "--region", "us-east-1", "--secondary-region", "us-west-2",
         "--accelerator", "H200", "--model", "DeepSeek-R1", "--precision", "fp8",
         "--burst-cloud", "gcp", "--burst-region", "us-central1", "--gcp-project", "acme-x",
-        "--domain", "api.big.example.com",
+        "--domain", "api.big.example.com", "--jwt-issuer", "https://login.example.com/",
     ],
     "gcpstage": [
         "--from", "staging", "--cloud", "gcp", "--region", "us-central1", "--gcp-project", "acme-s",
         "--model", "DeepSeek-R1-Distill-Llama-70B", "--precision", "fp8", "--burst-cloud", "aws",
+        "--jwt-issuer", "https://acme.okta.example.com/oauth2/default", "--jwks-uri",
+        "https://acme.okta.example.com/oauth2/default/v1/keys",
     ],
 }  # fmt: skip
 
@@ -143,3 +145,23 @@ def test_what_the_settings_model_refuses_is_never_written(tmp_path: Path) -> Non
     assert result.returncode == 2
     assert "inferstack:budget.maxMonthlyUsd" in result.stderr and "Pulumi.x2.yaml" in result.stderr
     assert not (tmp_path / "Pulumi.x2.yaml").exists()
+
+
+def test_beyond_dev_a_new_stack_needs_the_token_issuer() -> None:
+    result = run("new-stack", "edge", "--from", "staging", "--dir", "/nonexistent")
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(
+        "--jwt-issuer: required with --from staging: every request must carry a token "
+        "(an https URL, your identity provider's issuer)"
+    )
+
+
+def test_the_issuer_and_its_keys_are_written_into_the_security_block(written: dict[str, Path]) -> None:
+    bigprod = yaml.safe_load(written["bigprod"].read_text())["config"]["security"]["jwt"]
+    assert bigprod == {
+        "issuer": "https://login.example.com/",
+        "audiences": ["inferstack-bigprod"],
+        "jwksUri": "https://login.example.com/.well-known/jwks.json",
+    }
+    okta = yaml.safe_load(written["gcpstage"].read_text())["config"]["security"]["jwt"]
+    assert okta["jwksUri"] == "https://acme.okta.example.com/oauth2/default/v1/keys"

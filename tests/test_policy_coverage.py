@@ -75,6 +75,7 @@ UNGUARDED = {
     "kubernetes:core/v1:ServiceAccount": "identities; token automount is judged on the pods",
     "kubernetes:elbv2.k8s.aws/v1beta1:TargetGroupBinding": "binds the gateway's Service to a target group",
     "kubernetes:external-secrets.io/v1:ExternalSecret": "reads through a store the secret-store guard judges",
+    "kubernetes:keda.sh/v1alpha1:ClusterTriggerAuthentication": "names a pod identity (gcp); what that identity may do is judged on its IAM bindings",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",

@@ -25,7 +25,19 @@ from googleapiclient.discovery import build
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from inferstack.preflight import Result, Row, apis, capacity, dns, network, offerings, quotas, run, versions
+from inferstack.preflight import (
+    Result,
+    Row,
+    apis,
+    capacity,
+    dns,
+    network,
+    offerings,
+    quotas,
+    run,
+    secrets,
+    versions,
+)
 from inferstack.preflight.render import text
 from inferstack.project import find_project, load_stack_config
 from infra.settings import Settings, parse_settings, project_config
@@ -743,9 +755,79 @@ def test_a_gcp_call_that_fails_becomes_a_warning_row() -> None:
     assert "could not ask" in refused[0].detail and "404" in refused[0].detail
 
 
+# --- the secrets an operator writes ----------------------------------------------------------------
+
+
+def _written(wanted: list[secrets.Wanted], state: str = "ENABLED") -> dict[str, Any]:
+    """Write every wanted secret: AWS ones into moto, GCP ones as recorded Secret Manager answers."""
+    routes: dict[str, Any] = {}
+    for secret in wanted:
+        if secret.cloud.value == "aws":
+            boto3.client("secretsmanager", region_name=secret.region).create_secret(
+                Name=secret.name, SecretString="sk-test"
+            )
+        else:
+            path = f"GET /v1/projects/{PROJECT}/secrets/{secret.name}/versions/latest"
+            routes[path] = {"name": path.split(" ")[1][4:], "state": state}
+    return routes
+
+
+def test_the_secrets_an_operator_writes_are_read_off_the_plan() -> None:
+    wanted = secrets.operator_secrets(planned("prod"), settings())
+    assert [(w.cloud.value, w.region, w.name) for w in wanted] == [
+        ("aws", "us-east-1", "inferstack/prod/deepseek-api-key"),
+        ("aws", "us-east-1", "inferstack/prod/gateway-master-key"),
+        ("aws", "us-west-2", "inferstack/prod/deepseek-api-key"),
+        ("aws", "us-west-2", "inferstack/prod/gateway-master-key"),
+        ("gcp", "us-central1", "inferstack-prod-deepseek-api-key"),
+        ("gcp", "us-central1", "inferstack-prod-gateway-master-key"),
+    ]
+
+
+def test_a_missing_secret_or_one_without_a_value_blocks_and_a_written_one_passes() -> None:
+    wanted = [w for w in secrets.operator_secrets(planned("prod"), settings()) if w.cloud.value == "aws"]
+    rows = secrets.operator_secret_rows(settings(), FakeClouds(stubs={}), wanted=wanted)
+    assert {r.result for r in rows} == {Result.BLOCK}
+    assert (
+        "aws secretsmanager create-secret --region us-east-1 --name inferstack/prod/deepseek-api-key"
+        in rows[0].detail
+    )
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.create_secret(Name=wanted[0].name)  # no value yet
+    _written(wanted[1:])
+    rows = secrets.operator_secret_rows(settings(), FakeClouds(stubs={}), wanted=wanted)
+    assert [r.result for r in rows] == [Result.BLOCK, Result.OK, Result.OK, Result.OK]
+    assert rows[0].detail.startswith("exists without a value")
+
+
+def test_gcp_secrets_block_when_missing_or_disabled_and_pass_when_enabled() -> None:
+    wanted = [w for w in secrets.operator_secrets(planned("prod"), settings()) if w.cloud.value == "gcp"]
+    assert wanted
+    missing = secrets.operator_secret_rows(settings(), FakeClouds(gcp={}), wanted=wanted)
+    assert {r.result for r in missing} == {Result.BLOCK} and "gcloud secrets create" in missing[0].detail
+    disabled = secrets.operator_secret_rows(
+        settings(), FakeClouds(gcp=_written(wanted, "DISABLED")), wanted=wanted
+    )
+    assert {r.result for r in disabled} == {Result.BLOCK} and "DISABLED" in disabled[0].detail
+    enabled = secrets.operator_secret_rows(settings(), FakeClouds(gcp=_written(wanted)), wanted=wanted)
+    assert {r.result for r in enabled} == {Result.OK}
+
+
+def test_a_run_with_the_plans_secrets_adds_their_rows() -> None:
+    wanted = secrets.operator_secrets(planned("prod"), settings())
+    rows = run(settings(), FakeClouds(name_servers={}), operator_secrets=wanted)
+    assert len([r for r in rows if r.check == "secret"]) == len(wanted)
+
+
 def sample_rows() -> list[Row]:
     """The README's sample: prod against the recorded responses, before its first apply."""
-    return run(settings(), FakeClouds(), eks_names=network.eks_names(planned("prod")))
+    graph = planned("prod")
+    return run(
+        settings(),
+        FakeClouds(),
+        eks_names=network.eks_names(graph),
+        operator_secrets=secrets.operator_secrets(graph, settings()),
+    )
 
 
 def readme_block(readme: str) -> str:
@@ -784,7 +866,9 @@ def test_the_command_prints_the_table_and_exits_1_on_a_block(cli: Callable[..., 
 def test_the_command_prints_json_and_exits_0_when_nothing_blocks(cli: Callable[..., Any]) -> None:
     stubs = copy.deepcopy(RECORDED["aws"])
     stubs["service-quotas us-east-1"][1][1]["Quota"]["Value"] = 768.0
-    result = cli("--json", clouds=lambda: FakeClouds(stubs=stubs))
+    wanted = secrets.operator_secrets(planned("prod"), settings())
+    routes = {**RECORDED["gcp"], **_written(wanted)}
+    result = cli("--json", clouds=lambda: FakeClouds(stubs=stubs, gcp=routes))
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["stack"] == "prod" and data["blocked"] is False

@@ -17,7 +17,7 @@ class Result(StrEnum):
 @dataclass(frozen=True)
 class Row:
     check: str
-    """The check family: quota, offering, capacity, version, api, dns, network."""
+    """The check family: quota, offering, capacity, version, api, dns, network, secret."""
     resource: str
     """What was asked about, as the stack names it (cluster/pool, region, zone, version)."""
     result: Result

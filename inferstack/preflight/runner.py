@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 
-from inferstack.preflight import apis, capacity, dns, network, offerings, quotas, versions
+from inferstack.preflight import apis, capacity, dns, network, offerings, quotas, secrets, versions
 from inferstack.preflight.clients import Clouds
 from inferstack.preflight.rows import Result, Row
 from inferstack.preflight.targets import uses
@@ -51,11 +51,13 @@ def run(
     *,
     eks_names: Mapping[str, str] | None = None,
     sources: Mapping[str, str] | None = None,
+    operator_secrets: list[secrets.Wanted] | None = None,
 ) -> list[Row]:
     """The rows of every check that applies to the stack, in the order of the families.
 
     ``eks_names``: cluster -> physical EKS name (``network.eks_names`` of the plan); ``sources``:
-    region -> the deployer's resource that Reachability Analyzer starts from.
+    region -> the deployer's resource that Reachability Analyzer starts from; ``operator_secrets``:
+    the secrets the plan's ExternalSecrets read that an operator writes (``secrets.operator_secrets``).
     """
     checks: list[tuple[str, Check]] = []
     if uses(settings, Cloud.AWS):
@@ -66,6 +68,8 @@ def run(
         checks.extend(GCP_CHECKS)
     if settings.edge is not None:
         checks.extend(EDGE_CHECKS)
+    if operator_secrets:
+        checks.append((secrets.CHECK, partial(secrets.operator_secret_rows, wanted=operator_secrets)))
     errors = _sdk_errors()
     rows: list[Row] = []
     for family, check in checks:

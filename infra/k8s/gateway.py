@@ -49,7 +49,7 @@ from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
 from infra.data import NAMESPACE, POD_SECURITY, DataOutputs
 from infra.edge import GCP_ORIGIN_KEY
 from infra.gcp.network import GcpNetwork
-from infra.k8s import SYSTEM_PRIORITY_CLASS, serving
+from infra.k8s import SYSTEM_PRIORITY_CLASS, pii, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, Providers, zones
@@ -168,6 +168,13 @@ class GatewayConfig:
     stream_timeout_seconds: int = 120
     """Longest wait for the first streamed token: a cold replica behind it counts as failed."""
     cache_ttl_seconds: int = 600
+    masked_entities: Sequence[str] = ()
+    """Presidio entity types masked before any deployment sees a prompt (none: no masking step)."""
+    mask_responses: bool = False
+    """Also scan and mask the model's answers."""
+    key_rpm_limit: int | None = None
+    """Per-key requests per minute: the default and the ceiling of every key the gateway issues."""
+    key_max_parallel_requests: int | None = None
 
     def routes(self) -> list[Route]:
         out = [
@@ -217,6 +224,10 @@ class GatewayConfig:
             cache_namespace=f"{PROJECT}.gateway",
             cache_ttl_seconds=self.cache_ttl_seconds,
             database=self.database,
+            masked_entities=list(self.masked_entities),
+            mask_responses=self.mask_responses,
+            key_rpm_limit=self.key_rpm_limit,
+            key_max_parallel_requests=self.key_max_parallel_requests,
             num_retries=self.num_retries,
             allowed_fails=self.allowed_fails,
             cooldown_seconds=self.cooldown_seconds,
@@ -256,6 +267,8 @@ class GatewayArgs:
     gcp_project: str = ""
     zones: Sequence[str] = ()
     """The GKE cluster's zones, where its standalone NEGs are."""
+    masking_replicas: int = 1
+    """Replicas of each Presidio service (two in prod: a drain must not stop every request)."""
     depends_on: Sequence[pulumi.Resource] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -346,6 +359,10 @@ class ClusterGateway(pulumi.ComponentResource):
             opts=opts,
         )
         secrets = self._external_secrets(labels, opts)
+        if args.config.masked_entities:
+            pii.masking_services(
+                self._name, namespace=NAMESPACE, replicas=args.masking_replicas, clients=APP, opts=opts
+            )
         deployment = self._deployment(labels, config, secrets, opts)
         k8s.policy.v1.PodDisruptionBudget(
             self._child(DEPLOYMENT),
@@ -562,7 +579,15 @@ class ClusterGateway(pulumi.ComponentResource):
             # workers need a shared PROMETHEUS_MULTIPROC_DIR; LiteLLM docs, proxy/prometheus.md).
             args=["--config", f"{CONFIG_DIR}/config.yaml", "--port", str(PORT)],
             ports=[k8s.core.v1.ContainerPortArgs(name="http", container_port=PORT, protocol="TCP")],
-            env=[k8s.core.v1.EnvVarArgs(name="LITELLM_LOG", value="ERROR")],
+            env=[
+                k8s.core.v1.EnvVarArgs(name="LITELLM_LOG", value="ERROR"),
+                *(
+                    k8s.core.v1.EnvVarArgs(name=key, value=value)
+                    for key, value in (
+                        pii.api_bases(NAMESPACE) if args.config.masked_entities else {}
+                    ).items()
+                ),
+            ],
             env_from=env_from,
             resources=k8s.core.v1.ResourceRequirementsArgs(
                 requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "2", "memory": "4Gi"}
@@ -676,6 +701,10 @@ def gateway_config(settings: Settings, cluster: Cluster, *, cache: bool, databas
         public_api=settings.gateway.public_api_fallback,
         cache=cache,
         database=database,
+        masked_entities=list(settings.security.masking.entities),
+        mask_responses=settings.security.masking.responses,
+        key_rpm_limit=settings.gateway.key_rpm_limit,
+        key_max_parallel_requests=settings.gateway.key_max_parallel_requests,
     )
 
 
@@ -869,6 +898,7 @@ def build_gateways(
                 redis_secret_arn=aws_cache.auth_secret_arn if aws_cache is not None else None,
                 gcp_project=settings.gcp_project if cluster.cloud is Cloud.GCP else "",
                 zones=zones(cluster) if cluster.cloud is Cloud.GCP else (),
+                masking_replicas=2 if settings.is_prod else 1,
                 depends_on=[*part.workload_prerequisites, *([config_map] if config_map is not None else [])],
             ),
         )
