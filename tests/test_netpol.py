@@ -21,6 +21,7 @@ EKS_ADDON = "aws:eks/addon:Addon"
 EXPECTED_EDGES = {
     "edge-to-gateway",
     "gateway-to-vllm",
+    "gateway-to-masking",
     "gateway-to-postgres",
     "gateway-to-redis",
     "gateway-to-public-apis",
@@ -42,9 +43,10 @@ EXPECTED_EDGES = {
     "external-secrets-to-credentials",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
-GATEWAY_OWN = {"deepseek"}
-"""The gateway's own policy (infra/k8s/gateway.py): its port 4000 from any source. Policies add
-up, so it widens edge-to-gateway to every peer; it belongs to the gateway and goes with it."""
+GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
+"""The gateway's own policies: its port 4000 from any source (infra/k8s/gateway.py), which, since
+policies add up, widens edge-to-gateway to every peer; and the masking services' admitting only the
+gateway (infra/k8s/pii.py), the ingress half of gateway-to-masking."""
 
 
 def _cluster(graph: Graph, resource: Resource) -> str:
@@ -228,3 +230,13 @@ def test_clusters_enforce_network_policy(prod: Graph) -> None:
     assert len(cni) == 2
     for addon in cni:
         assert '"enableNetworkPolicy": "true"' in addon.inputs["configurationValues"]
+
+
+def test_the_gateway_reaches_the_masking_services(prod: Graph) -> None:
+    """Default-deny egress would otherwise cut the gateway off from its guardrail."""
+    spec = _policies(prod)[("core-use1", "inference")]["gateway-to-masking-out"]
+    assert spec["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert spec["egress"][0]["to"][0]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/component": "pii-masking"}
+    }
+    assert _ports(spec, "egress") == {3000}

@@ -47,7 +47,7 @@ from infra.data import DataOutputs
 from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
 from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
-from infra.k8s import gateway, serving
+from infra.k8s import gateway, pii, serving
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.parts import ClusterParts
 from infra.settings import PROJECT, Cloud, Role, Settings
@@ -103,6 +103,8 @@ EVERY_NAMESPACE = "*"
 """A source namespace meaning each namespace the platform creates (DNS)."""
 
 GATEWAY_PODS = dict(gateway.APP)
+MASKING_PODS = {"app.kubernetes.io/component": "pii-masking"}
+"""The Presidio analyzer's and anonymizer's pods, next to the gateway (infra/k8s/pii.py)."""
 SERVER_PODS = {"app.kubernetes.io/name": "vllm"}
 """The label every model-server pod carries (infra/k8s/serving.py, ``_labels``)."""
 KEDA = "keda"
@@ -154,6 +156,13 @@ def edges(cloud: Cloud) -> list[Edge]:
             target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
             ports=((serving.PORT, tcp),),
             why="the gateway routes requests to the cluster's model servers",
+        ),
+        Edge(
+            name="gateway-to-masking",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(namespace=INFERENCE, pods=MASKING_PODS),
+            ports=((pii.PORT, tcp),),
+            why="the gateway's guardrail sends prompts to the Presidio analyzer and anonymizer first",
         ),
         Edge(
             name="gateway-to-postgres",
