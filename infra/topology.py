@@ -30,6 +30,7 @@ from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
 from infra.gcp.alerts import AlertReceiver, GcpAlerts, GcpAlertsArgs
+from infra.gcp.audit import ProjectAudit, ProjectAuditArgs
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
 from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
@@ -37,11 +38,15 @@ from infra.gcp.gke import GkeCluster, GkeClusterArgs
 from infra.gcp.network import GcpNetwork, GcpNetworkArgs
 from infra.k8s import MESH_INGRESS_PORT
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
+from infra.k8s.admission import build_admission
 from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.mesh import ClusterMesh, build_mesh
-from infra.k8s.monitoring import build_monitoring
-from infra.k8s.serving import build_serving
+from infra.k8s.monitoring import NAMESPACE as MONITORING
+from infra.k8s.monitoring import ClusterMonitoring, build_monitoring
+from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
+from infra.k8s.serving import NAMESPACE as SERVING
+from infra.k8s.serving import ServingOutputs, build_serving
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
@@ -265,8 +270,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     data = build_data(settings, providers, parts)
     for key, value in data.stack_outputs().items():
         pulumi.export(key, value)
-    for part in parts.values():
-        part.workload_prerequisites = _addons(settings, part, providers, data).priority_classes
+    addons: dict[str, ClusterAddons] = {}
+    for name, part in parts.items():
+        addons[name] = _addons(settings, part, providers, data)
+        part.workload_prerequisites = addons[name].priority_classes
+    build_admission(settings, parts)
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
@@ -277,6 +285,9 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # Istio ambient: mTLS between the pods, and the mesh's ingress the edge reaches them through.
     meshes = build_mesh(
         settings.security, parts, {n: g.service for n, g in gateways.gateways.items()}, serving.deployments
+    )
+    build_network_policies(
+        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways), data
     )
     if settings.edge is not None:
         edge = build_edge(
@@ -296,6 +307,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     _budgets(settings, providers)
     _aws_alarms(settings, providers, parts, data)
     _gcp_alerts(settings, providers, parts, data)
+    _gcp_audit(settings, providers)
 
     pulumi.export("environment", settings.environment.value)
     pulumi.export(
@@ -310,6 +322,33 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         },
     )
     return parts
+
+
+def _namespaces(
+    parts: dict[str, ClusterParts],
+    addons: dict[str, ClusterAddons],
+    data: DataOutputs,
+    serving: ServingOutputs,
+    monitoring: dict[str, ClusterMonitoring],
+    gateways: GatewayOutputs,
+) -> dict[str, NamespaceSet]:
+    """Every namespace the layers created in each cluster, with what created it: each gets a
+    default-deny policy once it exists (tests/test_netpol.py finds them in the graph)."""
+    found: dict[str, dict[str, list[pulumi.Resource]]] = {name: {} for name in parts}
+    for name, made in addons.items():
+        for addon in (KEDA, EXTERNAL_SECRETS):
+            if addon in made.releases:
+                found[name][addon] = [made]
+    for name, config_map in data.config_maps.items():
+        found[name][INFERENCE] = [config_map]
+    for name, gateway in gateways.gateways.items():
+        found[name][INFERENCE] = [gateway]
+    for name, deployments in serving.deployments.items():
+        found[name][SERVING] = list(deployments.values())
+    for name, built in monitoring.items():
+        if parts[name].cluster.cloud is Cloud.AWS:
+            found[name][MONITORING] = [built]
+    return {name: dict(made) for name, made in found.items()}
 
 
 def _gateway_ingress(
@@ -350,6 +389,23 @@ def _gateway_ingress(
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
         gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id, meshes[name].ingress)
+
+
+def _gcp_audit(settings: Settings, providers: Providers) -> None:
+    """Data Access audit logs of the project's secrets and keys, once per stack with GCP clusters."""
+    regions = [c.region for c in settings.clusters if c.cloud is Cloud.GCP and c.region]
+    if not settings.gcp_project or not regions:
+        return
+    ProjectAudit(
+        "gcp-audit",
+        ProjectAuditArgs(
+            project=settings.gcp_project,
+            bucket_id=f"{pulumi.get_project()}-{pulumi.get_stack()}-audit",
+            # Cloud Logging keeps a bucket's entries at most 3650 days; the setting allows 3653.
+            retention_days=min(settings.security.audit_retention_days, 3650),
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_gcp(regions[0])]),
+    )
 
 
 def _budgets(settings: Settings, providers: Providers) -> None:

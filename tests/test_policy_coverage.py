@@ -70,6 +70,10 @@ UNGUARDED = {
     "gcp:kms/keyRing:KeyRing": "a container for keys the key guard judges",
     "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "grants a Google service agent use of one key",
     "gcp:projects/service:Service": "enables an API",
+    "gcp:projects/iAMAuditConfig:IAMAuditConfig": "turns on Data Access audit logs (tests/test_audit.py)",
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": "the audit log bucket; its retention is the "
+    "stack's security.auditRetentionDays (tests/test_audit.py)",
+    "gcp:logging/projectSink:ProjectSink": "routes the audit entries into that bucket",
     "gcp:serviceaccount/account:Account": "an identity; its grants are judged",
     "gcp:serviceaccount/iAMMember:IAMMember": "Workload Identity binding of one Kubernetes service account",
     "gcp:servicenetworking/connection:Connection": "private services access",
@@ -81,10 +85,17 @@ UNGUARDED = {
     "kubernetes:external-secrets.io/v1:ExternalSecret": "reads through a store the secret-store guard judges",
     "kubernetes:keda.sh/v1alpha1:ClusterTriggerAuthentication": "names a pod identity (gcp); what that identity may do is judged on its IAM bindings",
     "kubernetes:monitoring.coreos.com/v1:PrometheusRule": "alert rules, checked by promtool",
+    "kubernetes:monitoring.coreos.com/v1:PodMonitor": "scrape configuration",
     "kubernetes:networking.istio.io/v1:VirtualService": "routes the ingress to the gateway's Service",
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "in-cluster admission rules "
+    "(infra/k8s/admission.py), their CEL tested offline in tests/test_admission.py",
+    "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding": "binds those rules to the "
+    "serving namespaces with the stack's security.admission mode (tests/test_admission.py)",
+    "kubernetes:networking.gke.io/v1alpha1:FQDNNetworkPolicy": "an allow by name (infra/k8s/netpol.py); "
+    "the namespace's default-deny is judged (namespace-default-deny), its names come from validated settings",
     "kubernetes:scheduling.k8s.io/v1:PriorityClass": "scheduling priorities",
     "pulumi:providers:kubernetes": "a cluster's provider (region and tag guards judge the cloud providers)",
     "pulumi:providers:random": "no cloud",

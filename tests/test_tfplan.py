@@ -177,9 +177,14 @@ def test_kubernetes_objects_are_manifests_per_cluster() -> None:
     assert namespace["apiVersion"] == "v1" and namespace["kind"] == "Namespace"
     assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
     onprem = manifests(planned("onprem"))
-    # onprem's existing cluster gets add-ons but no model servers (its accelerators are unknown).
+    # onprem's existing cluster gets add-ons, their network policies and the admission policy, but
+    # no model servers (its accelerators are unknown).
     assert {path.split("/")[0] for path in onprem} == {"onprem-core", "burst-use2"}
-    assert all("-addons-" in path for path in onprem if path.startswith("onprem-core/"))
+    assert all(
+        any(part in path for part in ("-addons-", "-netpol-", "-admission-"))
+        for path in onprem
+        if path.startswith("onprem-core/")
+    )
 
 
 def test_export_command(tmp_path: Any) -> None:

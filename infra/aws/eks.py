@@ -55,6 +55,15 @@ CLUSTER_LOG_TYPES: tuple[str, ...] = ("api", "audit", "authenticator", "controll
 NODE_ADDONS: tuple[str, ...] = ("vpc-cni", "kube-proxy", "eks-pod-identity-agent")
 """Add-ons that run on every node (DaemonSets): installed before the node groups, so that the
 first nodes come up with them. CoreDNS is a Deployment and waits for nodes to schedule on."""
+ADDON_CONFIGURATION: dict[str, str] = {
+    # The VPC CNI enforces Kubernetes NetworkPolicies only when asked to (from v1.14; the catalog's
+    # releases are v1.20 and later): the add-on's configuration value enableNetworkPolicy "true"
+    # starts the network policy agent on every node. Without it the namespaces' default-deny
+    # policies (infra/k8s/netpol.py) would be accepted and ignored.
+    # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html
+    "vpc-cni": json.dumps({"enableNetworkPolicy": "true"}),
+}
+"""Add-on -> its configuration values (JSON, the add-on's configuration schema)."""
 
 OBSERVABILITY_ADDON = "amazon-cloudwatch-observability"
 """CloudWatch agent and Fluent Bit: the nodes' and containers' logs and Container Insights metrics
@@ -498,6 +507,7 @@ class EksCluster(pulumi.ComponentResource):
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
                 pod_identity_associations=list(pod_identity) if pod_identity else None,
+                configuration_values=ADDON_CONFIGURATION.get(addon_name),
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(child_name(addon_name)),

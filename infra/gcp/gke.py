@@ -326,6 +326,9 @@ class GkeCluster(pulumi.ComponentResource):
             enable_legacy_abac=False,
             enable_shielded_nodes=True,
             datapath_provider="ADVANCED_DATAPATH",
+            # FQDNNetworkPolicy (the gateway's named egress, infra/k8s/netpol.py) needs Dataplane V2
+            # and this flag: https://cloud.google.com/kubernetes-engine/docs/how-to/fqdn-network-policies
+            enable_fqdn_network_policy=True,
             workload_identity_config=gcp.container.ClusterWorkloadIdentityConfigArgs(
                 workload_pool=f"{args.project}.svc.id.goog"
             ),

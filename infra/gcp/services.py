@@ -29,6 +29,7 @@ API_OF_MODULE: dict[str, str] = {
     "compute": "compute.googleapis.com",
     "container": "container.googleapis.com",
     "kms": "cloudkms.googleapis.com",
+    "logging": "logging.googleapis.com",
     "projects": "cloudresourcemanager.googleapis.com",
     "redis": "redis.googleapis.com",
     "serviceaccount": "iam.googleapis.com",

@@ -1,0 +1,645 @@
+"""Default-deny networks: every namespace the platform creates denies all traffic but the paths listed here.
+
+The paths are data, in one place (``edges``): each ``Edge`` says who talks to whom, on which ports,
+and why. From them every cluster gets, in each namespace this program creates (``NamespaceSet``):
+
+- ``default-deny``: an empty podSelector with policyTypes [Ingress, Egress] and no rule, so that a
+  pod no other policy selects can neither be reached nor reach anything (Kubernetes docs, "Network
+  Policies", "Default deny all ingress and all egress traffic");
+- one NetworkPolicy per edge and side: the egress rule in the source's namespace, the ingress rule
+  in the target's, when that namespace is one of ours. Policies are additive, so each edge opens
+  exactly its own path (https://kubernetes.io/docs/concepts/services-networking/network-policies/).
+
+The kubelet's probes need no edge: a NetworkPolicy always admits traffic from the pod's own node
+(NetworkPolicySpec.ingress, Kubernetes API reference).
+
+Named egress (public APIs) is not an ipBlock, since their addresses change without notice:
+  - GKE: a ``FQDNNetworkPolicy`` (networking.gke.io/v1alpha1) for the gateway pods, one name per
+    host of ``Security.egress_hosts`` plus the other gateways' origin names; the cluster enables FQDN
+    network policy on Dataplane V2 (infra/gcp/gke.py). GKE docs:
+    https://cloud.google.com/kubernetes-engine/docs/how-to/fqdn-network-policies (they note that
+    Cloud Service Mesh is not supported with it: a mesh change must check that for Istio).
+  - EKS and existing clusters: the VPC CNI cannot name hosts, so the gateway pods (and only they,
+    among the request path) may open 443 to any address. This is the documented gap until an
+    egress proxy with an allow-list replaces it (docs/network-policy.md).
+
+The model servers read their weights from object storage over 443 (S3 through the VPC's gateway
+endpoint, GCS through Private Google Access); neither has an address range a NetworkPolicy can
+name, so on EKS they also open 443, on GKE they name the storage host.
+
+Mesh: ``mesh_edges`` adds what Istio ambient needs on cloud clusters (ztunnel's HBONE port
+15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32), and ``ENTRY``
+is the one place that says which pods the load balancer reaches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.aws.network import AwsNetwork
+from infra.data import NAMESPACE as INFERENCE
+from infra.data import DataOutputs
+from infra.gcp.cache import GcpCache
+from infra.gcp.database import GcpDatabase
+from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
+from infra.k8s import HBONE_PORT, gateway, pii, serving
+from infra.k8s.monitoring import NAMESPACE as MONITORING
+from infra.parts import ClusterParts
+from infra.settings import PROJECT, Cloud, Role, Settings
+
+
+class Outside(StrEnum):
+    """Address sets outside the cluster's pods, resolved per cluster (``_addresses``)."""
+
+    LOAD_BALANCER = "load-balancer"
+    """EKS: the ALB's nodes in the VPC; GKE: Google's front ends and health checkers."""
+    API_SERVER = "api-server"
+    """EKS: the control plane's ENIs in the VPC; GKE: the private control plane's /28."""
+    DATA_STORES = "data-stores"
+    """Aurora / Cloud SQL and Redis: the core clusters' private subnets (AWS), the stores' IPs (GCP)."""
+    CREDENTIALS = "credentials"
+    """EKS Pod Identity agent / GKE metadata server: where workload identity hands out tokens."""
+    CLOUD_APIS = "cloud-apis"
+    """The cloud's own APIs over 443 (secret manager, object storage, Managed Prometheus)."""
+    MESH_PROBES = "mesh-probes"
+    """The address ambient mode gives the kubelet's probes of a mesh pod (169.254.7.127)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Peer:
+    """One side of an edge: pods of a namespace (all of them when ``pods`` is empty), or an address set."""
+
+    namespace: str | None = None
+    pods: Mapping[str, str] = field(default_factory=dict)
+    outside: Outside | None = None
+
+    def __post_init__(self) -> None:
+        if (self.namespace is None) == (self.outside is None):
+            raise ValueError(f"Peer: exactly one of namespace and outside, got {self!r}")
+
+    def describe(self) -> str:
+        if self.outside is not None:
+            return str(self.outside)
+        who = ",".join(f"{k}={v}" for k, v in sorted(self.pods.items()))
+        return f"{self.namespace}/{who or '*'}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edge:
+    """An allowed path: ``source`` may open connections to ``target`` on ``ports``."""
+
+    name: str
+    source: Peer
+    target: Peer
+    ports: tuple[tuple[int, str], ...]
+    """(port, protocol); empty means every port (within one add-on's namespace only)."""
+    why: str
+
+
+EVERY_NAMESPACE = "*"
+"""A source namespace meaning each namespace the platform creates (DNS)."""
+
+GATEWAY_PODS = dict(gateway.APP)
+MASKING_PODS = {"app.kubernetes.io/component": "pii-masking"}
+"""The Presidio analyzer's and anonymizer's pods, next to the gateway (infra/k8s/pii.py)."""
+SERVER_PODS = {"app.kubernetes.io/name": "vllm"}
+"""The label every model-server pod carries (infra/k8s/serving.py, ``_labels``)."""
+KEDA = "keda"
+EXTERNAL_SECRETS = "external-secrets"
+GMP_SYSTEM = "gmp-system"
+"""Where Google Managed Prometheus runs its collectors on GKE (GKE manages the namespace)."""
+
+ENTRY = Peer(namespace=INFERENCE, pods=GATEWAY_PODS)
+"""The pods the load balancer reaches: the one line a mesh ingress gateway changes."""
+ENTRY_PORT = gateway.PORT
+
+MESH_EDGES: list[Edge] = []
+"""Paths a service mesh adds beyond ``mesh_edges`` (kept for callers that extend the list)."""
+
+NOT_YET_DENIED: Mapping[str, str] = {
+    "istio-system": "istiod, istio-cni and ztunnel: istio-cni and ztunnel run on the host network, and "
+    "istiod's paths (xDS 15012 from every mesh pod, its webhook 15017 from the API server) are not "
+    "declared as edges yet",
+    "istio-ingress": "the mesh's ingress: the load balancer on 8080, its istiod connection and the "
+    "gateway over HBONE are not declared as edges yet",
+}
+"""Namespaces the program creates that get no default-deny yet, each with the reason (the mesh's own)."""
+
+AMBIENT_PROBE_SOURCE = ("169.254.7.127/32",)
+"""Istio ambient SNATs the kubelet's probes of a mesh pod to this link-local address, which a
+default-deny ingress policy must admit, or no mesh pod ever becomes ready (Istio docs, "Ambient
+and Kubernetes NetworkPolicy")."""
+
+
+def mesh_edges(cloud: Cloud) -> list[Edge]:
+    """What Istio ambient adds on a cloud cluster (infra/k8s/mesh.py): in the mesh, ztunnel carries
+    every connection between mesh pods to the destination's HBONE port 15008, not to the service
+    port, so each in-mesh edge is allowed on 15008 too, both ways; and the kubelet's probes arrive
+    from the ambient probe address (same Istio docs page)."""
+    if cloud is Cloud.EXISTING:
+        return []
+    tcp = "TCP"
+    hbone = ((HBONE_PORT, tcp),)
+    return [
+        Edge(
+            name="gateway-to-vllm-hbone",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            ports=hbone,
+            why="gateway-to-vllm as ztunnel carries it in the mesh (mTLS over HBONE)",
+        ),
+        Edge(
+            name="gateway-to-masking-hbone",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(namespace=INFERENCE, pods=MASKING_PODS),
+            ports=hbone,
+            why="gateway-to-masking as ztunnel carries it in the mesh",
+        ),
+        Edge(
+            name="probes-to-inference",
+            source=Peer(outside=Outside.MESH_PROBES),
+            target=Peer(namespace=INFERENCE),
+            ports=((gateway.PORT, tcp), (pii.PORT, tcp)),
+            why="the kubelet's readiness and liveness probes of the gateway and masking pods, SNATed by ambient",
+        ),
+        Edge(
+            name="probes-to-vllm",
+            source=Peer(outside=Outside.MESH_PROBES),
+            target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            ports=((serving.PORT, tcp),),
+            why="the kubelet's probes of the model servers, SNATed by ambient",
+        ),
+    ]
+
+
+PUBLIC_PORT = 443
+POSTGRES_PORT = 5432
+REDIS_PORTS = (6379, 6378)
+"""ElastiCache's port, and Memorystore's with in-transit encryption (infra/aws/cache.py,
+infra/gcp/cache.py)."""
+
+GKE_METADATA = ("169.254.169.254/32", "169.254.169.252/32")
+GKE_METADATA_PORTS = ((80, "TCP"), (988, "TCP"))
+"""The GKE metadata server Workload Identity pods ask for tokens, as network policy must admit it
+(https://cloud.google.com/kubernetes-engine/docs/how-to/workload-identity, "Restrictions")."""
+EKS_POD_IDENTITY_AGENT = ("169.254.170.23/32",)
+EKS_POD_IDENTITY_PORTS = ((80, "TCP"),)
+"""The EKS Pod Identity agent's link-local address
+(https://docs.aws.amazon.com/eks/latest/userguide/pod-id-how-it-works.html)."""
+
+DNS = ((53, "UDP"), (53, "TCP"))
+KUBE_DNS = Peer(namespace="kube-system", pods={"k8s-app": "kube-dns"})
+"""kube-dns on GKE, CoreDNS on EKS: both keep the k8s-app=kube-dns label."""
+
+
+def edges(cloud: Cloud) -> list[Edge]:
+    """Every allowed path of a cluster on ``cloud``: the one list the policies and tests read."""
+    tcp = "TCP"
+    found = [
+        Edge(
+            name="edge-to-gateway",
+            source=Peer(outside=Outside.LOAD_BALANCER),
+            target=ENTRY,
+            ports=((ENTRY_PORT, tcp),),
+            why="the load balancer (ALB in the VPC on EKS, Google front ends on GKE) forwards requests",
+        ),
+        Edge(
+            name="gateway-to-vllm",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            ports=((serving.PORT, tcp),),
+            why="the gateway routes requests to the cluster's model servers",
+        ),
+        Edge(
+            name="gateway-to-masking",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(namespace=INFERENCE, pods=MASKING_PODS),
+            ports=((pii.PORT, tcp),),
+            why="the gateway's guardrail sends prompts to the Presidio analyzer and anonymizer first",
+        ),
+        Edge(
+            name="gateway-to-postgres",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(outside=Outside.DATA_STORES),
+            ports=((POSTGRES_PORT, tcp),),
+            why="keys, spend and logs in Aurora / Cloud SQL",
+        ),
+        Edge(
+            name="gateway-to-redis",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=Peer(outside=Outside.DATA_STORES),
+            ports=tuple((p, tcp) for p in REDIS_PORTS),
+            why="the response cache and rate-limit counters in Redis",
+        ),
+        Edge(
+            name="dns",
+            source=Peer(namespace=EVERY_NAMESPACE),
+            target=KUBE_DNS,
+            ports=DNS,
+            why="every pod resolves names",
+        ),
+        Edge(
+            name="vllm-to-credentials",
+            source=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            target=Peer(outside=Outside.CREDENTIALS),
+            ports=_credential_ports(cloud),
+            why="the model servers read the store as their workload identity",
+        ),
+        Edge(
+            name="keda-to-api-server",
+            source=Peer(namespace=KEDA),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp), (6443, tcp)),
+            why="KEDA's operator watches ScaledObjects and scales Deployments",
+        ),
+        Edge(
+            name="api-server-to-keda",
+            source=Peer(outside=Outside.API_SERVER),
+            target=Peer(namespace=KEDA),
+            ports=((6443, tcp), (9443, tcp)),
+            why="the API server calls KEDA's external metrics API and admission webhook",
+        ),
+        Edge(
+            name="keda-within",
+            source=Peer(namespace=KEDA),
+            target=Peer(namespace=KEDA),
+            ports=(),
+            why="KEDA's metrics server asks its operator for metric values (gRPC)",
+        ),
+        Edge(
+            name="external-secrets-to-api-server",
+            source=Peer(namespace=EXTERNAL_SECRETS),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp), (6443, tcp)),
+            why="the operator writes the Secrets it syncs",
+        ),
+        Edge(
+            name="api-server-to-external-secrets",
+            source=Peer(outside=Outside.API_SERVER),
+            target=Peer(namespace=EXTERNAL_SECRETS),
+            ports=((10250, tcp),),
+            why="the API server calls the operator's validating webhook",
+        ),
+        Edge(
+            name="external-secrets-within",
+            source=Peer(namespace=EXTERNAL_SECRETS),
+            target=Peer(namespace=EXTERNAL_SECRETS),
+            ports=(),
+            why="the cert controller and the webhook share their certificate through the API server "
+            "and probe each other",
+        ),
+        Edge(
+            name="external-secrets-to-credentials",
+            source=Peer(namespace=EXTERNAL_SECRETS),
+            target=Peer(outside=Outside.CREDENTIALS),
+            ports=_credential_ports(cloud),
+            why="the secret store authenticates as its workload identity",
+        ),
+    ]
+    if cloud is Cloud.GCP:
+        found += [
+            Edge(
+                name="prometheus-scrapes-vllm",
+                source=Peer(namespace=GMP_SYSTEM),
+                target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+                ports=((serving.PORT, tcp),),
+                why="Managed Prometheus's collectors scrape vLLM's /metrics",
+            ),
+            Edge(
+                name="prometheus-scrapes-gateway",
+                source=Peer(namespace=GMP_SYSTEM),
+                target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+                ports=((gateway.PORT, tcp),),
+                why="Managed Prometheus's collectors scrape the gateway's /metrics",
+            ),
+            Edge(
+                name="keda-to-credentials",
+                source=Peer(namespace=KEDA),
+                target=Peer(outside=Outside.CREDENTIALS),
+                ports=GKE_METADATA_PORTS,
+                why="KEDA's operator queries Managed Prometheus as its Google service account",
+            ),
+        ]
+    else:
+        found += [
+            Edge(
+                name="prometheus-scrapes-vllm",
+                source=Peer(namespace=MONITORING),
+                target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+                ports=((serving.PORT, tcp),),
+                why="the cluster's Prometheus scrapes vLLM's /metrics",
+            ),
+            Edge(
+                name="prometheus-scrapes-gateway",
+                source=Peer(namespace=MONITORING),
+                target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+                ports=((gateway.PORT, tcp),),
+                why="the cluster's Prometheus scrapes the gateway's /metrics",
+            ),
+            Edge(
+                name="keda-to-prometheus",
+                source=Peer(namespace=KEDA),
+                target=Peer(namespace=MONITORING),
+                ports=((9090, tcp),),
+                why="the scalers query the cluster's Prometheus (gateway.EKS_PROMETHEUS)",
+            ),
+            Edge(
+                name="vllm-to-object-storage",
+                source=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+                target=Peer(outside=Outside.CLOUD_APIS),
+                ports=((PUBLIC_PORT, tcp),),
+                why="the model servers stream their weights from the model store",
+            ),
+            Edge(
+                name="external-secrets-to-secret-manager",
+                source=Peer(namespace=EXTERNAL_SECRETS),
+                target=Peer(outside=Outside.CLOUD_APIS),
+                ports=((PUBLIC_PORT, tcp),),
+                why="the secret store reads AWS Secrets Manager / GCP Secret Manager",
+            ),
+            Edge(
+                name="gateway-to-public-apis",
+                source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+                target=Peer(outside=Outside.CLOUD_APIS),
+                ports=((PUBLIC_PORT, tcp),),
+                why="fallbacks to the DeepSeek API and other gateways' origins; NetworkPolicy cannot "
+                "name hosts, so any address on 443 (the gap docs/network-policy.md names)",
+            ),
+        ]
+    return [*found, *mesh_edges(cloud), *MESH_EDGES]
+
+
+def _credential_ports(cloud: Cloud) -> tuple[tuple[int, str], ...]:
+    return GKE_METADATA_PORTS if cloud is Cloud.GCP else EKS_POD_IDENTITY_PORTS
+
+
+@dataclass(frozen=True, kw_only=True)
+class NamedEgress:
+    """Egress to public hosts by name: a FQDNNetworkPolicy on GKE."""
+
+    name: str
+    namespace: str
+    pods: Mapping[str, str]
+    hosts: tuple[tuple[str, int], ...]
+    """(DNS name, port); a leading ``*.`` label matches one level of subdomains."""
+    why: str
+
+
+OBJECT_STORAGE_HOST = "storage.googleapis.com"
+SECRET_MANAGER_HOST = "secretmanager.googleapis.com"
+MANAGED_PROMETHEUS_HOST = "monitoring.googleapis.com"
+
+
+def named_egress(settings: Settings, part: ClusterParts) -> list[NamedEgress]:
+    """The public names pods of a GKE cluster may call; on other clouds the edges' 443 stands in."""
+    if part.cluster.cloud is not Cloud.GCP:
+        return []
+    return [
+        NamedEgress(
+            name="gateway-to-public-apis",
+            namespace=INFERENCE,
+            pods=GATEWAY_PODS,
+            hosts=tuple(egress_names(settings, part)),
+            why="fallbacks: the DeepSeek API (gateway.publicApiFallback), security.egress, the other "
+            "gateways' origin names",
+        ),
+        NamedEgress(
+            name="vllm-to-object-storage",
+            namespace=serving.NAMESPACE,
+            pods=SERVER_PODS,
+            hosts=((OBJECT_STORAGE_HOST, PUBLIC_PORT),),
+            why="the model servers stream their weights from the GCS model store",
+        ),
+        NamedEgress(
+            name="external-secrets-to-secret-manager",
+            namespace=EXTERNAL_SECRETS,
+            pods={},
+            hosts=((SECRET_MANAGER_HOST, PUBLIC_PORT),),
+            why="the secret store reads GCP Secret Manager",
+        ),
+        NamedEgress(
+            name="keda-to-managed-prometheus",
+            namespace=KEDA,
+            pods={},
+            hosts=((MANAGED_PROMETHEUS_HOST, PUBLIC_PORT),),
+            why="the scalers query Managed Prometheus",
+        ),
+    ]
+
+
+def egress_names(settings: Settings, part: ClusterParts) -> list[tuple[str, int]]:
+    """The public names a cluster's gateway may call: the settings' egress hosts (the DeepSeek API
+    first when it is a fallback), then the other gateways' origin names."""
+    names = [(h.host, h.port) for h in settings.security.egress_hosts(settings.gateway.public_api_fallback)]
+    for other in settings.fallback_clusters(part.cluster):
+        base = gateway.fallback_base(settings, other)
+        if base is not None and (host := (base.removeprefix("https://"), PUBLIC_PORT)) not in names:
+            names.append(host)
+    return names
+
+
+NamespaceSet = Mapping[str, Sequence[pulumi.Resource]]
+"""Namespace this program created in a cluster -> what creates it (the policies wait for that)."""
+Addresses = Mapping[Outside, Sequence[pulumi.Input[str]]]
+"""Where each address set is, seen from one cluster; a set absent or empty has no address there."""
+
+
+class ClusterNetworkPolicies(pulumi.ComponentResource):
+    """The default-deny policy and the edges' allows in every namespace the program made in one cluster."""
+
+    policies: dict[str, list[pulumi.CustomResource]]
+    """Namespace -> its policies (NetworkPolicy, and FQDNNetworkPolicy on GKE)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        part: ClusterParts,
+        namespaces: NamespaceSet,
+        addresses: Addresses,
+        named: Sequence[NamedEgress] = (),
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("inferstack:k8s:NetworkPolicies", name, None, opts)
+        assert part.kubernetes is not None
+        self._name = name
+        self._addresses = addresses
+        self.policies = {}
+        for namespace, makers in sorted(namespaces.items()):
+            child = pulumi.ResourceOptions(parent=self, provider=part.kubernetes, depends_on=list(makers))
+            made: list[pulumi.CustomResource] = [self._policy(namespace, "default-deny", {}, [], [], child)]
+            for edge in edges(part.cluster.cloud):
+                made.extend(self._edge(namespace, edge, child))
+            made.extend(
+                self._fqdn(egress, child)
+                for egress in named
+                if egress.namespace == namespace and egress.hosts
+            )
+            self.policies[namespace] = made
+        self.register_outputs({"namespaces": sorted(self.policies)})
+
+    def _edge(self, namespace: str, edge: Edge, opts: pulumi.ResourceOptions) -> list[pulumi.CustomResource]:
+        ports = [k8s.networking.v1.NetworkPolicyPortArgs(port=p, protocol=proto) for p, proto in edge.ports]
+        made: list[pulumi.CustomResource] = []
+        if edge.source.namespace in (namespace, EVERY_NAMESPACE):
+            to = self._peers(edge.target)
+            if to:
+                rule = k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=to, ports=ports or None)
+                made.append(self._policy(namespace, f"{edge.name}-out", edge.source.pods, [], [rule], opts))
+        if edge.target.namespace == namespace:
+            sources = self._peers(edge.source)
+            if sources:
+                rule = k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=sources, ports=ports or None)
+                made.append(self._policy(namespace, f"{edge.name}-in", edge.target.pods, [rule], [], opts))
+        return made
+
+    def _peers(self, peer: Peer) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+        """The peer as NetworkPolicy selectors; empty when it has no address in this cluster."""
+        if peer.namespace is not None:
+            return [
+                k8s.networking.v1.NetworkPolicyPeerArgs(
+                    namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+                        match_labels={"kubernetes.io/metadata.name": peer.namespace}
+                    ),
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(peer.pods)),
+                )
+            ]
+        assert peer.outside is not None
+        return [
+            k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+            for cidr in self._addresses.get(peer.outside, ())
+        ]
+
+    def _policy(
+        self,
+        namespace: str,
+        policy: str,
+        pods: Mapping[str, str],
+        ingress: list[k8s.networking.v1.NetworkPolicyIngressRuleArgs],
+        egress: list[k8s.networking.v1.NetworkPolicyEgressRuleArgs],
+        opts: pulumi.ResourceOptions,
+    ) -> k8s.networking.v1.NetworkPolicy:
+        deny = not ingress and not egress
+        types = [t for t, rules in (("Ingress", ingress), ("Egress", egress)) if rules or deny]
+        return k8s.networking.v1.NetworkPolicy(
+            f"{self._name}-{namespace}-{policy}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=policy, namespace=namespace, labels={"app.kubernetes.io/part-of": PROJECT}
+            ),
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=dict(pods) or None),
+                policy_types=types,
+                ingress=ingress or None,
+                egress=egress or None,
+            ),
+            opts=opts,
+        )
+
+    def _fqdn(self, egress: NamedEgress, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+        by_port: dict[int, list[str]] = {}
+        for host, port in egress.hosts:
+            by_port.setdefault(port, []).append(host)
+        return k8s.apiextensions.CustomResource(
+            f"{self._name}-{egress.namespace}-{egress.name}",
+            api_version="networking.gke.io/v1alpha1",
+            kind="FQDNNetworkPolicy",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=egress.name, namespace=egress.namespace, labels={"app.kubernetes.io/part-of": PROJECT}
+            ),
+            spec={
+                "podSelector": {"matchLabels": dict(egress.pods)},
+                "egress": [
+                    {"matches": [_match(h) for h in hosts], "ports": [{"protocol": "TCP", "port": port}]}
+                    for port, hosts in sorted(by_port.items())
+                ],
+            },
+            opts=opts,
+        )
+
+
+def _match(host: str) -> dict[str, str]:
+    """A FQDNNetworkPolicy match: ``name`` for one host, ``pattern`` for a leading wildcard."""
+    return {"pattern": host} if host.startswith("*.") else {"name": host}
+
+
+def addresses(
+    settings: Settings, part: ClusterParts, parts: Mapping[str, ClusterParts], data: DataOutputs
+) -> Addresses:
+    """The address sets of one cluster. An existing cluster's load balancer and API server are not
+    known to this program: they are any address, on the edges' ports only."""
+    cloud = part.cluster.cloud
+    vpc = part.network.vpc_cidr if isinstance(part.network, AwsNetwork) else None
+    found: dict[Outside, Sequence[pulumi.Input[str]]] = {
+        Outside.DATA_STORES: _data_stores(part, parts, data),
+        Outside.MESH_PROBES: list(AMBIENT_PROBE_SOURCE),
+    }
+    if cloud is Cloud.GCP:
+        control_plane = settings.control_plane_of(part.cluster)
+        found[Outside.LOAD_BALANCER] = list(HEALTH_CHECK_SOURCE_RANGES)
+        found[Outside.API_SERVER] = [str(control_plane)] if control_plane is not None else []
+        found[Outside.CREDENTIALS] = list(GKE_METADATA)
+        return found
+    anywhere = [vpc] if vpc is not None else [ANYWHERE]
+    found[Outside.LOAD_BALANCER] = anywhere
+    found[Outside.API_SERVER] = anywhere
+    found[Outside.CREDENTIALS] = list(EKS_POD_IDENTITY_AGENT) if cloud is Cloud.AWS else []
+    found[Outside.CLOUD_APIS] = [ANYWHERE]
+    return found
+
+
+ANYWHERE = "0.0.0.0/0"
+
+
+def _data_stores(
+    part: ClusterParts, parts: Mapping[str, ClusterParts], data: DataOutputs
+) -> list[pulumi.Input[str]]:
+    """Where the gateway's Postgres and Redis answer, for a core cluster that got the data hand-over.
+
+    AWS: the stores live in the core clusters' private subnets and admit only them (infra/data.py),
+    and the core networks are peered, so any core cluster's subnets. GCP: the stores' private IPs."""
+    cluster = part.cluster
+    if cluster.name not in data.config_maps or cluster.region is None:
+        return []
+    if cluster.cloud is Cloud.AWS:
+        cidrs: list[pulumi.Input[str]] = []
+        for other in parts.values():
+            if other.cluster.role is Role.CORE and other.cluster.cloud is Cloud.AWS:
+                cidrs.extend(c for c in other.private_cidrs if c not in cidrs)
+        return cidrs
+    hosts: list[pulumi.Input[str]] = []
+    if isinstance(data.database, GcpDatabase):
+        hosts.append(data.database.writer_host)
+        reader = data.database.reader_hosts.get(cluster.region)
+        if reader is not None:
+            hosts.append(reader)
+    cache = data.caches.get(cluster.region)
+    if isinstance(cache, GcpCache):
+        hosts += [cache.host, cache.reader_host]
+    return [pulumi.Output.from_input(h).apply(lambda ip: f"{ip}/32") for h in hosts]
+
+
+def build_network_policies(
+    settings: Settings,
+    parts: Mapping[str, ClusterParts],
+    namespaces: Mapping[str, NamespaceSet],
+    data: DataOutputs,
+) -> dict[str, ClusterNetworkPolicies]:
+    """The policies of every cluster, for the namespaces the program made there (cluster -> set)."""
+    built: dict[str, ClusterNetworkPolicies] = {}
+    for name, made in namespaces.items():
+        part = parts[name]
+        if part.kubernetes is None or not made:
+            continue
+        built[name] = ClusterNetworkPolicies(
+            f"{name}-netpol",
+            part=part,
+            namespaces=made,
+            addresses=addresses(settings, part, parts, data),
+            named=named_egress(settings, part),
+        )
+    return built

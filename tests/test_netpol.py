@@ -1,0 +1,265 @@
+"""Default-deny networks: every namespace the program creates denies everything but the declared edges."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+from inferstack.engine import Graph, Resource
+from infra.k8s import netpol
+from infra.settings import Cloud
+from tests.conftest import stack_variant
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+FQDN_POLICY = "kubernetes:networking.gke.io/v1alpha1:FQDNNetworkPolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+GKE_CLUSTER = "gcp:container/cluster:Cluster"
+EKS_ADDON = "aws:eks/addon:Addon"
+
+EXPECTED_EDGES = {
+    "edge-to-gateway",
+    "gateway-to-vllm",
+    "gateway-to-masking",
+    "gateway-to-postgres",
+    "gateway-to-redis",
+    "gateway-to-public-apis",
+    "dns",
+    "prometheus-scrapes-vllm",
+    "prometheus-scrapes-gateway",
+    "vllm-to-object-storage",
+    "vllm-to-credentials",
+    "keda-to-api-server",
+    "api-server-to-keda",
+    "keda-within",
+    "keda-to-prometheus",
+    "keda-to-credentials",
+    "keda-to-managed-prometheus",
+    "external-secrets-to-api-server",
+    "api-server-to-external-secrets",
+    "external-secrets-within",
+    "external-secrets-to-secret-manager",
+    "external-secrets-to-credentials",
+    "gateway-to-vllm-hbone",
+    "gateway-to-masking-hbone",
+    "probes-to-inference",
+    "probes-to-vllm",
+}
+"""Every path prod allows, by name. A new path must be added here on purpose."""
+GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
+"""The gateway's own policies: its port 4000 from any source (infra/k8s/gateway.py), which, since
+policies add up, widens edge-to-gateway to every peer; and the masking services' admitting only the
+gateway (infra/k8s/pii.py), the ingress half of gateway-to-masking."""
+
+
+def _cluster(graph: Graph, resource: Resource) -> str:
+    """The cluster of an in-cluster object: its Kubernetes provider is named <cluster>-k8s."""
+    provider = graph.by_urn()[resource.provider]
+    return provider.name.removesuffix("-k8s")
+
+
+def _policies(graph: Graph, token: str = NETWORK_POLICY) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """(cluster, namespace) -> policy name -> spec."""
+    found: dict[tuple[str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
+    for p in graph.of_type(token):
+        meta = p.inputs["metadata"]
+        found[(_cluster(graph, p), meta["namespace"])][meta["name"]] = p.inputs["spec"]
+    return found
+
+
+def _edge_name(policy: str) -> str:
+    return policy.removesuffix("-in").removesuffix("-out")
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "prod", "onprem"])
+def test_every_created_namespace_denies_by_default(stack: str, request: pytest.FixtureRequest) -> None:
+    graph: Graph = request.getfixturevalue(stack)
+    namespaces = {(_cluster(graph, n), n.inputs["metadata"]["name"]) for n in graph.of_type(NAMESPACE)}
+    assert namespaces, "the stack creates no namespace"
+    policies = _policies(graph)
+    exempt = {key for key in namespaces if key[1] in netpol.NOT_YET_DENIED}
+    assert all(netpol.NOT_YET_DENIED[name] for _, name in exempt)
+    for key in sorted(namespaces - exempt):
+        deny = policies.get(key, {}).get("default-deny")
+        assert deny is not None, f"{key}: no default-deny NetworkPolicy"
+        assert deny["podSelector"] == {}
+        assert sorted(deny["policyTypes"]) == ["Egress", "Ingress"]
+        assert not deny.get("ingress") and not deny.get("egress"), f"{key}: default-deny allows something"
+
+
+def test_prod_allows_exactly_the_declared_edges(prod: Graph) -> None:
+    names = {_edge_name(n) for ns in _policies(prod).values() for n in ns} | {
+        n for ns in _policies(prod, FQDN_POLICY).values() for n in ns
+    }
+    assert names - {"default-deny"} == EXPECTED_EDGES | GATEWAY_OWN
+
+
+def test_edge_names_are_unique_and_each_says_why() -> None:
+    for cloud in Cloud:
+        found = netpol.edges(cloud)
+        assert found
+        assert len({e.name for e in found}) == len(found), cloud
+        assert all(e.why for e in found)
+
+
+def test_the_mesh_hook_adds_edges(monkeypatch: pytest.MonkeyPatch) -> None:
+    hbone = netpol.Edge(
+        name="hbone",
+        source=netpol.Peer(namespace="inference"),
+        target=netpol.Peer(namespace="serving"),
+        ports=((15008, "TCP"),),
+        why="ztunnel tunnels between the serving namespaces",
+    )
+    monkeypatch.setattr(netpol, "MESH_EDGES", [hbone])
+    assert hbone in netpol.edges(Cloud.AWS)
+    assert hbone in netpol.edges(Cloud.GCP)
+
+
+def _ingress_cidrs(spec: dict[str, Any]) -> list[str]:
+    return [peer["ipBlock"]["cidr"] for rule in spec["ingress"] for peer in rule["from"] if "ipBlock" in peer]
+
+
+def _egress_cidrs(spec: dict[str, Any]) -> list[str]:
+    return [peer["ipBlock"]["cidr"] for rule in spec["egress"] for peer in rule["to"] if "ipBlock" in peer]
+
+
+def _ports(spec: dict[str, Any], side: str) -> set[int]:
+    return {p["port"] for rule in spec[side] for p in rule["ports"]}
+
+
+def test_only_the_load_balancer_reaches_the_gateway(prod: Graph) -> None:
+    policies = _policies(prod)
+    eks = policies[("core-use1", "inference")]["edge-to-gateway-in"]
+    assert eks["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert _ports(eks, "ingress") == {4000}
+    vpc = [n for n in prod.resources if n.type == "aws:ec2/vpc:Vpc" and n.name.startswith("core-use1")]
+    assert len(vpc) == 1
+    assert _ingress_cidrs(eks) == [vpc[0].inputs["cidrBlock"]]
+    gke = policies[("burst-usc1", "inference")]["edge-to-gateway-in"]
+    assert sorted(_ingress_cidrs(gke)) == ["130.211.0.0/22", "35.191.0.0/16"]
+
+
+def test_only_the_gateway_reaches_the_model_servers(prod: Graph) -> None:
+    spec = _policies(prod)[("core-use1", "serving")]["gateway-to-vllm-in"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "vllm"}}
+    assert spec["ingress"][0]["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "inference"}},
+            "podSelector": {"matchLabels": {"app": "deepseek"}},
+        }
+    ]
+    assert _ports(spec, "ingress") == {8000}
+
+
+def test_the_gateway_reaches_the_data_stores_in_the_core_subnets_only(prod: Graph) -> None:
+    policies = _policies(prod)
+    postgres = policies[("core-use1", "inference")]["gateway-to-postgres-out"]
+    redis = policies[("core-use1", "inference")]["gateway-to-redis-out"]
+    assert _ports(postgres, "egress") == {5432}
+    assert _ports(redis, "egress") == {6379, 6378}
+    cidrs = _egress_cidrs(postgres)
+    assert cidrs and "0.0.0.0/0" not in cidrs
+    # Both core clusters' private subnets: the Aurora writer lives in one of the peered VPCs.
+    assert len(cidrs) == 6
+    # A burst cluster got no data hand-over, so no path to the stores.
+    assert "gateway-to-postgres-out" not in policies[("burst-usc1", "inference")]
+
+
+def test_gke_names_its_public_egress_and_opens_no_address_range(prod: Graph) -> None:
+    gke = {k: v for k, v in _policies(prod).items() if k[0] == "burst-usc1"}
+    assert gke
+    assert not [
+        c
+        for ns in gke.values()
+        for s in ns.values()
+        if s.get("egress")
+        for c in _egress_cidrs(s)
+        if c == "0.0.0.0/0"
+    ]
+    named = _policies(prod, FQDN_POLICY)
+    gateway = named[("burst-usc1", "inference")]["gateway-to-public-apis"]
+    assert gateway["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert gateway["egress"] == [
+        {"matches": [{"name": "api.deepseek.com"}], "ports": [{"protocol": "TCP", "port": 443}]}
+    ]
+    assert named[("burst-usc1", "serving")]["vllm-to-object-storage"]["egress"][0]["matches"] == [
+        {"name": "storage.googleapis.com"}
+    ]
+
+
+def test_eks_opens_public_443_from_the_gateway_pods_only(prod: Graph) -> None:
+    policies = _policies(prod)
+    public = policies[("core-use1", "inference")]["gateway-to-public-apis-out"]
+    assert public["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert _ports(public, "egress") == {443}
+    anywhere = {
+        (key[1], name, spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", ""))
+        for key, named in policies.items()
+        if key[0] == "core-use1"
+        for name, spec in named.items()
+        if spec.get("egress") and "0.0.0.0/0" in _egress_cidrs(spec)
+    }
+    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name) and the
+    # secret manager: nothing else leaves the VPC.
+    assert anywhere == {
+        ("inference", "gateway-to-public-apis-out", ""),
+        ("serving", "vllm-to-object-storage-out", "vllm"),
+        ("external-secrets", "external-secrets-to-secret-manager-out", ""),
+    }
+
+
+def test_settings_egress_hosts_are_named_on_gke(tmp_path_factory: pytest.TempPathFactory) -> None:
+    graph = stack_variant(
+        tmp_path_factory,
+        "prod",
+        "    admission: enforce\n",
+        "    admission: enforce\n    egress:\n      - host: '*.example.org'\n      - host: api.example.net\n        port: 8443\n",
+    )
+    spec = _policies(graph, FQDN_POLICY)[("burst-usc1", "inference")]["gateway-to-public-apis"]
+    assert spec["egress"] == [
+        {
+            "matches": [{"name": "api.deepseek.com"}, {"pattern": "*.example.org"}],
+            "ports": [{"protocol": "TCP", "port": 443}],
+        },
+        {"matches": [{"name": "api.example.net"}], "ports": [{"protocol": "TCP", "port": 8443}]},
+    ]
+
+
+def test_clusters_enforce_network_policy(prod: Graph) -> None:
+    gke = prod.of_type(GKE_CLUSTER)
+    assert gke
+    for cluster in gke:
+        assert cluster.inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+        assert cluster.inputs["enableFqdnNetworkPolicy"] is True
+    cni = [a for a in prod.of_type(EKS_ADDON) if a.inputs["addonName"] == "vpc-cni"]
+    assert len(cni) == 2
+    for addon in cni:
+        assert '"enableNetworkPolicy": "true"' in addon.inputs["configurationValues"]
+
+
+def test_the_gateway_reaches_the_masking_services(prod: Graph) -> None:
+    """Default-deny egress would otherwise cut the gateway off from its guardrail."""
+    spec = _policies(prod)[("core-use1", "inference")]["gateway-to-masking-out"]
+    assert spec["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert spec["egress"][0]["to"][0]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/component": "pii-masking"}
+    }
+    assert _ports(spec, "egress") == {3000}
+
+
+def test_in_the_ambient_mesh_each_in_mesh_edge_is_also_open_on_hbone_and_probes_arrive() -> None:
+    """ztunnel carries mesh traffic to port 15008, and ambient SNATs kubelet probes to 169.254.7.127:
+    without these a default-deny namespace in the mesh would drop every request and never be ready."""
+    for cloud in (Cloud.AWS, Cloud.GCP):
+        found = {e.name: e for e in netpol.edges(cloud)}
+        for name in ("gateway-to-vllm", "gateway-to-masking"):
+            plain, hbone = found[name], found[f"{name}-hbone"]
+            assert (hbone.source, hbone.target, hbone.ports) == (
+                plain.source,
+                plain.target,
+                ((15008, "TCP"),),
+            )
+        assert found["probes-to-vllm"].source.outside is netpol.Outside.MESH_PROBES
+        assert netpol.AMBIENT_PROBE_SOURCE == ("169.254.7.127/32",)
+    assert not {"gateway-to-vllm-hbone", "probes-to-vllm"} & {e.name for e in netpol.edges(Cloud.EXISTING)}
