@@ -30,6 +30,7 @@ API_OF_MODULE: dict[str, str] = {
     "container": "container.googleapis.com",
     "kms": "cloudkms.googleapis.com",
     "logging": "logging.googleapis.com",
+    "monitoring": "monitoring.googleapis.com",
     "projects": "cloudresourcemanager.googleapis.com",
     "redis": "redis.googleapis.com",
     "serviceaccount": "iam.googleapis.com",
