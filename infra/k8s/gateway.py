@@ -52,6 +52,7 @@ from infra.edge import GCP_ORIGIN_KEY
 from infra.gcp.network import GcpNetwork
 from infra.k8s import HBONE_PORT, MESH_INGRESS, MESH_INGRESS_PORT, SYSTEM_PRIORITY_CLASS, pii, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
+from infra.k8s.pods import http_probe, restricted_container, restricted_pod, spread_over_zones
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, Providers, zones
 from infra.settings import PROJECT, Cloud, Cluster, OffPeak, Role, Settings
@@ -574,14 +575,6 @@ class ClusterGateway(pulumi.ComponentResource):
                 )
             )
 
-        def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
-                period_seconds=period,
-                failure_threshold=failures,
-                timeout_seconds=5,
-            )
-
         container = k8s.core.v1.ContainerArgs(
             name="litellm",
             image=args.image,
@@ -604,18 +597,10 @@ class ClusterGateway(pulumi.ComponentResource):
                 requests={"cpu": "500m", "memory": "1Gi"}, limits={"cpu": "2", "memory": "4Gi"}
             ),
             # Start-up runs the database migrations: up to five minutes before the other probes count.
-            startup_probe=probe(LIVENESS, 10, 30),
-            readiness_probe=probe(READINESS, 10, 3),
-            liveness_probe=probe(LIVENESS, 30, 4),
-            security_context=k8s.core.v1.SecurityContextArgs(
-                allow_privilege_escalation=False,
-                privileged=False,
-                run_as_non_root=True,
-                run_as_user=USER,
-                run_as_group=USER,
-                capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-            ),
+            startup_probe=http_probe(LIVENESS, period=10, failures=30),
+            readiness_probe=http_probe(READINESS, period=10, failures=3),
+            liveness_probe=http_probe(LIVENESS, period=30, failures=4),
+            security_context=restricted_container(USER),
             volume_mounts=[k8s.core.v1.VolumeMountArgs(name="config", mount_path=CONFIG_DIR, read_only=True)],
         )
         return k8s.apps.v1.Deployment(
@@ -647,21 +632,8 @@ class ClusterGateway(pulumi.ComponentResource):
                         priority_class_name=SYSTEM_PRIORITY_CLASS,
                         # Streams in flight finish when a pod leaves (rollout, scale-in, drain).
                         termination_grace_period_seconds=120,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=USER,
-                            run_as_group=USER,
-                            fs_group=USER,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        topology_spread_constraints=[
-                            k8s.core.v1.TopologySpreadConstraintArgs(
-                                max_skew=1,
-                                topology_key="topology.kubernetes.io/zone",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=APP),
-                            )
-                        ],
+                        security_context=restricted_pod(USER),
+                        topology_spread_constraints=spread_over_zones(APP),
                         containers=[container],
                         volumes=[
                             k8s.core.v1.VolumeArgs(

@@ -301,22 +301,33 @@ def edges(cloud: Cloud) -> list[Edge]:
             why="the secret store authenticates as its workload identity",
         ),
     ]
+    # Who scrapes: Managed Prometheus's collectors on GKE, the cluster's own Prometheus elsewhere.
+    scraper, who = (
+        (GMP_SYSTEM, "Managed Prometheus's collectors")
+        if cloud is Cloud.GCP
+        else (
+            MONITORING,
+            "the cluster's Prometheus",
+        )
+    )
+    found += [
+        Edge(
+            name="prometheus-scrapes-vllm",
+            source=Peer(namespace=scraper),
+            target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            ports=((serving.PORT, tcp),),
+            why=f"{who} scrape vLLM's /metrics",
+        ),
+        Edge(
+            name="prometheus-scrapes-gateway",
+            source=Peer(namespace=scraper),
+            target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            ports=((gateway.PORT, tcp),),
+            why=f"{who} scrape the gateway's /metrics",
+        ),
+    ]
     if cloud is Cloud.GCP:
         found += [
-            Edge(
-                name="prometheus-scrapes-vllm",
-                source=Peer(namespace=GMP_SYSTEM),
-                target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
-                ports=((serving.PORT, tcp),),
-                why="Managed Prometheus's collectors scrape vLLM's /metrics",
-            ),
-            Edge(
-                name="prometheus-scrapes-gateway",
-                source=Peer(namespace=GMP_SYSTEM),
-                target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
-                ports=((gateway.PORT, tcp),),
-                why="Managed Prometheus's collectors scrape the gateway's /metrics",
-            ),
             Edge(
                 name="keda-to-credentials",
                 source=Peer(namespace=KEDA),
@@ -327,20 +338,6 @@ def edges(cloud: Cloud) -> list[Edge]:
         ]
     else:
         found += [
-            Edge(
-                name="prometheus-scrapes-vllm",
-                source=Peer(namespace=MONITORING),
-                target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
-                ports=((serving.PORT, tcp),),
-                why="the cluster's Prometheus scrapes vLLM's /metrics",
-            ),
-            Edge(
-                name="prometheus-scrapes-gateway",
-                source=Peer(namespace=MONITORING),
-                target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
-                ports=((gateway.PORT, tcp),),
-                why="the cluster's Prometheus scrapes the gateway's /metrics",
-            ),
             Edge(
                 name="keda-to-prometheus",
                 source=Peer(namespace=KEDA),

@@ -26,6 +26,7 @@ import pulumi_kubernetes as k8s
 
 from infra.catalog import catalog
 from infra.k8s import HBONE_PORT
+from infra.k8s.pods import http_probe, restricted_container, restricted_pod, spread_over_zones
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import PROJECT
 
@@ -85,14 +86,6 @@ def masking_services(
         metadata = k8s.meta.v1.ObjectMetaArgs(name=service.name, namespace=namespace, labels=labels)
         name = resource_name(owner, service.name, max_len=AUTONAMED_MAX)
 
-        def probe(path: str, period: int, failures: int) -> k8s.core.v1.ProbeArgs:
-            return k8s.core.v1.ProbeArgs(
-                http_get=k8s.core.v1.HTTPGetActionArgs(path=path, port="http"),
-                period_seconds=period,
-                failure_threshold=failures,
-                timeout_seconds=5,
-            )
-
         k8s.apps.v1.Deployment(
             name,
             metadata=metadata,
@@ -104,21 +97,8 @@ def masking_services(
                     spec=k8s.core.v1.PodSpecArgs(
                         automount_service_account_token=False,
                         enable_service_links=False,
-                        security_context=k8s.core.v1.PodSecurityContextArgs(
-                            run_as_non_root=True,
-                            run_as_user=USER,
-                            run_as_group=USER,
-                            fs_group=USER,
-                            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                        ),
-                        topology_spread_constraints=[
-                            k8s.core.v1.TopologySpreadConstraintArgs(
-                                max_skew=1,
-                                topology_key="topology.kubernetes.io/zone",
-                                when_unsatisfiable="ScheduleAnyway",
-                                label_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                            )
-                        ],
+                        security_context=restricted_pod(USER),
+                        topology_spread_constraints=spread_over_zones(selector),
                         containers=[
                             k8s.core.v1.ContainerArgs(
                                 name=service.name,
@@ -137,16 +117,12 @@ def masking_services(
                                 resources=k8s.core.v1.ResourceRequirementsArgs(
                                     requests=dict(service.requests), limits=dict(service.limits)
                                 ),
-                                startup_probe=probe("/health", 10, service.start_seconds // 10),
-                                readiness_probe=probe("/health", 10, 3),
-                                liveness_probe=probe("/health", 30, 4),
-                                security_context=k8s.core.v1.SecurityContextArgs(
-                                    allow_privilege_escalation=False,
-                                    privileged=False,
-                                    read_only_root_filesystem=True,
-                                    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-                                    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+                                startup_probe=http_probe(
+                                    "/health", period=10, failures=service.start_seconds // 10
                                 ),
+                                readiness_probe=http_probe("/health", period=10, failures=3),
+                                liveness_probe=http_probe("/health", period=30, failures=4),
+                                security_context=restricted_container(USER, read_only_root=True),
                                 # gunicorn's worker heartbeat files go to /tmp; poetry run may write
                                 # caches under the user's home: both writable, the image read-only.
                                 volume_mounts=[

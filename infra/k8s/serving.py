@@ -49,6 +49,7 @@ from infra.data import namespace_labels
 from infra.gcp.modelstore import GcpModelStore, GcpModelStoreArgs, GkeReader
 from infra.gcp.nodepools import SPOT_CRITICAL_PODS_SECONDS, SPOT_SHUTDOWN_SECONDS
 from infra.k8s import SERVING_PRIORITY_CLASS
+from infra.k8s.pods import http_probe, restricted_container, restricted_pod
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers
 from infra.settings import PROJECT, Capacity, Cloud, Cluster, NodePool, Role, Settings
@@ -213,14 +214,6 @@ def _container(
         assert cluster.region is not None
         env.update({"AWS_REGION": cluster.region, "AWS_DEFAULT_REGION": cluster.region})
 
-    def probe(period: int, failures: int, timeout: int) -> k8s.core.v1.ProbeArgs:
-        return k8s.core.v1.ProbeArgs(
-            http_get=k8s.core.v1.HTTPGetActionArgs(path=HEALTH, port="http"),
-            period_seconds=period,
-            failure_threshold=failures,
-            timeout_seconds=timeout,
-        )
-
     args = pulumi.Output.from_input(model_uri).apply(
         lambda uri: vllm_args(settings, uri, replica.devices, hardware.kind)
     )
@@ -234,24 +227,15 @@ def _container(
         env=[k8s.core.v1.EnvVarArgs(name=k, value=v) for k, v in sorted(env.items())],
         resources=k8s.core.v1.ResourceRequirementsArgs(requests=dict(limits), limits=dict(limits)),
         # Loading takes up to the model's budget (models.yaml loadMinutes); only then do the others count.
-        startup_probe=probe(10, load_minutes * 6, 5),
-        readiness_probe=probe(10, 3, 5),
-        liveness_probe=probe(30, 4, 10),
+        startup_probe=http_probe(HEALTH, period=10, failures=load_minutes * 6),
+        readiness_probe=http_probe(HEALTH, period=10, failures=3),
+        liveness_probe=http_probe(HEALTH, period=30, failures=4, timeout=10),
         lifecycle=k8s.core.v1.LifecycleArgs(
             pre_stop=k8s.core.v1.LifecycleHandlerArgs(
                 sleep=k8s.core.v1.SleepActionArgs(seconds=shutdown.pre_stop_seconds)
             )
         ),
-        security_context=k8s.core.v1.SecurityContextArgs(
-            allow_privilege_escalation=False,
-            privileged=False,
-            read_only_root_filesystem=True,
-            run_as_non_root=True,
-            run_as_user=USER,
-            run_as_group=USER,
-            capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-            seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-        ),
+        security_context=restricted_container(USER, read_only_root=True),
         volume_mounts=[
             k8s.core.v1.VolumeMountArgs(name="cache", mount_path=CACHE),
             k8s.core.v1.VolumeMountArgs(name="tmp", mount_path="/tmp"),
@@ -333,13 +317,7 @@ def _server(
                         k8s.core.v1.TolerationArgs(key=key, operator="Exists", effect="NoSchedule")
                         for key in taints
                     ],
-                    security_context=k8s.core.v1.PodSecurityContextArgs(
-                        run_as_non_root=True,
-                        run_as_user=USER,
-                        run_as_group=USER,
-                        fs_group=USER,
-                        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
-                    ),
+                    security_context=restricted_pod(USER),
                     containers=[container],
                     volumes=[
                         k8s.core.v1.VolumeArgs(
