@@ -3,6 +3,7 @@ Cloud Monitoring alert policies, each delivered to the receivers of its severity
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import yaml
 from inferstack.engine import Graph, Resource, plan_stack
 from inferstack.project import find_project
 from tests.conftest import ROOT
+from tests.test_data import GCP_STACK as GCP_DATA_STACK
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 RULE = "aws:cloudwatch/eventRule:EventRule"
@@ -171,58 +173,27 @@ def test_receivers_hear_exactly_their_severities(prod: Graph) -> None:
 
 # --- GCP: notification channels and alert policies ---------------------------------------------
 
-GCP_STACK = {
-    "config": {
-        "environment": "prod",
-        "owner": "platform-team",
-        "costCenter": "cc-inference-gcp",
-        "gcpProject": "acme-inference-gcp",
-        "model": {"name": "DeepSeek-R1-Distill-Qwen-7B", "precision": "bf16"},
-        "clusters": [
-            {
-                "name": "core-usc1",
-                "role": "core",
-                "cloud": "gcp",
-                "region": "us-central1",
-                "nodePools": [
-                    {"name": "system", "machineType": "e2-standard-4", "minSize": 1, "maxSize": 3},
-                    {
-                        "name": "l4",
-                        "machineType": "g2-standard-8",
-                        "accelerator": "L4",
-                        "minSize": 1,
-                        "maxSize": 2,
-                    },
-                    {
-                        "name": "l4-spot",
-                        "machineType": "g2-standard-8",
-                        "accelerator": "L4",
-                        "capacity": "spot",
-                        "minSize": 0,
-                        "maxSize": 2,
-                    },
-                ],
-            }
-        ],
-        "database": {
-            "cloud": "gcp",
-            "primaryRegion": "us-central1",
-            "secondaryRegions": ["us-east4"],
-            "instanceClass": "db-custom-4-16384",
-            "backupRetentionDays": 14,
-        },
-        "cache": {"nodeType": "cache.r7g.large", "replicas": 1, "memorySizeGb": 5},
-        "monitoring": {
-            "receivers": [
-                {"name": "oncall", "severities": ["critical"], "emails": ["oncall@example.com"]},
-                {
-                    "name": "platform",
-                    "severities": ["warning"],
-                    "emails": ["platform@example.com", "sre@example.com"],
-                },
-            ]
-        },
+GCP_STACK = copy.deepcopy(GCP_DATA_STACK)
+"""The data layer's GCP stack (tests/test_data.py) with a spot pool to be preempted and receivers."""
+GCP_STACK["config"]["clusters"][0]["nodePools"].append(
+    {
+        "name": "l4-spot",
+        "machineType": "g2-standard-8",
+        "accelerator": "L4",
+        "capacity": "spot",
+        "minSize": 0,
+        "maxSize": 2,
     }
+)
+GCP_STACK["config"]["monitoring"] = {
+    "receivers": [
+        {"name": "oncall", "severities": ["critical"], "emails": ["oncall@example.com"]},
+        {
+            "name": "platform",
+            "severities": ["warning"],
+            "emails": ["platform@example.com", "sre@example.com"],
+        },
+    ]
 }
 
 
