@@ -92,6 +92,20 @@ def zones(cluster: Cluster) -> list[str]:
     return list(table[cluster.region][:ZONES_PER_CLUSTER])
 
 
+@dataclass(frozen=True)
+class MetricsStore:
+    """Where an EKS cluster's Prometheus remote-writes its samples, so that rules over every cluster
+    of the cloud (no ready replica in any region) evaluate where they all meet: an Amazon Managed
+    Service for Prometheus workspace."""
+
+    region: str
+    """The workspace's region (SigV4 signs for it)."""
+    workspace_arn: pulumi.Input[str]
+    """What the writer's IAM policy names (``aps:RemoteWrite``)."""
+    remote_write_url: pulumi.Input[str]
+    """``<prometheus endpoint>api/v1/remote_write``."""
+
+
 @dataclass
 class ClusterParts:
     """What the layers of one cluster hand to each other."""
