@@ -43,7 +43,7 @@ from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
-from infra.k8s.monitoring import ClusterMonitoring, build_monitoring
+from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring
 from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
@@ -278,7 +278,18 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    monitoring = build_monitoring(settings, parts)
+    # One set of alert topics per region: the clouds' alarms and the EKS clusters' Alertmanagers
+    # publish to the same ones.
+    topics = _AlertTopics(settings, providers)
+    monitoring = build_monitoring(
+        settings,
+        parts,
+        providers=providers,
+        topics={
+            region: topics.for_monitoring(region)
+            for region in sorted({p.cluster.region for p in parts.values() if p.eks and p.cluster.region})
+        },
+    )
     build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
@@ -305,7 +316,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             pulumi.export("nameServers", edge.name_servers)
 
     _budgets(settings, providers)
-    _aws_alarms(settings, providers, parts, data)
+    _aws_alarms(settings, providers, parts, data, topics)
     _gcp_alerts(settings, providers, parts, data)
     _gcp_audit(settings, providers)
 
@@ -453,8 +464,34 @@ def _budgets(settings: Settings, providers: Providers) -> None:
         )
 
 
+class _AlertTopics:
+    """The alert topics of each region, made the first time a region asks for them."""
+
+    def __init__(self, settings: Settings, providers: Providers) -> None:
+        self._settings = settings
+        self._providers = providers
+        self._made: dict[str, dict[str, aws.sns.Topic]] = {}
+
+    def __call__(self, region: str) -> dict[str, aws.sns.Topic]:
+        if region not in self._made:
+            self._made[region] = alert_topics(self._settings, region, self._providers.for_aws(region))
+        return self._made[region]
+
+    def for_monitoring(self, region: str) -> AlertTopics:
+        made = self(region)
+        (first, *_) = made.values()
+        return AlertTopics(
+            arns={severity: topic.arn for severity, topic in made.items()},
+            key_arn=first.kms_master_key_id.apply(lambda key: key or ""),
+        )
+
+
 def _aws_alarms(
-    settings: Settings, providers: Providers, parts: dict[str, ClusterParts], data: DataOutputs
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    data: DataOutputs,
+    topics_in: _AlertTopics,
 ) -> None:
     """CloudWatch alarms and EventBridge rules in every AWS region with something Prometheus cannot
     see: an Aurora secondary, a cache, or GPU node groups."""
@@ -482,7 +519,7 @@ def _aws_alarms(
                     spot.add(cluster.region)
     for region in sorted({*replicas, *caches, *gpu_groups}):
         provider = providers.for_aws(region)
-        topics = alert_topics(settings, region, provider)
+        topics = topics_in(region)
         AwsAlarms(
             f"alarms-{region}",
             AwsAlarmsArgs(

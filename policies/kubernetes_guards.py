@@ -58,9 +58,11 @@ LONG_RUNNING: tuple[str, ...] = WORKLOADS[:4]
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
-SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "istio-system")
+SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "istio-system", "monitoring")
 """Where node agents (device plugins, DCGM exporters, CNI) legitimately use the host; istio-system holds
-Istio's CNI node agent and ztunnel, which redirect every pod's traffic on their node (infra/k8s/mesh.py)."""
+Istio's CNI node agent and ztunnel, which redirect every pod's traffic on their node (infra/k8s/mesh.py);
+monitoring holds node-exporter, which reads the host's network, processes and filesystem
+(infra/k8s/monitoring.py)."""
 
 ALLOWED_REGISTRIES: tuple[str, ...] = (
     "docker.io",
@@ -86,6 +88,9 @@ POD_SECURITY_LEVELS: tuple[str, ...] = ("baseline", "restricted")
 CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
 """Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
 configuration): nothing runs, so no resources to set."""
+
+MAIN_COMPONENTS: dict[str, str] = {"kube-prometheus-stack": "prometheus.prometheusSpec"}
+"""Charts whose main component's values are not at the top level: where its ``resources`` go."""
 
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
@@ -448,8 +453,13 @@ def _release_resources(props: Props, config: Props) -> str | None:
         return None
     if present(props, "values") and known(props, "values") is None:
         return None  # values built from other resources' outputs: judged once known
-    if "resources" not in _values(props):
-        return f"release of {chart} sets no resources for its main component (values.resources)"
+    where = MAIN_COMPONENTS.get(str(chart), "")
+    main: Any = _values(props)
+    for key in where.split(".") if where else ():
+        main = main.get(key) if isinstance(main, dict) else None
+    if not isinstance(main, dict) or "resources" not in main:
+        path = f"values.{where}.resources" if where else "values.resources"
+        return f"release of {chart} sets no resources for its main component ({path})"
     return None
 
 

@@ -321,6 +321,7 @@ def test_eks_addons_are_pinned_for_supported_versions(c: Catalog) -> None:
             "coredns",
             "eks-pod-identity-agent",
             "amazon-cloudwatch-observability",
+            "aws-ebs-csi-driver",
         }, version
         for name, pinned in addons.items():
             assert re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+", pinned), (version, name, pinned)

@@ -45,6 +45,15 @@ EXPECTED_EDGES = {
     "gateway-to-masking-hbone",
     "probes-to-inference",
     "probes-to-vllm",
+    "prometheus-scrapes-vllm-hbone",
+    "prometheus-scrapes-gateway-hbone",
+    "prometheus-scrapes-nodes",
+    "monitoring-to-api-server",
+    "api-server-to-monitoring",
+    "monitoring-within",
+    "probes-to-monitoring",
+    "monitoring-to-cloud-apis",
+    "monitoring-to-credentials",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
@@ -201,11 +210,12 @@ def test_eks_opens_public_443_from_the_gateway_pods_only(prod: Graph) -> None:
         if spec.get("egress") and "0.0.0.0/0" in _egress_cidrs(spec)
     }
     # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name) and the
-    # secret manager: nothing else leaves the VPC.
+    # secret manager, Alertmanager (SNS) and remote write: nothing else leaves the VPC.
     assert anywhere == {
         ("inference", "gateway-to-public-apis-out", ""),
         ("serving", "vllm-to-object-storage-out", "vllm"),
         ("external-secrets", "external-secrets-to-secret-manager-out", ""),
+        ("monitoring", "monitoring-to-cloud-apis-out", ""),
     }
 
 

@@ -23,6 +23,8 @@ Creates, for one cluster:
 - the CloudWatch Observability add-on (the nodes' and containers' logs to CloudWatch Logs, with an
   EKS Pod Identity role holding CloudWatchAgentServerPolicy), and its log groups
   `/aws/containerinsights/<cluster>/*` created first with the stack's log retention and the key;
+- the EBS CSI driver add-on, whose controller's Pod Identity role may manage only the volumes it
+  tags (infra/aws/ebs.py): without it no PersistentVolumeClaim is bound;
 - an exec-based kubeconfig (`aws eks get-token`) and a Kubernetes provider built from it.
 
 The AWS provider is not created here: pass it as
@@ -44,6 +46,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws import ebs
 from infra.aws.firewall import Ingress, admit
 from infra.aws.nodegroups import NodeGroupContext, is_gpu, machine_of, node_group
 from infra.catalog import catalog
@@ -369,6 +372,8 @@ class EksCluster(pulumi.ComponentResource):
     """Kubernetes provider for everything that runs in this cluster."""
     node_groups: dict[str, aws.eks.NodeGroup]
     """Pool name -> its managed node group (the autoscaler's expander names their groups)."""
+    block_storage: aws.eks.Addon
+    """The EBS CSI driver add-on: what waits on a persistent volume waits for it."""
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("inferstack:aws:EksCluster", name, None, opts)
@@ -539,6 +544,7 @@ class EksCluster(pulumi.ComponentResource):
         groups = list(self.node_groups.values())
         addon("coredns", depends_on=groups)
         self._observability(name, args, cluster, key, partition, addon, [*groups, *node_addons], tags)
+        self.block_storage = self._block_storage(name, partition, addon, [*groups, *node_addons], tags)
 
         self.name = cluster.name
         self.endpoint = cluster.endpoint
@@ -635,6 +641,52 @@ class EksCluster(pulumi.ComponentResource):
             pod_identity=[
                 aws.eks.AddonPodIdentityAssociationArgs(
                     role_arn=role.arn, service_account=OBSERVABILITY_SERVICE_ACCOUNT
+                )
+            ],
+        )
+
+    def _block_storage(
+        self,
+        name: str,
+        partition: pulumi.Output[Any],
+        addon: Callable[..., aws.eks.Addon],
+        after: Sequence[pulumi.Resource],
+        tags: Callable[[str], dict[str, str]],
+    ) -> aws.eks.Addon:
+        """The EBS CSI driver add-on and its controller's Pod Identity role (infra/aws/ebs.py): what
+        binds the persistent volumes Prometheus keeps its data on."""
+        child = pulumi.ResourceOptions(parent=self)
+        role_name = resource_name(name, "ebs-csi", max_len=AUTONAMED_MAX)
+        role = aws.iam.Role(
+            role_name,
+            description="EBS CSI driver controller (EKS Pod Identity)",
+            assume_role_policy=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "pods.eks.amazonaws.com"},
+                            "Action": ["sts:AssumeRole", "sts:TagSession"],
+                        }
+                    ],
+                }
+            ),
+            tags=tags(role_name),
+            opts=child,
+        )
+        grant = aws.iam.RolePolicy(
+            role_name,
+            role=role.id,
+            policy=partition.partition.apply(lambda p: json.dumps(ebs.driver_policy(p))),
+            opts=child,
+        )
+        return addon(
+            ebs.ADDON,
+            depends_on=[*after, grant],
+            pod_identity=[
+                aws.eks.AddonPodIdentityAssociationArgs(
+                    role_arn=role.arn, service_account=ebs.CONTROLLER_SERVICE_ACCOUNT
                 )
             ],
         )

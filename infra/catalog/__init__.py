@@ -212,6 +212,7 @@ class _EksAddons(_Row):
     coredns: str
     eks_pod_identity_agent: str = Field(alias="eks-pod-identity-agent")
     amazon_cloudwatch_observability: str = Field(alias="amazon-cloudwatch-observability")
+    aws_ebs_csi_driver: str = Field(alias="aws-ebs-csi-driver")
     note: str | None = None
 
     def versions(self) -> dict[str, str]:

@@ -68,6 +68,8 @@ class Outside(StrEnum):
     """The cloud's own APIs over 443 (secret manager, object storage, Managed Prometheus)."""
     MESH_PROBES = "mesh-probes"
     """The address ambient mode gives the kubelet's probes of a mesh pod (169.254.7.127)."""
+    NODES = "nodes"
+    """EKS: the nodes in the VPC, where the kubelets and the host-network node-exporter answer."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -337,6 +339,8 @@ def edges(cloud: Cloud) -> list[Edge]:
             ),
         ]
     else:
+        if cloud is Cloud.AWS:
+            found += monitoring_edges()
         found += [
             Edge(
                 name="keda-to-prometheus",
@@ -369,6 +373,88 @@ def edges(cloud: Cloud) -> list[Edge]:
             ),
         ]
     return [*found, *mesh_edges(cloud), *MESH_EDGES]
+
+
+MONITORING_PORTS = ((9090, "TCP"), (9093, "TCP"), (3000, "TCP"), (8080, "TCP"), (8081, "TCP"), (10250, "TCP"))
+"""kube-prometheus-stack 88.5.3's container ports: Prometheus 9090, Alertmanager 9093, Grafana 3000,
+kube-state-metrics 8080 and 8081, the operator's HTTPS (and webhook) 10250
+(values.yaml ``prometheusOperator.tls.internalPort``)."""
+KUBELET_PORT = 10250
+NODE_EXPORTER_PORT = 9100
+
+
+def monitoring_edges() -> list[Edge]:
+    """What kube-prometheus-stack needs on an EKS cluster (infra/k8s/monitoring.py). Its namespace is
+    in the ambient mesh, so its scrapes of the mesh pods arrive on their HBONE port, and the
+    kubelet's probes of its pods from the ambient probe address."""
+    tcp = "TCP"
+    hbone = ((HBONE_PORT, tcp),)
+    return [
+        Edge(
+            name="prometheus-scrapes-vllm-hbone",
+            source=Peer(namespace=MONITORING),
+            target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
+            ports=hbone,
+            why="prometheus-scrapes-vllm as ztunnel carries it in the mesh (STRICT mTLS)",
+        ),
+        Edge(
+            name="prometheus-scrapes-gateway-hbone",
+            source=Peer(namespace=MONITORING),
+            target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            ports=hbone,
+            why="prometheus-scrapes-gateway as ztunnel carries it in the mesh (STRICT mTLS)",
+        ),
+        Edge(
+            name="prometheus-scrapes-nodes",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.NODES),
+            ports=((KUBELET_PORT, tcp), (NODE_EXPORTER_PORT, tcp)),
+            why="Prometheus scrapes the kubelets (cAdvisor) and node-exporter on the host network",
+        ),
+        Edge(
+            name="monitoring-to-api-server",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp),),
+            why="the operator, Prometheus's discovery, kube-state-metrics and Grafana's sidecar watch the API",
+        ),
+        Edge(
+            name="api-server-to-monitoring",
+            source=Peer(outside=Outside.API_SERVER),
+            target=Peer(namespace=MONITORING),
+            ports=((10250, tcp),),
+            why="the API server calls the operator's admission webhook for PrometheusRules",
+        ),
+        Edge(
+            name="monitoring-within",
+            source=Peer(namespace=MONITORING),
+            target=Peer(namespace=MONITORING),
+            ports=(),
+            why="Prometheus scrapes the stack's own parts and sends to Alertmanager; Grafana queries "
+            "Prometheus; in the mesh all of it over HBONE",
+        ),
+        Edge(
+            name="probes-to-monitoring",
+            source=Peer(outside=Outside.MESH_PROBES),
+            target=Peer(namespace=MONITORING),
+            ports=MONITORING_PORTS,
+            why="the kubelet's probes of the stack's pods, SNATed by ambient",
+        ),
+        Edge(
+            name="monitoring-to-cloud-apis",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.CLOUD_APIS),
+            ports=((PUBLIC_PORT, tcp),),
+            why="Alertmanager publishes to SNS; Prometheus remote-writes to its Managed Prometheus workspace",
+        ),
+        Edge(
+            name="monitoring-to-credentials",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.CREDENTIALS),
+            ports=EKS_POD_IDENTITY_PORTS,
+            why="Alertmanager and Prometheus sign their requests as their Pod Identity roles",
+        ),
+    ]
 
 
 def _credential_ports(cloud: Cloud) -> tuple[tuple[int, str], ...]:
@@ -586,6 +672,7 @@ def addresses(
     found[Outside.API_SERVER] = anywhere
     found[Outside.CREDENTIALS] = list(EKS_POD_IDENTITY_AGENT) if cloud is Cloud.AWS else []
     found[Outside.CLOUD_APIS] = [ANYWHERE]
+    found[Outside.NODES] = [vpc] if vpc is not None else []
     return found
 
 

@@ -273,9 +273,7 @@ CASES = [
         ),
         allowedLoadBalancers=["ingress/edge"],
     ),
-    fails(
-        "k8s-namespace-pod-security", "no enforce label", Res(NAMESPACE, {"metadata": {"name": "monitoring"}})
-    ),
+    fails("k8s-namespace-pod-security", "no enforce label", Res(NAMESPACE, {"metadata": {"name": "apps"}})),
     fails(
         "k8s-namespace-pod-security",
         "privileged level",
@@ -371,6 +369,19 @@ CASES += [
     ),
     fails("helm-resources", "no resources", release(values=values(resources=None))),
     passes("helm-resources", "resources for the operator", release()),
+    fails(
+        "helm-resources",
+        "kube-prometheus-stack without Prometheus's resources",
+        release(chart="kube-prometheus-stack", values=values(prometheus={"prometheusSpec": {}})),
+    ),
+    passes(
+        "helm-resources",
+        "kube-prometheus-stack with Prometheus's resources",
+        release(
+            chart="kube-prometheus-stack",
+            values=values(prometheus={"prometheusSpec": {"resources": {"requests": {"cpu": "500m"}}}}),
+        ),
+    ),
     passes("helm-resources", "values not known until apply", release(values=UNKNOWN)),
     passes(
         "helm-resources",
