@@ -387,6 +387,21 @@ def _pod_security(props: Props, config: Props) -> str | None:
     return None
 
 
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+EBS_PROVISIONER = "ebs.csi.aws.com"
+
+
+def _storage_encrypted(props: Props, _: Props) -> str | None:
+    """An EBS CSI StorageClass creates unencrypted volumes unless ``parameters.encrypted`` is "true"
+    (kubernetes-sigs/aws-ebs-csi-driver docs/parameters.md), whatever the account's default."""
+    if known(props, "provisioner") != EBS_PROVISIONER:
+        return None
+    encrypted = value(props, "parameters.encrypted")
+    if is_unknown(encrypted) or encrypted == "true":
+        return None
+    return f'EBS StorageClass leaves its volumes unencrypted (parameters.encrypted {encrypted!r}; allowed: "true")'
+
+
 def _chart(props: Props, _: Props) -> list[str]:
     problems = []
     version = known(props, "version")
@@ -677,6 +692,17 @@ POLICIES: list[Policy] = [
                 "default": list(POD_SECURITY_LEVELS),
             },
         ),
+        concern="kubernetes",
+    ),
+    resource_guard(
+        "k8s-storage-encrypted",
+        "EBS StorageClasses encrypt the volumes they create",
+        types=STORAGE_CLASS,
+        rule="custom",
+        mirrors="custom (CKV_AWS_3 for the volumes a cluster creates itself)",
+        severity=HIGH,
+        fix='parameters.encrypted: "true" (infra/k8s/monitoring.py, the gp3 class)',
+        check=_storage_encrypted,
         concern="kubernetes",
     ),
     resource_guard(

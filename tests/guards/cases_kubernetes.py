@@ -300,6 +300,27 @@ CASES = [
 _REPO = {"repo": "https://kedacore.github.io/charts"}
 
 
+STORAGE_CLASS = "kubernetes:storage.k8s.io/v1:StorageClass"
+
+
+def storage_class(**parameters: Any) -> Res:
+    base = {"type": "gp3", "encrypted": "true"}
+    merged = {k: v for k, v in {**base, **parameters}.items() if v is not None}
+    return Res(STORAGE_CLASS, {"provisioner": "ebs.csi.aws.com", "parameters": merged})
+
+
+CASES += [
+    fails("k8s-storage-encrypted", "encrypted left out", storage_class(encrypted=None)),
+    fails("k8s-storage-encrypted", "encrypted false", storage_class(encrypted="false")),
+    passes("k8s-storage-encrypted", "encrypted gp3", storage_class()),
+    passes(
+        "k8s-storage-encrypted",
+        "not an EBS class",
+        Res(STORAGE_CLASS, {"provisioner": "efs.csi.aws.com", "parameters": {}}),
+    ),
+]
+
+
 def release(**changes: Any) -> Res:
     base: dict[str, Any] = {
         "chart": "keda",
