@@ -332,6 +332,7 @@ def test_addons_are_pinned_for_the_clusters_version(stack: str) -> None:
             "coredns",
             "eks-pod-identity-agent",
             "amazon-cloudwatch-observability",
+            "aws-ebs-csi-driver",
         }
         for name, addon in addons.items():
             assert addon.inputs["addonVersion"] == catalog().eks_addons[version][name]

@@ -84,9 +84,8 @@ SCALE_DOWN_WINDOW_SECONDS = 300
 """A replica is removed only after five minutes of lower demand: no flapping between bursts."""
 
 EKS_PROMETHEUS = "http://kube-prometheus-stack-prometheus.monitoring.svc:9090"
-"""Where the EKS clusters' Prometheus will answer once collection is built (infra/k8s/monitoring.py:
-not yet). Until then the prometheus trigger has no server; KEDA reports the trigger as failing and
-the HPA keeps scaling on CPU."""
+"""Where the EKS clusters' Prometheus answers: kube-prometheus-stack's Service in ``monitoring``
+(infra/k8s/monitoring.py, release and fullnameOverride ``kube-prometheus-stack``)."""
 
 
 @dataclass(frozen=True)
