@@ -87,6 +87,11 @@ CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
 """Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
 configuration): nothing runs, so no resources to set."""
 
+MAIN_COMPONENT_KEY: dict[str, str] = {"prometheus": "server"}
+"""Charts whose main component's values sit under a key of their own: prometheus-community's
+``prometheus`` sets its server's requests and limits at ``server.resources`` (values.yaml at 29.27.0);
+a top-level ``resources`` there sets nothing."""
+
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 
 
@@ -448,8 +453,11 @@ def _release_resources(props: Props, config: Props) -> str | None:
         return None
     if present(props, "values") and known(props, "values") is None:
         return None  # values built from other resources' outputs: judged once known
-    if "resources" not in _values(props):
-        return f"release of {chart} sets no resources for its main component (values.resources)"
+    key = MAIN_COMPONENT_KEY.get(str(chart))
+    component = _values(props).get(key, {}) if key else _values(props)
+    if not isinstance(component, dict) or "resources" not in component:
+        path = f"{key}.resources" if key else "resources"
+        return f"release of {chart} sets no resources for its main component (values.{path})"
     return None
 
 
