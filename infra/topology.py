@@ -278,7 +278,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    monitoring = build_monitoring(settings, parts)
+    monitoring = build_monitoring(settings, parts, providers)
     build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
@@ -346,8 +346,8 @@ def _namespaces(
     for name, deployments in serving.deployments.items():
         found[name][SERVING] = list(deployments.values())
     for name, built in monitoring.items():
-        if parts[name].cluster.cloud is Cloud.AWS:
-            found[name][MONITORING] = [built]
+        # EKS: the namespace of the rules and monitors; GKE: the collector's, in the mesh.
+        found[name][MONITORING] = [built]
     return {name: dict(made) for name, made in found.items()}
 
 

@@ -45,6 +45,10 @@ EXPECTED_EDGES = {
     "gateway-to-masking-hbone",
     "probes-to-inference",
     "probes-to-vllm",
+    "collector-to-api-server",
+    "collector-to-credentials",
+    "collector-to-managed-prometheus",
+    "probes-to-collector",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
