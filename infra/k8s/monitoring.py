@@ -262,7 +262,6 @@ def collector_values(google_service_account: pulumi.Input[str]) -> dict[str, obj
             },
             # Nothing queries the collector: KEDA, the rules and the dashboards read Managed Prometheus.
             "service": {"enabled": False},
-            "podLabels": dict(LABELS),
             "securityContext": NON_ROOT_POD,
             "containerSecurityContext": RESTRICTED,
             # GKE's managed collectors are limited to 2G; streaming to Managed Prometheus costs more
