@@ -357,8 +357,8 @@ def _namespaces(
     for name, deployments in serving.deployments.items():
         found[name][SERVING] = list(deployments.values())
     for name, built in monitoring.items():
-        if parts[name].cluster.cloud is Cloud.AWS:
-            found[name][MONITORING] = [built]
+        # EKS: the namespace of the rules and monitors; GKE: the collector's, in the mesh.
+        found[name][MONITORING] = [built]
     return {name: dict(made) for name, made in found.items()}
 
 

@@ -89,8 +89,14 @@ CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
 """Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
 configuration): nothing runs, so no resources to set."""
 
-MAIN_COMPONENTS: dict[str, str] = {"kube-prometheus-stack": "prometheus.prometheusSpec"}
-"""Charts whose main component's values are not at the top level: where its ``resources`` go."""
+MAIN_COMPONENTS: dict[str, str] = {
+    "kube-prometheus-stack": "prometheus.prometheusSpec",
+    "prometheus": "server",
+}
+"""Charts whose main component's values are not at the top level: where its ``resources`` go
+(kube-prometheus-stack 88.5.3 sizes its Prometheus at ``prometheus.prometheusSpec.resources``;
+prometheus-community's ``prometheus`` 29.27.0 its server at ``server.resources``; a top-level
+``resources`` there sets nothing)."""
 
 _SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$")
 

@@ -48,15 +48,20 @@ def test_burst_serving_scales_from_zero_on_a_metric_that_exists_at_zero_replicas
             # The gateway's counter, not the model server's: no vLLM pod exists at zero replicas.
             assert "litellm_proxy_total_requests_metric" in query and "vllm" not in query
             assert requests["metadata"]["activationThreshold"] == "0"
-        # The gateway in the same cluster stays up and its metrics are collected.
-        monitoring = [
+        # The gateway in the same cluster stays up and the collector in its mesh scrapes it
+        # (tests/test_gke_collector.py follows the series to the trigger's query).
+        collectors = [
             r
-            for r in graph.of_type("kubernetes:monitoring.googleapis.com/v1:PodMonitoring")
-            if r.name == f"{cluster.name}-gateway-metrics"
+            for r in graph.of_type("kubernetes:helm.sh/v3:Release")
+            if r.name == f"{cluster.name}-monitoring-collector"
         ]
-        assert len(monitoring) == 1
-        assert monitoring[0].inputs["spec"]["selector"]["matchLabels"] == {"app": "deepseek"}
-        assert monitoring[0].inputs["spec"]["endpoints"][0]["port"] == "http"
+        assert len(collectors) == 1
+        gateway = collectors[0].inputs["values"]["scrapeConfigs"]["gateway"]
+        assert {
+            "source_labels": ["__meta_kubernetes_pod_label_app"],
+            "regex": "deepseek",
+            "action": "keep",
+        } in (gateway["relabel_configs"])
 
 
 def test_dev_serving_sleeps_outside_working_hours() -> None:

@@ -161,7 +161,8 @@ def test_litellm_admits_only_the_ingress_and_the_scrapers(prod: Graph) -> None:
         assert spec["action"] == "ALLOW"
         assert spec["rules"] == [
             {"from": [{"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingress"]}}]},
-            {"from": [{"source": {"namespaces": ["monitoring", "gmp-system"]}}]},
+            # Prometheus in the mesh (EKS's, GKE's collector); never GKE's managed collectors.
+            {"from": [{"source": {"namespaces": ["monitoring"]}}]},
         ]
 
 

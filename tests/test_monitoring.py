@@ -223,15 +223,3 @@ def test_the_stacks_threshold_reaches_the_clusters(tmp_path_factory: pytest.Temp
         and r.inputs["metadata"]["name"] == "deepseek-api-alerts"
     ]
     assert alerts and all(a["expr"] == 'deepseek_api_latency_seconds{quantile="0.99"} > 2.5' for a in alerts)
-
-
-def test_gke_scrapes_every_vllm_pod_with_managed_prometheus() -> None:
-    scrapes = [
-        r
-        for r in planned("prod").resources
-        if r.type == "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring"
-    ]
-    assert [r.name for r in scrapes] == ["burst-usc1-monitoring-vllm"]
-    spec = scrapes[0].inputs["spec"]
-    assert spec["selector"] == {"matchLabels": {"app.kubernetes.io/name": "vllm"}}
-    assert spec["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]

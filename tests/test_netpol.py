@@ -54,6 +54,10 @@ EXPECTED_EDGES = {
     "probes-to-monitoring",
     "monitoring-to-cloud-apis",
     "monitoring-to-credentials",
+    "collector-to-api-server",
+    "collector-to-credentials",
+    "collector-to-managed-prometheus",
+    "probes-to-collector",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}

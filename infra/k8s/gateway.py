@@ -416,19 +416,6 @@ class ClusterGateway(pulumi.ComponentResource):
             ),
             opts=opts,
         )
-        if args.cloud is Cloud.GCP:
-            # Managed Prometheus collects the gateway's metrics (the burst pools wake on them).
-            k8s.apiextensions.CustomResource(
-                self._child("metrics"),
-                api_version="monitoring.googleapis.com/v1",
-                kind="PodMonitoring",
-                metadata=self._meta(SERVICE, labels),
-                spec={
-                    "selector": {"matchLabels": APP},
-                    "endpoints": [{"port": "http", "path": "/metrics", "interval": "30s"}],
-                },
-                opts=opts,
-            )
         self.service_name = SERVICE
         self.service = service
         prometheus = gmp_frontend(args.gcp_project) if args.cloud is Cloud.GCP else EKS_SOURCE

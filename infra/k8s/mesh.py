@@ -48,8 +48,10 @@ INGRESS_PORT = MESH_INGRESS_PORT
 STATUS_PORT = 15021
 INGRESS_PRINCIPAL = f"cluster.local/ns/{INGRESS_NAMESPACE}/sa/{INGRESS}"
 """The ingress pods' SPIFFE identity (trust domain cluster.local, the charts' default)."""
-SCRAPERS = ("monitoring", "gmp-system")
-"""The namespaces Prometheus scrapes from: kube-prometheus-stack on EKS, Managed Prometheus on GKE."""
+SCRAPERS = ("monitoring",)
+"""The namespace Prometheus scrapes from, in the mesh: kube-prometheus-stack on EKS, the collector
+that writes to Managed Prometheus on GKE (infra/k8s/monitoring.py). Not ``gmp-system``: GKE's
+managed collectors run outside the mesh and scrape nothing behind it."""
 SERVING_NAMESPACES = (gateway.NAMESPACE, serving.NAMESPACE)
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 """The label that puts a namespace's pods in the ambient mesh (https://istio.io/v1.30/docs/ambient/usage/add-workloads/)."""

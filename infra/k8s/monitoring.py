@@ -15,8 +15,21 @@ become objects, through each cluster's own Kubernetes provider:
     Prometheus Operator's CRDs (a second owner would fail the install); their operators can load
     the rule files `inferstack render` writes for a cloud cluster.
 
-Collection on GKE is Managed Prometheus's, which the cluster already runs (no second stack): a
-``ClusterPodMonitoring`` scrapes every vLLM pod, in whichever namespace the serving layer puts it.
+Collection on GKE writes to Managed Prometheus, so the rules, KEDA's queries and the dashboards
+read the same store, but vLLM and the gateway are not scraped by GKE's managed collectors: those
+run in ``gmp-system``, outside the mesh, and under STRICT mTLS ztunnel refuses their plain text. A
+port-level PERMISSIVE exception would not do: vLLM and LiteLLM serve their metrics on their API
+ports, so where it works it opens the API to plain text as well (istiod turns the exception into a
+ztunnel DENY policy that spares the whole port, istio/istio architecture/ambient/peer-authentication.md),
+and beside a namespace-wide STRICT it may not work at all (any matching DENY wins: the comment above
+``PeerAuthDerivedPolicies`` in pilot/pkg/serviceregistry/ambient/policies.go). Instead a collector
+runs inside the mesh: GMP's
+"self-deployed collection" (https://cloud.google.com/stackdriver/docs/managed-prometheus/setup-unmanaged),
+Google's Prometheus fork, which exports what it scrapes to Managed Prometheus, in the namespace
+``monitoring``, labelled for the ambient mesh, as a Google service account with
+``roles/monitoring.metricWriter`` only. It scrapes exactly the pods the EKS PodMonitors select
+(``pod_monitors``), with the labels GMP's own ClusterPodMonitoring gives them. Managed collection
+stays on for what runs outside the mesh (kube-state-metrics, DCGM: infra/gcp/gke.py).
 
 On EKS, kube-prometheus-stack (pinned, ``STACK_VERSION``) runs in ``monitoring``: a Prometheus that
 evaluates the PrometheusRules and scrapes the PodMonitors above (its selectors take every such
@@ -35,18 +48,25 @@ may do exactly that and nothing else.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from infra.aws.alerting import SEVERITIES
 from infra.aws.eks import EksCluster
+from infra.data import NAMESPACE as INFERENCE
+from infra.data import namespace_labels
+from infra.k8s import SYSTEM_PRIORITY_CLASS
 from infra.k8s.addons.iam import POD_IDENTITY_TRUST
+from infra.k8s.addons.values import NON_ROOT_POD, RESTRICTED, resources
 from infra.k8s.mesh import AMBIENT
+from infra.k8s.serving import NAMESPACE as SERVING
 from infra.monitoring.rules import RuleGroup, rule_groups
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, MetricsStore, Providers
@@ -131,14 +151,28 @@ SCRAPE_INTERVAL = "30s"
 """As often as the recording rules evaluate; a rate window of 2 minutes then holds four samples."""
 
 
-def _server_scrape() -> dict[str, object]:
-    """The ClusterPodMonitoring spec for vLLM (prometheus-engine, pkg/operator/apis/monitoring/v1:
-    ClusterPodMonitoringSpec; targetLabels.metadata defaults to container, namespace, pod and the
-    top-level controller, the labels the rules group by)."""
-    return {
-        "selector": {"matchLabels": SERVER_SELECTOR},
-        "endpoints": [{"port": SERVER_METRICS_PORT, "path": "/metrics", "interval": SCRAPE_INTERVAL}],
-    }
+@dataclass(frozen=True, kw_only=True)
+class Scrape:
+    """One set of pods whose metrics the cluster's Prometheus collects: the one description the EKS
+    PodMonitors and the GKE collector's scrape jobs are both built from, so they cannot drift."""
+
+    name: str
+    selector: Mapping[str, str]
+    port: str
+    """The pods' named container port."""
+    path: str
+    namespace: str
+    """Where the pods run (the GKE collector discovers pods there only)."""
+
+
+SCRAPES: tuple[Scrape, ...] = (
+    Scrape(
+        name="vllm", selector=SERVER_SELECTOR, port=SERVER_METRICS_PORT, path="/metrics", namespace=SERVING
+    ),
+    Scrape(
+        name="gateway", selector=GATEWAY_SELECTOR, port="http", path=GATEWAY_METRICS_PATH, namespace=INFERENCE
+    ),
+)
 
 
 def pod_monitors() -> dict[str, dict[str, object]]:
@@ -147,20 +181,164 @@ def pod_monitors() -> dict[str, dict[str, object]]:
     monitoring.coreos.com/v1 PodMonitor CRD of prometheus-operator-crds 31.0.1 (selector required;
     namespaceSelector.any; podMetricsEndpoints port, path, interval)."""
     return {
-        "vllm": {
-            "selector": {"matchLabels": SERVER_SELECTOR},
+        scrape.name: {
+            "selector": {"matchLabels": dict(scrape.selector)},
             "namespaceSelector": {"any": True},
-            "podMetricsEndpoints": [
-                {"port": SERVER_METRICS_PORT, "path": "/metrics", "interval": SCRAPE_INTERVAL}
-            ],
+            "podMetricsEndpoints": [{"port": scrape.port, "path": scrape.path, "interval": SCRAPE_INTERVAL}],
+        }
+        for scrape in SCRAPES
+    }
+
+
+COLLECTOR = "gmp-collector"
+"""The GKE collector's Helm release and Kubernetes service account."""
+COLLECTOR_CHART = "prometheus"
+COLLECTOR_CHART_VERSION = "29.27.0"
+"""prometheus-community's ``prometheus`` chart, its server only: Chart.yaml at tag prometheus-29.27.0
+in prometheus-community/helm-charts (appVersion v3.14.0, kubeVersion >=1.19.0-0). Every key set in
+``collector_values`` was read in its values.yaml and templates (deploy.yaml, cm.yaml) at that tag:
+``scrapeConfigs`` is a map whose entries take ``enabled``, the subcharts each take ``enabled``."""
+COLLECTOR_REPOSITORY = OPERATOR_CRDS_REPOSITORY
+COLLECTOR_IMAGE = "gke.gcr.io/prometheus-engine/prometheus"
+COLLECTOR_TAG = "v2.53.5-gmp.2-gke.0"
+"""Google's Prometheus fork, which exports what it scrapes to Managed Prometheus (GMP docs,
+"Get started with self-deployed collection"): the tag GKE's managed collectors run
+(GoogleCloudPlatform/prometheus-engine manifests/operator.yaml, commit 2ffde4ec, July 2026). On GKE
+it reads project, location and cluster from the metadata server. Every flag the chart passes
+(config.file, storage.tsdb.path, storage.tsdb.retention.time, web.console.*, web.enable-lifecycle)
+exists in Prometheus 2.53."""
+RELOADER_IMAGE = "quay.io/prometheus-operator/prometheus-config-reloader"
+RELOADER_TAG = "v0.93.1"
+"""The chart's own config reloader at 29.27.0 (values.yaml ``configmapReload.prometheus.image``)."""
+COLLECTOR_ROLE = "roles/monitoring.metricWriter"
+"""The one role the collector's Google service account holds: it writes samples and reads nothing
+(GMP self-deployed docs, "Configure a service account for Workload Identity Federation for GKE")."""
+COLLECTOR_RETENTION = "30m"
+"""Samples go to Managed Prometheus as they are scraped; the local TSDB only buffers, as GKE's
+managed collectors keep 30 minutes (manifests/operator.yaml, --storage.tsdb.retention.time)."""
+COLLECTOR_PORTS = (9090, 8080)
+"""The server's and the config reloader's container ports (the chart's defaults), probed by the kubelet."""
+CHART_DEFAULT_JOBS = (
+    "prometheus",
+    "kubernetes-api-servers",
+    "kubernetes-nodes",
+    "kubernetes-nodes-cadvisor",
+    "kubernetes-service-endpoints",
+    "kubernetes-service-endpoints-slow",
+    "prometheus-pushgateway",
+    "kubernetes-services",
+    "kubernetes-pods",
+    "kubernetes-pods-slow",
+)
+"""The chart's default scrape jobs (values.yaml ``scrapeConfigs`` at 29.27.0), each switched off:
+the collector scrapes what STRICT mTLS hides from the managed collectors and nothing else, so no
+series reaches Managed Prometheus twice."""
+
+
+def _meta_label(name: str) -> str:
+    """Kubernetes service discovery's meta label of a pod label (invalid characters become _)."""
+    return "__meta_kubernetes_pod_label_" + re.sub(r"[^a-zA-Z0-9_]", "_", name)
+
+
+def scrape_job(scrape: Scrape) -> dict[str, object]:
+    """A Prometheus scrape config that finds the pods a ClusterPodMonitoring would and labels their
+    series as it does (prometheus-engine pkg/operator/apis/monitoring/v1/pod_config.go: keep the
+    selector's labels and the named port, drop Failed and Succeeded pods, ``namespace``, ``pod`` and
+    ``container`` from the pod, ``instance`` as pod:port). The rules group by namespace and pod, and
+    KEDA's query for the burst pools selects the gateway's namespace: same labels, same answers."""
+    keep_selector = [
+        {"source_labels": [_meta_label(key)], "regex": re.escape(value), "action": "keep"}
+        for key, value in sorted(scrape.selector.items())
+    ]
+    return {
+        "scrape_interval": SCRAPE_INTERVAL,
+        "metrics_path": scrape.path,
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [scrape.namespace]}}],
+        "relabel_configs": [
+            *keep_selector,
+            {
+                "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                "regex": re.escape(scrape.port),
+                "action": "keep",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_phase"],
+                "regex": "(Failed|Succeeded)",
+                "action": "drop",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_namespace"],
+                "target_label": "namespace",
+                "action": "replace",
+            },
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod", "action": "replace"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_container_name"],
+                "target_label": "container",
+                "action": "replace",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_name", "__meta_kubernetes_pod_container_port_name"],
+                "regex": "(.+);(.+)",
+                "replacement": "$1:$2",
+                "target_label": "instance",
+                "action": "replace",
+            },
+        ],
+    }
+
+
+def collector_values(google_service_account: pulumi.Input[str]) -> dict[str, object]:
+    """The chart's values: the fork's image, one replica, no persistent volume, the scrape jobs of
+    ``SCRAPES`` and nothing else, restricted pods, and the Kubernetes service account that Workload
+    Identity maps to ``google_service_account``.
+
+    One replica: two would each export the same samples (the fork deduplicates replicas only with
+    its leader election, which needs more RBAC); a collector that restarts misses a minute of
+    samples, which the rules' 2- and 5-minute windows and the alerts' ``for`` ride out. So no PDB.
+    """
+    jobs: dict[str, object] = {job: {"enabled": False} for job in CHART_DEFAULT_JOBS}
+    jobs.update({scrape.name: scrape_job(scrape) for scrape in SCRAPES})
+    return {
+        "alertmanager": {"enabled": False},
+        "kube-state-metrics": {"enabled": False},
+        "prometheus-node-exporter": {"enabled": False},
+        "prometheus-pushgateway": {"enabled": False},
+        "serviceAccounts": {
+            "server": {
+                "create": True,
+                "name": COLLECTOR,
+                "annotations": {"iam.gke.io/gcp-service-account": google_service_account},
+            }
         },
-        "gateway": {
-            "selector": {"matchLabels": GATEWAY_SELECTOR},
-            "namespaceSelector": {"any": True},
-            "podMetricsEndpoints": [
-                {"port": "http", "path": GATEWAY_METRICS_PATH, "interval": SCRAPE_INTERVAL}
-            ],
+        "configmapReload": {
+            "prometheus": {
+                "image": {"repository": RELOADER_IMAGE, "tag": RELOADER_TAG},
+                "containerSecurityContext": RESTRICTED,
+                "resources": resources("10m", "32Mi", cpu_limit="100m", memory_limit="64Mi"),
+            }
         },
+        "server": {
+            "image": {"repository": COLLECTOR_IMAGE, "tag": COLLECTOR_TAG},
+            "replicaCount": 1,
+            "priorityClassName": SYSTEM_PRIORITY_CLASS,
+            "persistentVolume": {"enabled": False},
+            "emptyDir": {"sizeLimit": "2Gi"},
+            "retention": COLLECTOR_RETENTION,
+            "global": {
+                "scrape_interval": SCRAPE_INTERVAL,
+                "scrape_timeout": "10s",
+                "evaluation_interval": SCRAPE_INTERVAL,
+            },
+            # Nothing queries the collector: KEDA, the rules and the dashboards read Managed Prometheus.
+            "service": {"enabled": False},
+            "securityContext": NON_ROOT_POD,
+            "containerSecurityContext": RESTRICTED,
+            # GKE's managed collectors are limited to 2G; streaming to Managed Prometheus costs more
+            # than a plain Prometheus (GMP self-deployed docs: plan for more CPU and memory).
+            "resources": resources("100m", "512Mi", cpu_limit="1", memory_limit="2Gi"),
+        },
+        "scrapeConfigs": jobs,
     }
 
 
@@ -324,7 +502,11 @@ class AlertTopics:
 
 
 class ClusterMonitoring(pulumi.ComponentResource):
-    """The rule objects of one cluster; on EKS the monitoring stack that evaluates them."""
+    """The rule objects of one cluster; on EKS the monitoring stack that evaluates them, on GKE the
+    collector inside the mesh."""
+
+    collector: k8s.helm.v3.Release | None = None
+    """The GKE collector's release."""
 
     def __init__(
         self,
@@ -338,6 +520,9 @@ class ClusterMonitoring(pulumi.ComponentResource):
         region: str | None = None,
         topics: AlertTopics | None = None,
         store: MetricsStore | None = None,
+        gcp_project: str = "",
+        cluster: str = "",
+        depends_on: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("inferstack:k8s:ClusterMonitoring", name, None, opts)
@@ -345,14 +530,9 @@ class ClusterMonitoring(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.rules: list[k8s.apiextensions.CustomResource] = []
         if cloud is Cloud.GCP:
-            self.scrape = k8s.apiextensions.CustomResource(
-                f"{name}-vllm",
-                api_version="monitoring.googleapis.com/v1",
-                kind="ClusterPodMonitoring",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name="vllm", labels=LABELS),
-                spec=_server_scrape(),
-                opts=child,
-            )
+            if not (gcp_project and cluster):
+                raise ValueError(f"ClusterMonitoring({name!r}): a GKE cluster needs gcp_project and cluster")
+            self.collector = self._collector(name, gcp_project, cluster, child, depends_on)
             for group in groups:
                 self.rules.append(
                     k8s.apiextensions.CustomResource(
@@ -508,26 +688,86 @@ class ClusterMonitoring(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[grant]),
         )
 
+    def _collector(
+        self,
+        name: str,
+        project: str,
+        cluster: str,
+        child: pulumi.ResourceOptions,
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        """The namespace in the mesh, the Google service account that may only write metrics, its
+        Workload Identity binding to the collector's Kubernetes service account, and the release."""
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=NAMESPACE, labels={**LABELS, **namespace_labels(Cloud.GCP)}
+            ),
+            opts=child,
+        )
+        cloud = pulumi.ResourceOptions(parent=self)
+        account = gcp.serviceaccount.Account(
+            f"{name}-collector",
+            # 6-30 characters, unique in the project: stacks may share one.
+            account_id=resource_name("gmp", pulumi.get_stack(), cluster, max_len=30),
+            display_name=f"Metrics collector of {cluster}",
+            description="Writes the mesh's scraped metrics to Managed Prometheus",
+            project=project,
+            opts=cloud,
+        )
+        binding = gcp.serviceaccount.IAMMember(
+            f"{name}-collector-workload-identity",
+            service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{project}.svc.id.goog[{NAMESPACE}/{COLLECTOR}]",
+            opts=cloud,
+        )
+        writer = gcp.projects.IAMMember(
+            f"{name}-collector-metric-writer",
+            project=project,
+            role=COLLECTOR_ROLE,
+            member=account.member,
+            opts=cloud,
+        )
+        return k8s.helm.v3.Release(
+            f"{name}-collector",
+            k8s.helm.v3.ReleaseArgs(
+                name=COLLECTOR,
+                namespace=NAMESPACE,
+                chart=COLLECTOR_CHART,
+                version=COLLECTOR_CHART_VERSION,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=COLLECTOR_REPOSITORY),
+                values=collector_values(account.email),
+                cleanup_on_fail=True,
+                max_history=10,
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[*depends_on, namespace, binding, writer])
+            ),
+        )
+
 
 def build_monitoring(
     settings: Settings,
     parts: Mapping[str, ClusterParts],
-    *,
     providers: Providers | None = None,
+    *,
     topics: Mapping[str, AlertTopics] | None = None,
     stores: Mapping[str, MetricsStore] | None = None,
 ) -> dict[str, ClusterMonitoring]:
     """The rules in every EKS and GKE cluster; the same groups everywhere, from the stack's thresholds.
     With ``providers``, every EKS cluster also gets its monitoring stack: Alertmanager to the alert
     topics of its region (``topics``, region -> topics) and remote write to its store (``stores``,
-    cluster name -> store), when it has one."""
+    cluster name -> store), when it has one; every GKE cluster gets the collector inside the mesh,
+    whose Google service account is made in the cluster's region's provider."""
     groups = rule_groups(settings.monitoring)
     built: dict[str, ClusterMonitoring] = {}
     for name, part in parts.items():
-        if part.cluster.cloud is Cloud.EXISTING or part.kubernetes is None:
+        cluster = part.cluster
+        if cluster.cloud is Cloud.EXISTING or part.kubernetes is None:
             continue
         region = part.cluster.region
-        if part.cluster.cloud is Cloud.AWS and providers is not None and part.eks is not None and region:
+        if cluster.cloud is Cloud.AWS and providers is not None and part.eks is not None and region:
             built[name] = ClusterMonitoring(
                 f"{name}-monitoring",
                 cloud=part.cluster.cloud,
@@ -541,7 +781,17 @@ def build_monitoring(
                 opts=pulumi.ResourceOptions(providers=[providers.for_aws(region)]),
             )
             continue
+        gke = cluster.cloud is Cloud.GCP and cluster.region is not None
         built[name] = ClusterMonitoring(
-            f"{name}-monitoring", cloud=part.cluster.cloud, groups=groups, provider=part.kubernetes
+            f"{name}-monitoring",
+            cloud=cluster.cloud,
+            groups=groups,
+            provider=part.kubernetes,
+            gcp_project=settings.gcp_project if gke else "",
+            cluster=name,
+            depends_on=part.workload_prerequisites,
+            opts=pulumi.ResourceOptions(
+                providers=[providers.for_gcp(cluster.region)] if gke and cluster.region and providers else []
+            ),
         )
     return built

@@ -48,6 +48,7 @@ from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
 from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
 from infra.k8s import HBONE_PORT, gateway, pii, serving
+from infra.k8s.monitoring import COLLECTOR_PORTS
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.parts import ClusterParts
 from infra.settings import PROJECT, Cloud, Role, Settings
@@ -113,8 +114,6 @@ SERVER_PODS = {"app.kubernetes.io/name": "vllm"}
 """The label every model-server pod carries (infra/k8s/serving.py, ``_labels``)."""
 KEDA = "keda"
 EXTERNAL_SECRETS = "external-secrets"
-GMP_SYSTEM = "gmp-system"
-"""Where Google Managed Prometheus runs its collectors on GKE (GKE manages the namespace)."""
 
 ENTRY = Peer(namespace=INFERENCE, pods=GATEWAY_PODS)
 """The pods the load balancer reaches: the one line a mesh ingress gateway changes."""
@@ -303,31 +302,28 @@ def edges(cloud: Cloud) -> list[Edge]:
             why="the secret store authenticates as its workload identity",
         ),
     ]
-    # Who scrapes: Managed Prometheus's collectors on GKE, the cluster's own Prometheus elsewhere.
-    scraper, who = (
-        (GMP_SYSTEM, "Managed Prometheus's collectors")
-        if cloud is Cloud.GCP
-        else (
-            MONITORING,
-            "the cluster's Prometheus",
-        )
-    )
+    # Who scrapes: the cluster's own Prometheus in `monitoring`; on GKE the collector that writes to
+    # Managed Prometheus, in the mesh, whose connections ztunnel carries to the pods' HBONE port.
+    scrape_ports = ((HBONE_PORT, tcp),) if cloud is Cloud.GCP else ()
+    who = "the collector writing to Managed Prometheus" if cloud is Cloud.GCP else "the cluster's Prometheus"
     found += [
         Edge(
             name="prometheus-scrapes-vllm",
-            source=Peer(namespace=scraper),
+            source=Peer(namespace=MONITORING),
             target=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
-            ports=((serving.PORT, tcp),),
-            why=f"{who} scrape vLLM's /metrics",
+            ports=((serving.PORT, tcp), *scrape_ports),
+            why=f"{who} scrapes vLLM's /metrics",
         ),
         Edge(
             name="prometheus-scrapes-gateway",
-            source=Peer(namespace=scraper),
+            source=Peer(namespace=MONITORING),
             target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
-            ports=((gateway.PORT, tcp),),
-            why=f"{who} scrape the gateway's /metrics",
+            ports=((gateway.PORT, tcp), *scrape_ports),
+            why=f"{who} scrapes the gateway's /metrics",
         ),
     ]
+    if cloud is Cloud.GCP:
+        found += collector_edges()
     if cloud is Cloud.GCP:
         found += [
             Edge(
@@ -457,6 +453,37 @@ def monitoring_edges() -> list[Edge]:
     ]
 
 
+def collector_edges() -> list[Edge]:
+    """The GKE collector's own paths besides its scrapes (infra/k8s/monitoring.py): it discovers
+    pods through the API server, takes its Google token and its project, location and cluster from
+    the metadata server, and the kubelet probes it through ambient's probe address. Its samples
+    leave by name (``named_egress``)."""
+    tcp = "TCP"
+    return [
+        Edge(
+            name="collector-to-api-server",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp),),
+            why="the collector's Kubernetes service discovery lists and watches the pods it scrapes",
+        ),
+        Edge(
+            name="collector-to-credentials",
+            source=Peer(namespace=MONITORING),
+            target=Peer(outside=Outside.CREDENTIALS),
+            ports=GKE_METADATA_PORTS,
+            why="the collector writes as its Google service account and reads where it runs",
+        ),
+        Edge(
+            name="probes-to-collector",
+            source=Peer(outside=Outside.MESH_PROBES),
+            target=Peer(namespace=MONITORING),
+            ports=tuple((port, tcp) for port in COLLECTOR_PORTS),
+            why="the kubelet's probes of the collector and its config reloader, SNATed by ambient",
+        ),
+    ]
+
+
 def _credential_ports(cloud: Cloud) -> tuple[tuple[int, str], ...]:
     return GKE_METADATA_PORTS if cloud is Cloud.GCP else EKS_POD_IDENTITY_PORTS
 
@@ -504,6 +531,13 @@ def named_egress(settings: Settings, part: ClusterParts) -> list[NamedEgress]:
             pods={},
             hosts=((SECRET_MANAGER_HOST, PUBLIC_PORT),),
             why="the secret store reads GCP Secret Manager",
+        ),
+        NamedEgress(
+            name="collector-to-managed-prometheus",
+            namespace=MONITORING,
+            pods={},
+            hosts=((MANAGED_PROMETHEUS_HOST, PUBLIC_PORT),),
+            why="the collector exports its samples to Managed Prometheus (Cloud Monitoring's API)",
         ),
         NamedEgress(
             name="keda-to-managed-prometheus",

@@ -404,6 +404,20 @@ CASES += [
         ),
     ),
     passes("helm-resources", "values not known until apply", release(values=UNKNOWN)),
+    fails(
+        "helm-resources",
+        "the prometheus chart's server without resources (a top-level key sets nothing there)",
+        release(chart="prometheus", version="29.27.0", values=values(server={"replicaCount": 1})),
+    ),
+    passes(
+        "helm-resources",
+        "the prometheus chart's server with resources",
+        release(
+            chart="prometheus",
+            version="29.27.0",
+            values=values(resources=None, server={"resources": {"requests": {"cpu": "100m"}}}),
+        ),
+    ),
     passes(
         "helm-resources",
         "a CRD-only chart",
