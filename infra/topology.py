@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.alarms import AwsAlarms, AwsAlarmsArgs, CacheNodes, auto_scaling_group
 from infra.aws.alerting import alert_topics
+from infra.aws.amp import MetricsWorkspace, MetricsWorkspaceArgs
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
@@ -41,14 +42,16 @@ from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.k8s.admission import build_admission
 from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
+from infra.k8s.global_rules import build_global_rules
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.k8s.monitoring import ClusterMonitoring, build_monitoring
 from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
+from infra.monitoring.rules import core_regions_group
 from infra.naming import gcp_label_value
-from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
+from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
 
@@ -278,7 +281,10 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    monitoring = build_monitoring(settings, parts)
+    topics: dict[str, dict[str, aws.sns.Topic]] = {}
+    stores = _metrics_workspace(settings, providers, parts, topics)
+    monitoring = build_monitoring(settings, parts, stores=stores)
+    build_global_rules(parts)
     build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
@@ -305,7 +311,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             pulumi.export("nameServers", edge.name_servers)
 
     _budgets(settings, providers)
-    _aws_alarms(settings, providers, parts, data)
+    _aws_alarms(settings, providers, parts, data, topics)
     _gcp_alerts(settings, providers, parts, data)
     _gcp_audit(settings, providers)
 
@@ -453,8 +459,65 @@ def _budgets(settings: Settings, providers: Providers) -> None:
         )
 
 
+def _topics(
+    settings: Settings, providers: Providers, made: dict[str, dict[str, aws.sns.Topic]], region: str
+) -> dict[str, aws.sns.Topic]:
+    """The alert topics of ``region``, created once however many users they have."""
+    if region not in made:
+        made[region] = alert_topics(settings, region, providers.for_aws(region))
+    return made[region]
+
+
+def _metrics_workspace(
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    topics: dict[str, dict[str, aws.sns.Topic]],
+) -> dict[str, MetricsStore]:
+    """The AMP workspace every EKS cluster's Prometheus writes to, once per stack with EKS clusters,
+    in the region of its first EKS cluster (core clusters first, stack-file order); the store of
+    each EKS cluster, by name.
+
+    The region follows the clusters, not the database's primary region: a switchover moves that,
+    and a workspace whose provider changes is replaced, losing its history.
+    """
+    eks = [p for p in parts.values() if p.eks is not None and p.cluster.region is not None]
+    if not eks:
+        return {}
+    first = next((p for p in eks if p.cluster.role is Role.CORE), eks[0])
+    region = first.cluster.region
+    assert region is not None
+    core = [p.cluster.name for p in eks if p.cluster.role is Role.CORE]
+    workspace = MetricsWorkspace(
+        "metrics",
+        MetricsWorkspaceArgs(
+            alias=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+            region=region,
+            groups=[core_regions_group(settings.monitoring, core)] if core else [],
+            topic_arns={
+                severity: topic.arn
+                for severity, topic in _topics(settings, providers, topics, region).items()
+            },
+            log_retention_days=settings.log_retention_days,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "monitoring"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(region)]),
+    )
+    return {
+        p.cluster.name: MetricsStore(
+            region=region, workspace_arn=workspace.workspace.arn, remote_write_url=workspace.remote_write_url
+        )
+        for p in eks
+    }
+
+
 def _aws_alarms(
-    settings: Settings, providers: Providers, parts: dict[str, ClusterParts], data: DataOutputs
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    data: DataOutputs,
+    topics: dict[str, dict[str, aws.sns.Topic]],
 ) -> None:
     """CloudWatch alarms and EventBridge rules in every AWS region with something Prometheus cannot
     see: an Aurora secondary, a cache, or GPU node groups."""
@@ -482,12 +545,14 @@ def _aws_alarms(
                     spot.add(cluster.region)
     for region in sorted({*replicas, *caches, *gpu_groups}):
         provider = providers.for_aws(region)
-        topics = alert_topics(settings, region, provider)
         AwsAlarms(
             f"alarms-{region}",
             AwsAlarmsArgs(
                 region=region,
-                topic_arns={severity: topic.arn for severity, topic in topics.items()},
+                topic_arns={
+                    severity: topic.arn
+                    for severity, topic in _topics(settings, providers, topics, region).items()
+                },
                 replica_clusters=replicas.get(region, {}),
                 caches=caches.get(region, []),
                 gpu_groups=gpu_groups.get(region, {}),

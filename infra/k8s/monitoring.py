@@ -30,7 +30,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.monitoring.rules import RuleGroup, rule_groups
-from infra.parts import ClusterParts
+from infra.parts import ClusterParts, MetricsStore
 from infra.settings import PROJECT, Cloud, Settings
 
 NAMESPACE = "monitoring"
@@ -174,7 +174,11 @@ class ClusterMonitoring(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-def build_monitoring(settings: Settings, parts: Mapping[str, ClusterParts]) -> dict[str, ClusterMonitoring]:
+def build_monitoring(
+    settings: Settings,
+    parts: Mapping[str, ClusterParts],
+    stores: Mapping[str, MetricsStore] | None = None,
+) -> dict[str, ClusterMonitoring]:
     """The rules in every EKS and GKE cluster; the same groups everywhere, from the stack's thresholds."""
     groups = rule_groups(settings.monitoring)
     built: dict[str, ClusterMonitoring] = {}
@@ -185,3 +189,10 @@ def build_monitoring(settings: Settings, parts: Mapping[str, ClusterParts]) -> d
             f"{name}-monitoring", cloud=part.cluster.cloud, groups=groups, provider=part.kubernetes
         )
     return built
+
+
+def external_labels(cluster_name: str) -> dict[str, str]:
+    """The labels an EKS cluster's Prometheus adds to every sample it remote-writes: the rules over
+    every core cluster (``infra.monitoring.rules.core_regions_group``) tell the clusters apart in the
+    shared workspace by ``cluster``, the stack's name of the cluster."""
+    return {"cluster": cluster_name}

@@ -320,7 +320,9 @@ def core_regions_group(monitoring: Monitoring, core_clusters: Sequence[str]) -> 
     """
     sel = f'namespace="{SERVING_NAMESPACE}",{SERVER_DEPLOYMENTS},{_cluster_matcher(core_clusters)}'
     wanted = f"sum(kube_deployment_spec_replicas{{{sel}}}) > 0"
-    ready = f"(sum(sum by (cluster) (kube_deployment_status_replicas_available{{{sel}}}) > bool 0) or vector(0))"
+    ready = (
+        f"(sum(sum by (cluster) (kube_deployment_status_replicas_available{{{sel}}}) > bool 0) or vector(0))"
+    )
     names = ", ".join(core_clusters)
     half = len(core_clusters) / 2
     return RuleGroup(
