@@ -283,6 +283,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
     topics: dict[str, dict[str, aws.sns.Topic]] = {}
     stores = _metrics_workspace(settings, providers, parts, topics)
+    if stores:
+        pulumi.export(
+            "metricsStores",
+            {name: {"region": s.region, "remoteWriteUrl": s.remote_write_url} for name, s in stores.items()},
+        )
     monitoring = build_monitoring(settings, parts, stores=stores)
     build_global_rules(parts)
     build_dashboards(parts, monitoring)
