@@ -98,6 +98,12 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
         "port": 6379,
     },
     "aws:kms/key:Key": lambda n, i, r: {"keyId": f"mrk-{short_hash('kms', n)}"},
+    # The workspace's query and remote-write base: https://aps-workspaces.<region>.amazonaws.com/workspaces/<id>/
+    # (AMP User Guide, "Ingest Prometheus metrics to the workspace").
+    "aws:amp/workspace:Workspace": lambda n, i, r: {
+        "arn": f"arn:aws:aps:{r}:{ACCOUNT}:workspace/ws-{short_hash('amp', n)}",
+        "prometheusEndpoint": f"https://aps-workspaces.{r}.amazonaws.com/workspaces/ws-{short_hash('amp', n)}/",
+    },
     # An auto-named bucket: the logical name and a random suffix, as the engine would name it.
     "aws:s3/bucket:Bucket": lambda n, i, r: {"bucket": i.get("bucket") or f"{n}-{short_hash('s3', n)[:7]}"},
     "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},

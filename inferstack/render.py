@@ -175,6 +175,7 @@ def write(clusters: dict[str, ClusterRender], out: Path) -> list[Path]:
 RULE_KINDS = {
     ("monitoring.coreos.com/v1", "PrometheusRule"),
     ("monitoring.googleapis.com/v1", "ClusterRules"),
+    ("monitoring.googleapis.com/v1", "GlobalRules"),
 }
 """The objects whose ``spec.groups`` is a Prometheus rule file (infra/k8s/monitoring.py)."""
 

@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.alarms import AwsAlarms, AwsAlarmsArgs, CacheNodes, auto_scaling_group
 from infra.aws.alerting import alert_topics
+from infra.aws.amp import MetricsWorkspace, MetricsWorkspaceArgs
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
@@ -41,14 +42,16 @@ from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.k8s.admission import build_admission
 from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
+from infra.k8s.global_rules import build_global_rules
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring
 from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
+from infra.monitoring.rules import core_regions_group
 from infra.naming import gcp_label_value
-from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
+from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
 
@@ -278,9 +281,15 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     # The model servers on every accelerator pool, and the stores they stream their weights from.
     serving = build_serving(settings, providers, parts)
     pulumi.export("modelStores", {key: store.bucket_name for key, store in serving.stores.items()})
-    # One set of alert topics per region: the clouds' alarms and the EKS clusters' Alertmanagers
-    # publish to the same ones.
+    # One set of alert topics per region: the clouds' alarms, the EKS clusters' Alertmanagers and
+    # the metrics workspace's alert manager publish to the same ones.
     topics = _AlertTopics(settings, providers)
+    stores = _metrics_workspace(settings, providers, parts, topics)
+    if stores:
+        pulumi.export(
+            "metricsStores",
+            {name: {"region": s.region, "remoteWriteUrl": s.remote_write_url} for name, s in stores.items()},
+        )
     monitoring = build_monitoring(
         settings,
         parts,
@@ -289,7 +298,9 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             region: topics.for_monitoring(region)
             for region in sorted({p.cluster.region for p in parts.values() if p.eks and p.cluster.region})
         },
+        stores=stores,
     )
+    build_global_rules(parts)
     build_dashboards(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
@@ -484,6 +495,47 @@ class _AlertTopics:
             arns={severity: topic.arn for severity, topic in made.items()},
             key_arn=first.kms_master_key_id.apply(lambda key: key or ""),
         )
+
+
+def _metrics_workspace(
+    settings: Settings,
+    providers: Providers,
+    parts: dict[str, ClusterParts],
+    topics: _AlertTopics,
+) -> dict[str, MetricsStore]:
+    """The AMP workspace every EKS cluster's Prometheus writes to, once per stack with EKS clusters,
+    in the region of its first EKS cluster (core clusters first, stack-file order); the store of
+    each EKS cluster, by name.
+
+    The region follows the clusters, not the database's primary region: a switchover moves that,
+    and a workspace whose provider changes is replaced, losing its history.
+    """
+    eks = [p for p in parts.values() if p.eks is not None and p.cluster.region is not None]
+    if not eks:
+        return {}
+    first = next((p for p in eks if p.cluster.role is Role.CORE), eks[0])
+    region = first.cluster.region
+    assert region is not None
+    core = [p.cluster.name for p in eks if p.cluster.role is Role.CORE]
+    workspace = MetricsWorkspace(
+        "metrics",
+        MetricsWorkspaceArgs(
+            alias=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+            region=region,
+            groups=[core_regions_group(settings.monitoring, core)] if core else [],
+            topic_arns={severity: topic.arn for severity, topic in topics(region).items()},
+            log_retention_days=settings.log_retention_days,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "monitoring"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(region)]),
+    )
+    return {
+        p.cluster.name: MetricsStore(
+            region=region, workspace_arn=workspace.workspace.arn, remote_write_url=workspace.remote_write_url
+        )
+        for p in eks
+    }
 
 
 def _aws_alarms(

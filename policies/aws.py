@@ -1,4 +1,4 @@
-"""Security guards over the AWS resources the program creates (POLICY-RULES S1..S14, C7, C8; S15..S23 beyond it).
+"""Security guards over the AWS resources the program creates (POLICY-RULES S1..S14, C7, C8; S15..S25 beyond it).
 
 Every check treats a missing property as the provider's default (an unset ``enableKeyRotation``
 is off, an unset ``publiclyAccessible`` is false) and tests values created elsewhere in the stack
@@ -361,6 +361,14 @@ def _sns_cmk(props: Props, _: Props) -> str | None:
         return "SNS topic is not encrypted; name a customer-managed key (kmsMasterKeyId)"
     if known(props, "kmsMasterKeyId") == "alias/aws/sns":
         return "SNS topic uses the AWS-managed alias/aws/sns key, which alarm services cannot use; name a customer-managed key (kmsMasterKeyId)"
+    return None
+
+
+def _amp_cmk(props: Props, _: Props) -> str | None:
+    # Provider default: an AWS-owned key, which no key policy of ours controls and which the
+    # workspace can never leave (AMP User Guide, "Encryption at rest").
+    if not present(props, "kmsKeyArn"):
+        return "Prometheus workspace is encrypted with an AWS-owned key; name a customer-managed key (kmsKeyArn) when creating it"
     return None
 
 
@@ -842,6 +850,17 @@ POLICIES: list[Policy] = [
         severity=MEDIUM,
         fix="kmsMasterKeyId: the region's alert key (infra/aws/alerting.py)",
         check=_sns_cmk,
+        concern="aws",
+    ),
+    resource_guard(
+        "amp-workspace-cmk",
+        "Managed Prometheus workspaces encrypted with a customer-managed KMS key",
+        types="aws:amp/workspace:Workspace",
+        rule="S25",
+        mirrors="",
+        severity=MEDIUM,
+        fix="kmsKeyArn: the workspace's own key (infra/aws/amp.py); set at creation, it cannot be added later",
+        check=_amp_cmk,
         concern="aws",
     ),
     resource_guard(

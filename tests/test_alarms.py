@@ -148,7 +148,7 @@ def test_alert_topics_are_encrypted_with_a_key_eventbridge_may_use(prod: Graph) 
         key = keys[f"alerts-{region}"]
         assert topic.inputs["kmsMasterKeyId"]  # the key's ARN (unknown until it exists)
         assert key.urn in topic.dependencies
-        grant = _statement(key.inputs["policy"], "AlarmsAndRulesPublishToEncryptedTopics")
+        grant = _statement(key.inputs["policy"], "AlarmsRulesAndAlertManagerPublishToEncryptedTopics")
         assert "events.amazonaws.com" in grant["Principal"]["Service"]
         assert {"kms:GenerateDataKey*", "kms:Decrypt"} <= set(grant["Action"])
         assert key.inputs["enableKeyRotation"] is True

@@ -11,7 +11,14 @@ from pydantic import ValidationError
 
 from inferstack.engine import Graph
 from infra.monitoring.metrics import MetricsTable, metrics_table
-from infra.monitoring.rules import RuleGroup, rule_groups, series_read, unexported
+from infra.monitoring.rules import (
+    RuleGroup,
+    burst_pressure_group,
+    core_regions_group,
+    rule_groups,
+    series_read,
+    unexported,
+)
 from infra.settings import Monitoring
 from tests.conftest import planned, stack_variant
 from tests.test_settings import broken
@@ -99,7 +106,11 @@ def test_a_bad_monitoring_value_is_one_line_naming_its_key(key: str, value: floa
 
 
 def test_every_series_a_rule_reads_has_an_exporter_row() -> None:
-    groups = rule_groups(Monitoring())
+    groups = [
+        *rule_groups(Monitoring()),
+        core_regions_group(Monitoring(), ["core-a", "core-b"]),
+        burst_pressure_group(["burst-a"]),
+    ]
     read = {name for g in groups for r in g.rules for name in series_read(r["expr"])}
     assert "vllm:e2e_request_latency_seconds_bucket" in read and "DCGM_FI_DEV_XID_ERRORS" in read
     assert unexported(groups, metrics_table().exported()) == {}

@@ -14,12 +14,15 @@ import pytest
 import yaml
 
 from inferstack.render import render, write
-from infra.monitoring.rules import rule_file, rule_groups
+from infra.monitoring.rules import burst_pressure_group, core_regions_group, rule_file, rule_groups
 from infra.settings import Monitoring
 from tests.conftest import ROOT, planned
 from tests.test_render import STACKS, _versions
 
 SUITES = sorted((ROOT / "tests" / "promtool").glob("*.yaml"))
+SUITE_CORE = ("core-a", "core-b", "core-c")
+"""The core clusters global_alerts.yaml writes to its store."""
+SUITE_BURST = ("burst-a", "burst-b")
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,12 @@ def promtool() -> str:
 def _suite_folder(folder: Path, monitoring: Monitoring) -> Path:
     """The suites beside rules/<group>.yaml, one file per group, as `inferstack render` writes them."""
     (folder / "rules").mkdir(parents=True)
-    for group in rule_groups(monitoring):
+    groups = [
+        *rule_groups(monitoring),
+        core_regions_group(monitoring, SUITE_CORE),
+        burst_pressure_group(SUITE_BURST),
+    ]
+    for group in groups:
         (folder / "rules" / f"{group.name}.yaml").write_text(
             yaml.safe_dump(rule_file([group]), sort_keys=False)
         )

@@ -185,10 +185,37 @@ def test_alertmanager_may_publish_only_to_the_routed_topics(stack: str) -> None:
         assert association.inputs["namespace"] == "monitoring"
 
 
-def test_without_a_store_prometheus_writes_nowhere_and_has_no_role(prod: Graph) -> None:
-    for cluster in _eks_clusters(prod):
-        assert _stack(prod, cluster).inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"] == []
-        assert _role_policy(prod, cluster, "prometheus") is None
+def test_every_eks_prometheus_writes_to_the_one_workspace_labelled_with_its_cluster(prod: Graph) -> None:
+    """The stack's workspace is where the rules over every core cluster evaluate; they tell the
+    clusters apart by the external label."""
+    clusters = _eks_clusters(prod)
+    assert len(clusters) == 2
+    written: set[str] = set()
+    for cluster in clusters:
+        spec = _stack(prod, cluster).inputs["values"]["prometheus"]["prometheusSpec"]
+        (write,) = spec["remoteWrite"]
+        assert write["url"].endswith("/api/v1/remote_write")
+        assert spec["externalLabels"] == {"cluster": cluster}
+        policy = _role_policy(prod, cluster, "prometheus")
+        assert policy is not None
+        ((actions, resources),) = [(s["Action"], s["Resource"]) for s in policy["Statement"]]
+        assert actions == ["aps:RemoteWrite"]
+        written.update(resources)
+        written.add(write["url"])
+    assert len(written) == 2  # one workspace ARN and one URL for both clusters
+
+
+def test_without_a_store_prometheus_writes_nowhere_and_has_no_role(monkeypatch: pytest.MonkeyPatch) -> None:
+    built = infra.topology.build_monitoring
+
+    def without_store(*args: Any, **kwargs: Any) -> Any:
+        kwargs["stores"] = {}
+        return built(*args, **kwargs)
+
+    monkeypatch.setattr(infra.topology, "build_monitoring", without_store)
+    graph = plan_stack("dev", project=find_project(ROOT))
+    assert _stack(graph, "core-use1").inputs["values"]["prometheus"]["prometheusSpec"]["remoteWrite"] == []
+    assert _role_policy(graph, "core-use1", "prometheus") is None
 
 
 def test_with_a_store_prometheus_writes_there_and_may_write_nowhere_else(
@@ -261,10 +288,13 @@ def test_no_receivers_routes_everything_to_null() -> None:
 def test_stack_values_follow_the_settings() -> None:
     small = monitoring.stack_values(
         Monitoring(retention_days=3, storage_gib=10, grafana=False),
+        cluster="core-euw1",
         region="eu-west-1",
         topic_arns={},
         store=None,
     )
     spec = small["prometheus"]["prometheusSpec"]  # type: ignore[index]
     assert (spec["retention"], spec["retentionSize"]) == ("3d", "9GB")
+    # The shared store's rules tell the clusters apart by this label (infra/monitoring/rules.py).
+    assert spec["externalLabels"] == {"cluster": "core-euw1"}
     assert small["grafana"]["enabled"] is False  # type: ignore[index]

@@ -49,6 +49,8 @@ UNGUARDED = {
     "aws:cloudwatch/eventTarget:EventTarget": "delivers a rule's events to an alert topic",
     "aws:sns/topicPolicy:TopicPolicy": "admits the account's alarms and rules (aws:SourceAccount) to an alert topic",
     "aws:sns/topicSubscription:TopicSubscription": "e-mail addresses of the stack's receivers",
+    "aws:amp/ruleGroupNamespace:RuleGroupNamespace": "alert rules over every core cluster, checked by promtool",
+    "aws:amp/alertManagerDefinition:AlertManagerDefinition": "routes the workspace's alerts to the stack's own topics",
     "aws:costexplorer/costAllocationTag:CostAllocationTag": "activates a cost-allocation tag",
     "gcp:certificatemanager/certificate:Certificate": "Google-managed certificate",
     "gcp:certificatemanager/certificateMap:CertificateMap": "certificate plumbing",
@@ -89,6 +91,7 @@ UNGUARDED = {
     "kubernetes:networking.istio.io/v1:VirtualService": "routes the ingress to the gateway's Service",
     "kubernetes:monitoring.googleapis.com/v1:ClusterPodMonitoring": "scrape configuration",
     "kubernetes:monitoring.googleapis.com/v1:ClusterRules": "alert rules, checked by promtool",
+    "kubernetes:monitoring.googleapis.com/v1:GlobalRules": "alert rules over every GKE cluster, checked by promtool",
     "kubernetes:monitoring.googleapis.com/v1:PodMonitoring": "scrape configuration",
     "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy": "in-cluster admission rules "
     "(infra/k8s/admission.py), their CEL tested offline in tests/test_admission.py",

@@ -20,6 +20,15 @@ policy grants ``sns:Publish`` to ``events.amazonaws.com`` (the same EventBridge 
 target carries no role, it is the topic's resource policy that admits the rule. Both grants are
 limited to this account with ``aws:SourceAccount``.
 
+The managed Prometheus workspace's alert manager (``aps.amazonaws.com``, infra/aws/amp.py) publishes
+the rules over every core cluster to the topics of its region. Its grants are the same two, plus
+``sns:GetTopicAttributes``, which it calls before publishing (AMP User Guide, "Giving Amazon Managed
+Service for Prometheus permission to send alert messages to your Amazon SNS topic", which also asks
+for the key grant on an encrypted topic:
+https://docs.aws.amazon.com/prometheus/latest/userguide/AMP-alertmanager-receiver-AMPpermission.html).
+Every topic admits it, limited to this account, so that the workspace's region can be any region
+with topics and a later move of the workspace needs no policy change.
+
 An e-mail subscription stays "pending confirmation" until its recipient follows the link SNS sends;
 Pulumi does not wait for that (the provider's documented behaviour for the email protocol).
 """
@@ -37,13 +46,17 @@ from infra.settings import AlertSeverity, Settings
 SEVERITIES: tuple[str, ...] = tuple(s.value for s in AlertSeverity)
 """critical, warning, info: the severities the stack's receivers subscribe to."""
 
-PUBLISHERS: tuple[str, ...] = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
-"""The service principals that publish the stack's cloud-side alerts: alarms and EventBridge rules."""
+ALERT_MANAGER = "aps.amazonaws.com"
+"""Amazon Managed Service for Prometheus: the alert manager of the stack's workspace (infra/aws/amp.py)."""
+
+PUBLISHERS: tuple[str, ...] = ("cloudwatch.amazonaws.com", "events.amazonaws.com", ALERT_MANAGER)
+"""The service principals that publish the stack's alerts: alarms, EventBridge rules, and the
+managed Prometheus workspace's alert manager."""
 
 
 def _key_policy(partition: str, account: str) -> str:
     """The account administers the key through IAM (AWS's default key policy); the publishers may
-    encrypt messages for the topics, for this account's alarms and rules only."""
+    encrypt messages for the topics, for this account's alarms, rules and alert manager only."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -56,7 +69,7 @@ def _key_policy(partition: str, account: str) -> str:
                     "Resource": "*",
                 },
                 {
-                    "Sid": "AlarmsAndRulesPublishToEncryptedTopics",
+                    "Sid": "AlarmsRulesAndAlertManagerPublishToEncryptedTopics",
                     "Effect": "Allow",
                     "Principal": {"Service": list(PUBLISHERS)},
                     "Action": ["kms:GenerateDataKey*", "kms:Decrypt"],
@@ -71,7 +84,8 @@ def _key_policy(partition: str, account: str) -> str:
 
 def topic_policy(topic_arn: str, account: str) -> str:
     """Who may publish to one alert topic besides the account's own principals (whose IAM policies
-    suffice within the account): the account's CloudWatch alarms and EventBridge rules."""
+    suffice within the account): the account's CloudWatch alarms, EventBridge rules and managed
+    Prometheus alert manager."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -81,6 +95,14 @@ def topic_policy(topic_arn: str, account: str) -> str:
                     "Effect": "Allow",
                     "Principal": {"Service": list(PUBLISHERS)},
                     "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                },
+                {
+                    "Sid": "AlertManagerReadsTheTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": ALERT_MANAGER},
+                    "Action": "sns:GetTopicAttributes",
                     "Resource": topic_arn,
                     "Condition": {"StringEquals": {"aws:SourceAccount": account}},
                 },

@@ -394,6 +394,7 @@ def alertmanager_config(
 def stack_values(
     monitoring: Monitoring,
     *,
+    cluster: str,
     region: str,
     topic_arns: Mapping[str, pulumi.Input[str]],
     store: MetricsStore | None,
@@ -401,6 +402,9 @@ def stack_values(
     """kube-prometheus-stack's values (keys from its values.yaml at 88.5.3)."""
     prometheus_spec: dict[str, object] = {
         "image": {"tag": IMAGE_TAGS["prometheus"]},
+        # On every sample it writes to the shared store: the rules over every core cluster tell the
+        # clusters apart by it (prometheusSpec.externalLabels).
+        "externalLabels": external_labels(cluster),
         "retention": f"{monitoring.retention_days}d",
         "retentionSize": f"{int(monitoring.storage_gib * STORAGE_SHARE)}GB",
         "storageSpec": {
@@ -597,6 +601,7 @@ class ClusterMonitoring(pulumi.ComponentResource):
             if monitoring is not None and eks is not None and region is not None:
                 self.stack = self._stack(
                     monitoring,
+                    cluster=cluster,
                     eks=eks,
                     region=region,
                     topics=topics,
@@ -610,6 +615,7 @@ class ClusterMonitoring(pulumi.ComponentResource):
         self,
         monitoring: Monitoring,
         *,
+        cluster: str,
         eks: EksCluster,
         region: str,
         topics: AlertTopics | None,
@@ -653,7 +659,7 @@ class ClusterMonitoring(pulumi.ComponentResource):
                 chart=STACK_CHART,
                 version=STACK_VERSION,
                 repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=STACK_REPOSITORY),
-                values=stack_values(monitoring, region=region, topic_arns=arns, store=store),
+                values=stack_values(monitoring, cluster=cluster, region=region, topic_arns=arns, store=store),
                 timeout=900,
                 cleanup_on_fail=True,
                 max_history=10,
@@ -774,6 +780,7 @@ def build_monitoring(
                 groups=groups,
                 provider=part.kubernetes,
                 monitoring=settings.monitoring,
+                cluster=name,
                 eks=part.eks,
                 region=region,
                 topics=(topics or {}).get(region),
@@ -795,3 +802,10 @@ def build_monitoring(
             ),
         )
     return built
+
+
+def external_labels(cluster_name: str) -> dict[str, str]:
+    """The labels an EKS cluster's Prometheus adds to every sample it remote-writes: the rules over
+    every core cluster (``infra.monitoring.rules.core_regions_group``) tell the clusters apart in the
+    shared workspace by ``cluster``, the stack's name of the cluster."""
+    return {"cluster": cluster_name}

@@ -23,7 +23,7 @@ or blackbox exporter runs), budget burn rate (no cost exporter runs).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -288,6 +288,91 @@ def anomaly_group(monitoring: Monitoring) -> RuleGroup:
                 summary="p99 latency is far above the same hour last week",
                 description=f"p99 latency is {{{{ $value | humanizeDuration }}}} above last week's mean, "
                 f"more than {k} standard deviations.",
+            ),
+        ),
+    )
+
+
+# --- rules over every cluster of a cloud ---------------------------------------------------------
+
+
+def _cluster_matcher(clusters: Sequence[str]) -> str:
+    """``cluster=~"a|b"``: the clusters by the ``cluster`` label their samples carry. A dot (Pulumi
+    stack names may hold one) becomes ``[.]``, which Prometheus 2 and 3 read alike and which needs
+    no backslash inside a PromQL string."""
+    if not clusters:
+        raise ValueError("a rule over clusters needs at least one cluster")
+    return 'cluster=~"' + "|".join(c.replace(".", "[.]") for c in clusters) + '"'
+
+
+def core_regions_group(monitoring: Monitoring, core_clusters: Sequence[str]) -> RuleGroup:
+    """Serving capacity over every core cluster of a store: what no single cluster's rules can see.
+
+    Each core cluster's samples carry ``cluster=<name>`` (the Prometheus external label, or Managed
+    Prometheus's resource label); a cluster counts as ready while at least one model-server replica
+    is available in it. A core cluster whose samples stop arriving counts as not ready: its region
+    serves nothing anyone can see. The alerts need replicas to be wanted somewhere in the core, so
+    that an empty store (before any Prometheus writes to it) stays silent.
+
+    With one or two core clusters "fewer than half ready" means "none ready", and both alerts fire
+    together; the store's Alertmanager inhibits the warning while the page fires
+    (``infra/aws/amp.py``), so each incident is one message.
+    """
+    sel = f'namespace="{SERVING_NAMESPACE}",{SERVER_DEPLOYMENTS},{_cluster_matcher(core_clusters)}'
+    wanted = f"sum(kube_deployment_spec_replicas{{{sel}}}) > 0"
+    ready = (
+        f"(sum(sum by (cluster) (kube_deployment_status_replicas_available{{{sel}}}) > bool 0) or vector(0))"
+    )
+    names = ", ".join(core_clusters)
+    half = len(core_clusters) / 2
+    return RuleGroup(
+        "deepseek-global-core",
+        (
+            _alert(
+                "NoReadyReplicaInAnyCoreRegion",
+                f"{ready} == 0 and {wanted}",
+                for_="5m",
+                severity="critical",
+                summary="No core region has a ready model server replica",
+                description=f"Replicas are wanted in the core clusters ({names}) and none of them has one "
+                "available: only burst capacity, if any, serves the API.",
+            ),
+            _alert(
+                "CoreCapacityDegraded",
+                f"{ready} < {_number(half)} and {wanted}",
+                for_=f"{monitoring.replicas_pending_minutes}m",
+                severity="warning",
+                summary="Fewer than half the core regions have a ready model server replica",
+                description=f"{{{{ $value }}}} of {len(core_clusters)} core clusters ({names}) have a ready "
+                "replica: the rest of the core carries their traffic.",
+            ),
+        ),
+    )
+
+
+def burst_pressure_group(burst_clusters: Sequence[str]) -> RuleGroup:
+    """Burst pressure over every burst cluster of a store: each one's autoscalers at their maximum.
+
+    One cluster at its ceiling is ``InferenceScalerAtMax`` in that cluster; every burst cluster at
+    its ceiling means the overflow has nowhere left to go and further load queues. A cluster
+    counts as full when the replicas of all its serving autoscalers have reached their maxima.
+    """
+    sel = f'namespace="{SERVING_NAMESPACE}",{_cluster_matcher(burst_clusters)}'
+    full = (
+        f"sum by (cluster) (kube_horizontalpodautoscaler_status_current_replicas{{{sel}}})"
+        f" >= sum by (cluster) (kube_horizontalpodautoscaler_spec_max_replicas{{{sel}}})"
+    )
+    return RuleGroup(
+        "deepseek-global-burst",
+        (
+            _alert(
+                "BurstCapacityExhausted",
+                f"count({full}) >= {len(burst_clusters)}",
+                for_="15m",
+                severity="critical",
+                summary="Every burst cluster runs at its maximum replicas",
+                description=f"All {len(burst_clusters)} burst clusters ({', '.join(burst_clusters)}) have run "
+                "at their autoscalers' maximum for 15 minutes: overflow has nowhere left to go.",
             ),
         ),
     )

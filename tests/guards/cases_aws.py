@@ -85,6 +85,12 @@ CASES = [
         "customer key unknown at preview",
         Res("aws:sns/topic:Topic", {"kmsMasterKeyId": UNKNOWN}),
     ),
+    fails("amp-workspace-cmk", "AWS-owned key by default", Res("aws:amp/workspace:Workspace", {})),
+    passes(
+        "amp-workspace-cmk",
+        "customer key unknown at preview",
+        Res("aws:amp/workspace:Workspace", {"kmsKeyArn": UNKNOWN}),
+    ),
     fails(
         "aurora-encrypted",
         "storage not encrypted",
