@@ -215,11 +215,12 @@ def test_the_expander_prefers_paid_capacity_over_spot(prod: Graph) -> None:
 
 
 def _addon_releases(graph: Graph) -> list[Resource]:
-    """The add-ons' releases; the one other release is the monitoring layer's CRD chart, pinned there.
-    The mesh's releases (addons.yaml rows too) are judged in tests/test_mesh.py."""
+    """The add-ons' releases; the other releases are the monitoring layer's, pinned there (the CRD
+    chart; the DCGM exporter, tests/test_gpu_metrics.py). The mesh's releases (addons.yaml rows too)
+    are judged in tests/test_mesh.py."""
     found = [r for r in graph.of_type(RELEASE) if r.inputs["name"] not in MESH_ADDONS]
     others = {r.inputs["name"] for r in found if r.inputs["name"] not in catalog().addons}
-    assert others <= {"prometheus-operator-crds"}, others
+    assert others <= {"prometheus-operator-crds", "dcgm-exporter"}, others
     return [r for r in found if r.inputs["name"] in catalog().addons]
 
 
