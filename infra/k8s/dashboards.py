@@ -14,7 +14,7 @@ Two dashboards, the same in every cluster (each cluster's Grafana reads its own 
 Every query reads a series of ``infra/monitoring/metrics.yaml`` or a recording rule's output
 (tests/test_dashboards.py), the same contract the alert rules keep: a renamed exporter metric fails
 the build instead of leaving an empty panel. Panels the table cannot feed yet are not drawn
-(docs/monitoring.md, "Dashboards", lists them: TPU use among them).
+(docs/alerting.md, "Dashboards", says which: TPU use).
 
 Why generated rather than hand-written JSON: the SDK's builders are typed against Grafana's
 dashboard schema (pyright checks them), so a panel cannot carry a misspelt option.
