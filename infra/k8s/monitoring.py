@@ -131,6 +131,8 @@ class ClusterMonitoring(pulumi.ComponentResource):
         else:
             # Not labelled for the restricted Pod Security level like the serving namespace: the
             # node exporter that collection adds here needs the host's network and process table.
+            # The DCGM exporter here (infra/k8s/gpu_metrics.py) needs the level privileged, not
+            # baseline: a hostPath volume (the kubelet's pod-resources socket) and root with SYS_ADMIN.
             namespace = k8s.core.v1.Namespace(
                 f"{name}-ns",
                 metadata=k8s.meta.v1.ObjectMetaArgs(name=NAMESPACE, labels=LABELS),
