@@ -43,6 +43,7 @@ from infra.k8s.admission import build_admission
 from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.global_rules import build_global_rules
+from infra.k8s.gpu_metrics import build_gpu_metrics
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring
@@ -302,6 +303,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     )
     build_global_rules(parts)
     build_dashboards(parts, monitoring)
+    build_gpu_metrics(parts, monitoring)
     # The gateway in front of every cluster's servers; the edge takes the GKE gateways' NEGs.
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     # Istio ambient: mTLS between the pods, and the mesh's ingress the edge reaches them through.

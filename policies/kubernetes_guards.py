@@ -88,6 +88,11 @@ POD_SECURITY_LEVELS: tuple[str, ...] = ("baseline", "restricted")
 CHARTS_WITHOUT_WORKLOADS: tuple[str, ...] = ("prometheus-operator-crds", "base")
 """Charts that install only CustomResourceDefinitions (Istio's ``base``: with its validation webhook
 configuration): nothing runs, so no resources to set."""
+ROOT_CHARTS: tuple[str, ...] = ("dcgm-exporter",)
+"""Charts whose values may ask for root (``runAsNonRoot: false``), and nothing more: NVIDIA's DCGM
+exporter runs as root with SYS_ADMIN for DCGM's profiling fields (its image's Dockerfile and chart
+values at 4.5.3-4.8.2; infra/k8s/gpu_metrics.py). Privilege, escalation and host namespaces stay
+forbidden for them."""
 
 MAIN_COMPONENTS: dict[str, str] = {
     "kube-prometheus-stack": "prometheus.prometheusSpec",
@@ -497,10 +502,14 @@ _UNSAFE = {
 
 def _release_security(props: Props, config: Props) -> list[str]:
     system = _system(props, config)
+    root = known(props, "chart") in config.get("rootCharts", ROOT_CHARTS)
     return [
         f"release values set {key}: {str(node).lower()} ({path})"
         for path, key, node in _walk(_values(props))
-        if key in _UNSAFE and node is _UNSAFE[key] and not (system and key.startswith("host"))
+        if key in _UNSAFE
+        and node is _UNSAFE[key]
+        and not (system and key.startswith("host"))
+        and not (root and key == "runAsNonRoot")
     ]
 
 
@@ -774,9 +783,12 @@ POLICIES: list[Policy] = [
         mirrors="CKV_K8S_16, CKV_K8S_20, CKV_K8S_23, CKV_K8S_17-19 (on the values)",
         severity=HIGH,
         fix="remove privileged / allowPrivilegeEscalation / runAsNonRoot: false / host* from the values; "
-        "host namespaces only for releases in systemNamespaces",
+        "host namespaces only for releases in systemNamespaces, root only for charts in rootCharts",
         check=_release_security,
-        config=dict(systemNamespaces=_SYSTEM_SCHEMA),
+        config=dict(
+            systemNamespaces=_SYSTEM_SCHEMA,
+            rootCharts={"type": "array", "items": {"type": "string"}, "default": list(ROOT_CHARTS)},
+        ),
         concern="kubernetes",
     ),
 ]

@@ -39,8 +39,39 @@ def test_every_dashboard_query_reads_a_known_series() -> None:
 
 def test_a_query_reading_a_series_nobody_exports_is_caught() -> None:
     model = copy.deepcopy(dashboards()["inferstack-serving"])
-    model["panels"][0]["targets"].append({"expr": "sum(rate(vllm:generation_tokens_total[5m]))"})
-    assert _unknown(model) == {"vllm:generation_tokens_total"}
+    # A name vLLM 0.27 does not export (its counter is vllm:generation_tokens_total).
+    model["panels"][0]["targets"].append({"expr": "sum(rate(vllm:generation_tokens[5m]))"})
+    assert _unknown(model) == {"vllm:generation_tokens"}
+
+
+def _panel(uid: str, title: str) -> dict[str, Any]:
+    [panel] = [p for p in dashboards()[uid]["panels"] if p["title"] == title]
+    return panel
+
+
+def _reads(panel: dict[str, Any]) -> set[str]:
+    return {name for target in panel["targets"] for name in series_read(target["expr"])}
+
+
+def test_the_serving_dashboard_shows_tokens_per_second_and_cache_hit_ratios() -> None:
+    tokens = _panel("inferstack-serving", "Tokens per second")
+    assert _reads(tokens) == {"vllm:generation_tokens_total", "vllm:prompt_tokens_total"}
+    assert all("rate(" in t["expr"] for t in tokens["targets"]), "counters are read as rates"
+    cache = _panel("inferstack-serving", "Cache hit ratio")
+    assert cache["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    prefix, gateway = (series_read(t["expr"]) for t in cache["targets"])
+    assert prefix == {"vllm:prefix_cache_hits_total", "vllm:prefix_cache_queries_total"}
+    assert gateway == {"litellm_cache_hits_metric_total", "litellm_cache_misses_metric_total"}
+
+
+def test_the_capacity_dashboard_shows_gpu_utilisation_and_memory_per_gpu() -> None:
+    utilisation = _panel("inferstack-capacity", "GPU utilisation")
+    assert _reads(utilisation) == {"DCGM_FI_DEV_GPU_UTIL"}
+    memory = _panel("inferstack-capacity", "GPU memory in use")
+    assert _reads(memory) == {"DCGM_FI_DEV_FB_USED", "DCGM_FI_DEV_FB_FREE"}
+    for panel in (utilisation, memory):
+        # One line per GPU: DCGM's node and index labels.
+        assert all("by (Hostname, gpu)" in t["expr"] for t in panel["targets"]), panel["title"]
 
 
 def test_the_seeds_metric_names_are_on_the_serving_dashboard() -> None:

@@ -28,6 +28,7 @@ EXPECTED_EDGES = {
     "dns",
     "prometheus-scrapes-vllm",
     "prometheus-scrapes-gateway",
+    "prometheus-scrapes-dcgm-exporter",
     "vllm-to-object-storage",
     "vllm-to-credentials",
     "keda-to-api-server",

@@ -4,15 +4,17 @@ ConfigMaps that ship them to every EKS cluster's Grafana.
 Two dashboards, the same in every cluster (each cluster's Grafana reads its own Prometheus):
 
 - ``inferstack-serving``: the API's latency quantiles and request rate (the seed's metric names, from
-  the recording rules), its error ratio, time to first token and inter-token latency, and per
+  the recording rules), its error ratio, time to first token and inter-token latency, tokens per
+  second, the cache hit ratios (vLLM's prefix cache, the gateway's response cache), and per
   replica the scheduler's queue and the KV-cache in use;
 - ``inferstack-capacity``: per model-server Deployment the replicas wanted and available, per
-  autoscaler the replicas running against its maximum, and per GPU its temperature and XID errors.
+  autoscaler the replicas running against its maximum, and per GPU its utilisation, memory in
+  use, temperature and XID errors.
 
 Every query reads a series of ``infra/monitoring/metrics.yaml`` or a recording rule's output
 (tests/test_dashboards.py), the same contract the alert rules keep: a renamed exporter metric fails
 the build instead of leaving an empty panel. Panels the table cannot feed yet are not drawn
-(docs/alerting.md lists them).
+(docs/alerting.md, "Dashboards", says which: TPU use).
 
 Why generated rather than hand-written JSON: the SDK's builders are typed against Grafana's
 dashboard schema (pyright checks them), so a panel cannot carry a misspelt option.
@@ -56,6 +58,11 @@ DATASOURCE = DataSourceRef(type_val="prometheus", uid="${datasource}")
 """Every panel reads the dashboard's Prometheus data source variable: no data-source UID is assumed."""
 
 Panel = timeseries.Panel | stat.Panel
+
+RATE_WINDOW = "5m"
+"""The window of every rate on the dashboards: the recording rules' latency window, ten scrapes."""
+GPU = "Hostname, gpu"
+"""DCGM's labels of one GPU: the node's host name and the GPU's index on it."""
 
 
 def _query(expr: str, legend: str = "") -> prometheus.Dataquery:
@@ -104,6 +111,32 @@ def serving_dashboard() -> dict[str, Any]:
                 "s",
                 _query(TTFT_P99, "time to first token"),
                 _query(ITL_P99, "inter-token"),
+            ),
+            _series(
+                "Tokens per second",
+                "short",
+                _query(f"sum(rate(vllm:generation_tokens_total[{RATE_WINDOW}]))", "generated"),
+                _query(f"sum(rate(vllm:prompt_tokens_total[{RATE_WINDOW}]))", "prompt (prefill)"),
+                description="Every model server of the cluster: the tokens vLLM generated and the prompt "
+                "tokens it prefilled, per second.",
+            ),
+            _series(
+                "Cache hit ratio",
+                "percentunit",
+                _query(
+                    f"sum(rate(vllm:prefix_cache_hits_total[{RATE_WINDOW}])) / "
+                    f"sum(rate(vllm:prefix_cache_queries_total[{RATE_WINDOW}]))",
+                    "vLLM prefix cache (tokens)",
+                ),
+                _query(
+                    f"sum(rate(litellm_cache_hits_metric_total[{RATE_WINDOW}])) / ("
+                    f"sum(rate(litellm_cache_hits_metric_total[{RATE_WINDOW}])) + "
+                    f"sum(rate(litellm_cache_misses_metric_total[{RATE_WINDOW}])))",
+                    "gateway response cache (requests)",
+                ),
+                description="vLLM: the share of prompt tokens whose KV blocks were already cached. "
+                "Gateway: the share of requests LiteLLM answered from its Redis cache; empty where "
+                "the gateway runs without one.",
             ),
             _series(
                 "Requests waiting per replica",
@@ -163,14 +196,31 @@ def capacity_dashboard() -> dict[str, Any]:
                 )
             ),
             _series(
+                "GPU utilisation",
+                "percent",
+                _query(f"max by ({GPU}) (DCGM_FI_DEV_GPU_UTIL)", "{{Hostname}} GPU {{gpu}}"),
+                description="The share of time a kernel ran on the GPU (DCGM_FI_DEV_GPU_UTIL, 0-100).",
+            ),
+            _series(
+                "GPU memory in use",
+                "percentunit",
+                _query(
+                    f"sum by ({GPU}) (DCGM_FI_DEV_FB_USED) / "
+                    f"sum by ({GPU}) (DCGM_FI_DEV_FB_USED + DCGM_FI_DEV_FB_FREE)",
+                    "{{Hostname}} GPU {{gpu}}",
+                ),
+                description="Framebuffer used over used and free. vLLM reserves its share of the memory "
+                "when it starts (weights and KV cache): the KV-cache panel shows how much of it is used.",
+            ),
+            _series(
                 "GPU temperature",
                 "celsius",
-                _query("max by (Hostname, gpu) (DCGM_FI_DEV_GPU_TEMP)", "{{Hostname}} GPU {{gpu}}"),
+                _query(f"max by ({GPU}) (DCGM_FI_DEV_GPU_TEMP)", "{{Hostname}} GPU {{gpu}}"),
             ),
             _series(
                 "GPU XID errors",
                 "short",
-                _query("max by (Hostname, gpu) (DCGM_FI_DEV_XID_ERRORS)", "{{Hostname}} GPU {{gpu}}"),
+                _query(f"max by ({GPU}) (DCGM_FI_DEV_XID_ERRORS)", "{{Hostname}} GPU {{gpu}}"),
                 description="The last XID a GPU reported; any non-zero value is a driver or hardware fault.",
             ),
         ],

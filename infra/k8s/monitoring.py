@@ -555,6 +555,8 @@ class ClusterMonitoring(pulumi.ComponentResource):
             # and under the same default-deny policy, rather than in a namespace of its own. Ambient:
             # ztunnel gives Prometheus the mesh identity STRICT mTLS asks of a scraper; host-network
             # pods (node-exporter) stay outside the mesh whatever the label says.
+            # The DCGM exporter here (infra/k8s/gpu_metrics.py) needs "privileged" too: a hostPath
+            # volume (the kubelet's pod-resources socket) and root with SYS_ADMIN.
             namespace = k8s.core.v1.Namespace(
                 f"{name}-ns",
                 metadata=k8s.meta.v1.ObjectMetaArgs(

@@ -48,6 +48,8 @@ from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
 from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
 from infra.k8s import HBONE_PORT, gateway, pii, serving
+from infra.k8s.gpu_metrics import POD_LABELS as DCGM_PODS
+from infra.k8s.gpu_metrics import PORT as DCGM_PORT
 from infra.k8s.monitoring import COLLECTOR_PORTS
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.parts import ClusterParts
@@ -338,6 +340,13 @@ def edges(cloud: Cloud) -> list[Edge]:
         if cloud is Cloud.AWS:
             found += monitoring_edges()
         found += [
+            Edge(
+                name="prometheus-scrapes-dcgm-exporter",
+                source=Peer(namespace=MONITORING),
+                target=Peer(namespace=MONITORING, pods=DCGM_PODS),
+                ports=((DCGM_PORT, tcp),),
+                why="the cluster's Prometheus scrapes the DCGM exporter on the GPU nodes (infra/k8s/gpu_metrics.py)",
+            ),
             Edge(
                 name="keda-to-prometheus",
                 source=Peer(namespace=KEDA),

@@ -344,6 +344,9 @@ def values(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if v is not None}
 
 
+_DCGM_ROOT = {"runAsNonRoot": False, "runAsUser": 0, "allowPrivilegeEscalation": False}
+"""The DCGM exporter's container context (infra/k8s/gpu_metrics.py), capabilities aside."""
+
 CASES += [
     fails("helm-chart-pinned", "no version", release(version=None)),
     fails("helm-chart-pinned", "empty version", release(version="")),
@@ -447,6 +450,21 @@ CASES += [
         release(namespace="kube-system", values=values(hostNetwork=True)),
     ),
     passes("helm-values-security", "hardened values", release()),
+    passes(
+        "helm-values-security",
+        "root for the DCGM exporter (rootCharts)",
+        release(chart="dcgm-exporter", namespace="monitoring", values=values(securityContext=_DCGM_ROOT)),
+    ),
+    fails(
+        "helm-values-security",
+        "root allowed for a chart not in rootCharts",
+        release(namespace="monitoring", values=values(securityContext=_DCGM_ROOT)),
+    ),
+    fails(
+        "helm-values-security",
+        "host PID for the DCGM exporter outside systemNamespaces",
+        release(chart="dcgm-exporter", namespace="monitoring", values=values(hostPID=True)),
+    ),
 ]
 
 STORE = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
