@@ -18,6 +18,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws.alarms import AwsAlarms, AwsAlarmsArgs, CacheNodes, auto_scaling_group
 from infra.aws.alerting import alert_topics
+from infra.aws.audit import AccountAudit, AccountAuditArgs
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
@@ -307,6 +308,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     _budgets(settings, providers)
     _aws_alarms(settings, providers, parts, data)
     _gcp_alerts(settings, providers, parts, data)
+    _aws_audit(settings, providers)
     _gcp_audit(settings, providers)
 
     pulumi.export("environment", settings.environment.value)
@@ -389,6 +391,25 @@ def _gateway_ingress(
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
         gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id, meshes[name].ingress)
+
+
+def _aws_audit(settings: Settings, providers: Providers) -> None:
+    """One CloudTrail trail per stack with AWS clusters, multi-region, in the first AWS cluster's
+    region (stack-file order: a switchover of the database's primary must not move it)."""
+    regions = [c.region for c in settings.clusters if c.cloud is Cloud.AWS and c.region]
+    if not regions:
+        return
+    AccountAudit(
+        "aws-audit",
+        AccountAuditArgs(
+            trail_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-audit",
+            region=regions[0],
+            retention_days=settings.security.audit_retention_days,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "audit"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(regions[0])]),
+    )
 
 
 def _gcp_audit(settings: Settings, providers: Providers) -> None:
