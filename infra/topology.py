@@ -288,7 +288,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         settings.security, parts, {n: g.service for n, g in gateways.gateways.items()}, serving.deployments
     )
     build_network_policies(
-        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways), data
+        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways, meshes), data
     )
     if settings.edge is not None:
         edge = build_edge(
@@ -333,6 +333,7 @@ def _namespaces(
     serving: ServingOutputs,
     monitoring: dict[str, ClusterMonitoring],
     gateways: GatewayOutputs,
+    meshes: Mapping[str, ClusterMesh],
 ) -> dict[str, NamespaceSet]:
     """Every namespace the layers created in each cluster, with what created it: each gets a
     default-deny policy once it exists (tests/test_netpol.py finds them in the graph)."""
@@ -350,6 +351,9 @@ def _namespaces(
     for name, built in monitoring.items():
         if parts[name].cluster.cloud is Cloud.AWS:
             found[name][MONITORING] = [built]
+    for name, mesh in meshes.items():
+        for namespace, made in mesh.namespaces.items():
+            found[name][namespace] = [made]
     return {name: dict(made) for name, made in found.items()}
 
 
