@@ -25,7 +25,7 @@ from infra.aws.database import AwsGlobalDatabase
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
-from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
+from infra.aws.network import DEFAULT_INTERFACE_ENDPOINTS, AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.nodegroups import is_gpu, machine_of
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
@@ -52,6 +52,11 @@ from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
+CLUSTER_INTERFACE_ENDPOINTS = (*DEFAULT_INTERFACE_ENDPOINTS, "secretsmanager")
+"""A cluster's VPC also reaches Secrets Manager privately: with the endpoint's private DNS the
+regional name resolves to addresses in the private subnets, so External Secrets' egress is held to
+them (infra/k8s/netpol.py) instead of any address on 443."""
+
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
     assert cluster.region is not None
@@ -66,6 +71,7 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
             nat_gateways=len(zone_list) if settings.environment is Environment.PROD else 1,
             flow_log_retention_days=settings.log_retention_days,
             flow_log_own_key=True,
+            interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS,
             tags={**settings.tags, "cluster": cluster.name},
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),

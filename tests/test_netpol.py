@@ -251,14 +251,32 @@ def test_eks_opens_public_443_from_the_gateway_pods_only(prod: Graph) -> None:
         for name, spec in named.items()
         if spec.get("egress") and "0.0.0.0/0" in _egress_cidrs(spec)
     }
-    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name), the
-    # secret manager and istiod's JWKS fetch: nothing else leaves the VPC.
+    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name) and
+    # istiod's JWKS fetch: nothing else leaves the VPC (Secrets Manager is reached through its endpoint).
     assert anywhere == {
         ("inference", "gateway-to-public-apis-out", ""),
         ("serving", "vllm-to-object-storage-out", "vllm"),
-        ("external-secrets", "external-secrets-to-secret-manager-out", ""),
         ("istio-system", "istiod-to-jwks-out", ""),
     }
+
+
+def test_external_secrets_reaches_secrets_manager_only_through_the_vpc_endpoint(prod: Graph) -> None:
+    spec = _policies(prod)[("core-use1", "external-secrets")]["external-secrets-to-secret-manager-out"]
+    assert _ports(spec, "egress") == {443}
+    subnets = [
+        s.inputs["cidrBlock"]
+        for s in prod.of_type("aws:ec2/subnet:Subnet")
+        if s.name.startswith("core-use1") and "private" in s.name
+    ]
+    assert subnets and sorted(_egress_cidrs(spec)) == sorted(subnets)
+    endpoints = [
+        e.inputs
+        for e in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    ]
+    assert len(endpoints) == 1
+    assert endpoints[0]["privateDnsEnabled"] is True
+    assert endpoints[0]["vpcEndpointType"] == "Interface"
 
 
 def test_settings_egress_hosts_are_named_on_gke(tmp_path_factory: pytest.TempPathFactory) -> None:

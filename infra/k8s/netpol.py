@@ -25,7 +25,9 @@ Named egress (public APIs) is not an ipBlock, since their addresses change witho
 
 The model servers read their weights from object storage over 443 (S3 through the VPC's gateway
 endpoint, GCS through Private Google Access); neither has an address range a NetworkPolicy can
-name, so on EKS they also open 443, on GKE they name the storage host.
+name, so on EKS they also open 443, on GKE they name the storage host. External Secrets on EKS
+reaches Secrets Manager through the VPC's interface endpoint (private DNS), so its 443 goes to the
+private subnets only (``Outside.AWS_ENDPOINTS``).
 
 Mesh: ``mesh_edges`` adds what Istio ambient needs on cloud clusters (ztunnel's HBONE port
 15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32) and the paths of
@@ -80,6 +82,8 @@ class Outside(StrEnum):
     """The cloud's own APIs over 443 (secret manager, object storage, Managed Prometheus)."""
     MESH_PROBES = "mesh-probes"
     """The address ambient mode gives the kubelet's probes of a mesh pod (169.254.7.127)."""
+    AWS_ENDPOINTS = "aws-endpoints"
+    """EKS: the VPC's interface endpoints (Secrets Manager among them), in the private subnets."""
     NODES = "nodes"
     """The nodes' own addresses: where host-network pods (ztunnel, the Istio CNI agent) connect from.
     EKS: the private subnets; GKE: the node range."""
@@ -428,9 +432,11 @@ def edges(cloud: Cloud) -> list[Edge]:
             Edge(
                 name="external-secrets-to-secret-manager",
                 source=Peer(namespace=EXTERNAL_SECRETS),
-                target=Peer(outside=Outside.CLOUD_APIS),
+                target=Peer(outside=Outside.AWS_ENDPOINTS if cloud is Cloud.AWS else Outside.CLOUD_APIS),
                 ports=((PUBLIC_PORT, tcp),),
-                why="the secret store reads AWS Secrets Manager / GCP Secret Manager",
+                why="the secret store reads AWS Secrets Manager through the VPC's interface endpoint "
+                "(private DNS: the regional name resolves into the private subnets); an existing "
+                "cluster's secret manager is any address on 443",
             ),
             Edge(
                 name="gateway-to-public-apis",
@@ -678,6 +684,8 @@ def addresses(
     found[Outside.CREDENTIALS] = list(EKS_POD_IDENTITY_AGENT) if cloud is Cloud.AWS else []
     found[Outside.CLOUD_APIS] = [ANYWHERE]
     found[Outside.NODES] = list(part.private_cidrs)
+    # The interface endpoints' addresses are in the private subnets (infra/aws/network.py).
+    found[Outside.AWS_ENDPOINTS] = list(part.private_cidrs) if cloud is Cloud.AWS else []
     return found
 
 
