@@ -19,13 +19,14 @@ import pulumi_kubernetes as k8s
 from infra.aws.alarms import AwsAlarms, AwsAlarmsArgs, CacheNodes, auto_scaling_group
 from infra.aws.alerting import alert_topics
 from infra.aws.amp import MetricsWorkspace, MetricsWorkspaceArgs
+from infra.aws.audit import AccountAudit, AccountAuditArgs
 from infra.aws.budget import StackBudget, StackBudgetArgs
 from infra.aws.cache import AwsCache
 from infra.aws.database import AwsGlobalDatabase
 from infra.aws.deploy import kubeconfig_from_secret, reach_from_deploy_network
 from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
-from infra.aws.network import AwsNetwork, AwsNetworkArgs, carve_subnets
+from infra.aws.network import DEFAULT_INTERFACE_ENDPOINTS, AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.nodegroups import is_gpu, machine_of
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
@@ -55,6 +56,11 @@ from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
 from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
+CLUSTER_INTERFACE_ENDPOINTS = (*DEFAULT_INTERFACE_ENDPOINTS, "secretsmanager")
+"""A cluster's VPC also reaches Secrets Manager privately: with the endpoint's private DNS the
+regional name resolves to addresses in the private subnets, so External Secrets' egress is held to
+them (infra/k8s/netpol.py) instead of any address on 443."""
+
 
 def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -> AwsNetwork:
     assert cluster.region is not None
@@ -69,6 +75,7 @@ def _aws_network(settings: Settings, cluster: Cluster, provider: aws.Provider) -
             nat_gateways=len(zone_list) if settings.environment is Environment.PROD else 1,
             flow_log_retention_days=settings.log_retention_days,
             flow_log_own_key=True,
+            interface_endpoints=CLUSTER_INTERFACE_ENDPOINTS,
             tags={**settings.tags, "cluster": cluster.name},
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
@@ -311,7 +318,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         settings.security, parts, {n: g.service for n, g in gateways.gateways.items()}, serving.deployments
     )
     build_network_policies(
-        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways), data
+        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways, meshes), data
     )
     if settings.edge is not None:
         edge = build_edge(
@@ -331,6 +338,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     _budgets(settings, providers)
     _aws_alarms(settings, providers, parts, data, topics)
     _gcp_alerts(settings, providers, parts, data)
+    _aws_audit(settings, providers)
     _gcp_audit(settings, providers)
 
     pulumi.export("environment", settings.environment.value)
@@ -355,6 +363,7 @@ def _namespaces(
     serving: ServingOutputs,
     monitoring: dict[str, ClusterMonitoring],
     gateways: GatewayOutputs,
+    meshes: Mapping[str, ClusterMesh],
 ) -> dict[str, NamespaceSet]:
     """Every namespace the layers created in each cluster, with what created it: each gets a
     default-deny policy once it exists (tests/test_netpol.py finds them in the graph)."""
@@ -372,6 +381,9 @@ def _namespaces(
     for name, built in monitoring.items():
         # EKS: the namespace of the rules and monitors; GKE: the collector's, in the mesh.
         found[name][MONITORING] = [built]
+    for name, mesh in meshes.items():
+        for namespace, made in mesh.namespaces.items():
+            found[name][namespace] = [made]
     return {name: dict(made) for name, made in found.items()}
 
 
@@ -413,6 +425,25 @@ def _gateway_ingress(
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
         gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id, meshes[name].ingress)
+
+
+def _aws_audit(settings: Settings, providers: Providers) -> None:
+    """One CloudTrail trail per stack with AWS clusters, multi-region, in the first AWS cluster's
+    region (stack-file order: a switchover of the database's primary must not move it)."""
+    regions = [c.region for c in settings.clusters if c.cloud is Cloud.AWS and c.region]
+    if not regions:
+        return
+    AccountAudit(
+        "aws-audit",
+        AccountAuditArgs(
+            trail_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-audit",
+            region=regions[0],
+            retention_days=settings.security.audit_retention_days,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "audit"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(regions[0])]),
+    )
 
 
 def _gcp_audit(settings: Settings, providers: Providers) -> None:

@@ -622,6 +622,28 @@ def _log_group_retention(props: Props, config: Props) -> str | None:
     return None
 
 
+def _cloudtrail(props: Props, _: Props) -> list[str]:
+    # Provider defaults: single-region, no validation, SSE-S3 (aws_cloudtrail docs).
+    found = []
+    if value(props, "isMultiRegionTrail") is not True:
+        found.append("trail records one region only; set isMultiRegionTrail true")
+    if value(props, "enableLogFileValidation") is not True:
+        found.append("trail writes no signed digests; set enableLogFileValidation true")
+    if not present(props, "kmsKeyId"):
+        found.append("trail log files are encrypted with S3's key; name a customer-managed key (kmsKeyId)")
+    for selector in items(props, "advancedEventSelectors"):
+        fields = [(known(f, "field"), known(f, "equals")) for f in items(selector, "fieldSelectors")]
+        if ("eventCategory", ["Management"]) not in [(name, list(eq or [])) for name, eq in fields]:
+            continue
+        dropped = sorted(str(name) for name, _ in fields if name in ("readOnly", "eventSource"))
+        if dropped:
+            found.append(
+                f"management events filtered on {', '.join(dropped)}: reads of secrets and uses of keys "
+                "are read-only management events; filter on neither"
+            )
+    return found
+
+
 def _health_check(props: Props, _: Props) -> str | None:
     interval = value(props, "requestInterval", 30)
     if value(props, "type") in ("HTTP", "HTTPS", "HTTPS_STR_MATCH", "HTTP_STR_MATCH") and interval not in (
@@ -1036,6 +1058,19 @@ POLICIES: list[Policy] = [
         fix="kmsKeyId: a key whose policy lets logs.<region>.amazonaws.com use it",
         check=_log_group_kms,
         level=ADVISORY,
+        concern="aws",
+    ),
+    resource_guard(
+        "cloudtrail-validated-encrypted",
+        "CloudTrail trails record every region, sign their log files, encrypt them with a customer-managed "
+        "key and drop no read of a secret or key",
+        types="aws:cloudtrail/trail:Trail",
+        rule="custom",
+        mirrors="CKV_AWS_67, CKV_AWS_36, CKV_AWS_35",
+        severity=HIGH,
+        fix="isMultiRegionTrail true, enableLogFileValidation true, kmsKeyId a CMK whose policy admits "
+        "cloudtrail.amazonaws.com; management selectors without readOnly or eventSource fields",
+        check=_cloudtrail,
         concern="aws",
     ),
     resource_guard(

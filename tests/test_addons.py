@@ -217,12 +217,12 @@ def test_the_expander_prefers_paid_capacity_over_spot(prod: Graph) -> None:
 
 
 def _addon_releases(graph: Graph) -> list[Resource]:
-    """The add-ons' releases; the others are the monitoring layer's CRD chart, GKE collector and
-    DCGM exporter (tests/test_gpu_metrics.py),
+    """The add-ons' releases; the others are the monitoring layer's CRD chart, kube-prometheus-stack
+    (tests/test_monitoring_stack.py), GKE collector and DCGM exporter (tests/test_gpu_metrics.py),
     pinned there. The mesh's releases (addons.yaml rows too) are judged in tests/test_mesh.py."""
     found = [r for r in graph.of_type(RELEASE) if r.inputs["name"] not in MESH_ADDONS]
     others = {r.inputs["name"] for r in found if r.inputs["name"] not in catalog().addons}
-    assert others <= {"prometheus-operator-crds", COLLECTOR, "dcgm-exporter"}, others
+    assert others <= {"prometheus-operator-crds", "kube-prometheus-stack", COLLECTOR, "dcgm-exporter"}, others
     return [r for r in found if r.inputs["name"] in catalog().addons]
 
 

@@ -59,6 +59,12 @@ EXPECTED_EDGES = {
     "collector-to-credentials",
     "collector-to-managed-prometheus",
     "probes-to-collector",
+    "ingress-to-gateway",
+    "ingress-to-istiod",
+    "ztunnel-to-istiod",
+    "api-server-to-istiod",
+    "istiod-to-api-server",
+    "istiod-to-jwks",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
@@ -92,9 +98,7 @@ def test_every_created_namespace_denies_by_default(stack: str, request: pytest.F
     namespaces = {(_cluster(graph, n), n.inputs["metadata"]["name"]) for n in graph.of_type(NAMESPACE)}
     assert namespaces, "the stack creates no namespace"
     policies = _policies(graph)
-    exempt = {key for key in namespaces if key[1] in netpol.NOT_YET_DENIED}
-    assert all(netpol.NOT_YET_DENIED[name] for _, name in exempt)
-    for key in sorted(namespaces - exempt):
+    for key in sorted(namespaces):
         deny = policies.get(key, {}).get("default-deny")
         assert deny is not None, f"{key}: no default-deny NetworkPolicy"
         assert deny["podSelector"] == {}
@@ -142,16 +146,63 @@ def _ports(spec: dict[str, Any], side: str) -> set[int]:
     return {p["port"] for rule in spec[side] for p in rule["ports"]}
 
 
-def test_only_the_load_balancer_reaches_the_gateway(prod: Graph) -> None:
+def test_only_the_load_balancer_reaches_the_mesh_ingress(prod: Graph) -> None:
     policies = _policies(prod)
-    eks = policies[("core-use1", "inference")]["edge-to-gateway-in"]
-    assert eks["podSelector"] == {"matchLabels": {"app": "deepseek"}}
-    assert _ports(eks, "ingress") == {4000}
+    eks = policies[("core-use1", "istio-ingress")]["edge-to-gateway-in"]
+    assert eks["podSelector"] == {"matchLabels": {"istio": "ingress"}}
+    assert _ports(eks, "ingress") == {8080}
     vpc = [n for n in prod.resources if n.type == "aws:ec2/vpc:Vpc" and n.name.startswith("core-use1")]
     assert len(vpc) == 1
     assert _ingress_cidrs(eks) == [vpc[0].inputs["cidrBlock"]]
-    gke = policies[("burst-usc1", "inference")]["edge-to-gateway-in"]
+    gke = policies[("burst-usc1", "istio-ingress")]["edge-to-gateway-in"]
     assert sorted(_ingress_cidrs(gke)) == ["130.211.0.0/22", "35.191.0.0/16"]
+    # The load balancer no longer reaches the gateway's pods: the ingress does, over HBONE or 4000.
+    assert "edge-to-gateway-in" not in policies[("core-use1", "inference")]
+    to_gateway = policies[("core-use1", "inference")]["ingress-to-gateway-in"]
+    assert to_gateway["ingress"][0]["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+            "podSelector": {"matchLabels": {"istio": "ingress"}},
+        }
+    ]
+    assert _ports(to_gateway, "ingress") == {4000, 15008}
+
+
+def test_a_cluster_without_the_mesh_sends_the_load_balancer_to_the_gateway() -> None:
+    for cloud, target, port in (
+        (Cloud.EXISTING, netpol.Peer(namespace="inference", pods={"app": "deepseek"}), 4000),
+        (Cloud.AWS, netpol.Peer(namespace="istio-ingress", pods={"istio": "ingress"}), 8080),
+        (Cloud.GCP, netpol.Peer(namespace="istio-ingress", pods={"istio": "ingress"}), 8080),
+    ):
+        (edge,) = [e for e in netpol.edges(cloud) if e.name == "edge-to-gateway"]
+        assert (edge.target, edge.ports) == (target, ((port, "TCP"),)), cloud
+
+
+@pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
+def test_istiod_admits_only_the_mesh_the_nodes_and_the_api_server(prod: Graph, cluster: str) -> None:
+    """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to the nodes
+    (ztunnel is host-network), its webhook (15017) to the API server; 15010 and 15014 stay closed."""
+    system = _policies(prod)[(cluster, "istio-system")]
+    assert system["default-deny"]["podSelector"] == {}
+    istiod = {name: spec for name, spec in system.items() if name.endswith("-in")}
+    assert set(istiod) == {"ingress-to-istiod-in", "ztunnel-to-istiod-in", "api-server-to-istiod-in"}
+    for spec in istiod.values():
+        assert spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    assert _ports(istiod["ingress-to-istiod-in"], "ingress") == {15012}
+    assert _ports(istiod["ztunnel-to-istiod-in"], "ingress") == {15012}
+    assert _ports(istiod["api-server-to-istiod-in"], "ingress") == {15017}
+    assert _ingress_cidrs(istiod["ztunnel-to-istiod-in"]), "the nodes' addresses"
+    assert "0.0.0.0/0" not in _ingress_cidrs(istiod["ztunnel-to-istiod-in"])
+    opened = {p for spec in system.values() if spec.get("ingress") for p in _ports(spec, "ingress")}
+    assert not opened & {15010, 15014}
+
+
+def test_istiod_names_the_jwks_host_on_gke(prod: Graph) -> None:
+    named = _policies(prod, FQDN_POLICY)[("burst-usc1", "istio-system")]["istiod-to-jwks"]
+    assert named["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    assert named["egress"] == [
+        {"matches": [{"name": "auth.example.com"}], "ports": [{"protocol": "TCP", "port": 443}]}
+    ]
 
 
 def test_only_the_gateway_reaches_the_model_servers(prod: Graph) -> None:
@@ -214,14 +265,34 @@ def test_eks_opens_public_443_from_the_gateway_pods_only(prod: Graph) -> None:
         for name, spec in named.items()
         if spec.get("egress") and "0.0.0.0/0" in _egress_cidrs(spec)
     }
-    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name) and the
-    # secret manager, Alertmanager (SNS) and remote write: nothing else leaves the VPC.
+    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name), istiod's
+    # JWKS fetch, Alertmanager (SNS) and remote write: nothing else leaves the VPC (Secrets Manager is
+    # reached through its endpoint).
     assert anywhere == {
         ("inference", "gateway-to-public-apis-out", ""),
         ("serving", "vllm-to-object-storage-out", "vllm"),
-        ("external-secrets", "external-secrets-to-secret-manager-out", ""),
+        ("istio-system", "istiod-to-jwks-out", ""),
         ("monitoring", "monitoring-to-cloud-apis-out", ""),
     }
+
+
+def test_external_secrets_reaches_secrets_manager_only_through_the_vpc_endpoint(prod: Graph) -> None:
+    spec = _policies(prod)[("core-use1", "external-secrets")]["external-secrets-to-secret-manager-out"]
+    assert _ports(spec, "egress") == {443}
+    subnets = [
+        s.inputs["cidrBlock"]
+        for s in prod.of_type("aws:ec2/subnet:Subnet")
+        if s.name.startswith("core-use1") and "private" in s.name
+    ]
+    assert subnets and sorted(_egress_cidrs(spec)) == sorted(subnets)
+    endpoints = [
+        e.inputs
+        for e in prod.of_type("aws:ec2/vpcEndpoint:VpcEndpoint")
+        if e.inputs["serviceName"] == "com.amazonaws.us-east-1.secretsmanager"
+    ]
+    assert len(endpoints) == 1
+    assert endpoints[0]["privateDnsEnabled"] is True
+    assert endpoints[0]["vpcEndpointType"] == "Interface"
 
 
 def test_settings_egress_hosts_are_named_on_gke(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -124,8 +125,9 @@ class StoreHome:
         check_cidrs(f"{where}.allowed_cidrs", list(self.allowed_cidrs))
 
 
-def tls_only_policy(bucket_arn: str) -> str:
-    """Refuse every request that does not come over TLS (S3: the aws:SecureTransport condition)."""
+def tls_only_policy(bucket_arn: str, grants: Sequence[Mapping[str, Any]] = ()) -> str:
+    """Refuse every request that does not come over TLS (S3: the aws:SecureTransport condition);
+    ``grants`` are the statements a service that writes into the bucket needs besides."""
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -137,14 +139,15 @@ def tls_only_policy(bucket_arn: str) -> str:
                     "Action": "s3:*",
                     "Resource": [bucket_arn, f"{bucket_arn}/*"],
                     "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }
+                },
+                *grants,
             ],
         },
         sort_keys=True,
     )
 
 
-def private_bucket(
+def private_bucket_with_policy(
     stem: str,
     *,
     key: aws.kms.Key,
@@ -154,11 +157,17 @@ def private_bucket(
     kept: pulumi.ResourceOptions,
     bucket_name: str | None = None,
     tags: Mapping[str, str] | None = None,
-) -> aws.s3.Bucket:
+    expire_days: int | None = None,
+    grants: Callable[[str], pulumi.Input[Sequence[Mapping[str, Any]]]] | None = None,
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
     """An S3 bucket only its account reaches, over TLS: owner-enforced, every public access blocked,
     versioned, SSE-KMS with ``key`` (and a bucket key), superseded versions expired after
     ``noncurrent_days`` and abandoned uploads after 7 days. Children are named ``<stem>-<part>``;
     the bucket itself takes ``kept`` (protect it where it holds what cannot be rebuilt).
+
+    ``expire_days``: current objects expire after that many days too (a log bucket's retention).
+    ``grants(bucket_arn)``: policy statements added to the TLS-only policy (a service that delivers
+    into the bucket).
     """
     bucket = aws.s3.Bucket(stem, bucket=bucket_name, tags=dict(tags) if tags else None, opts=kept)
     aws.s3.BucketOwnershipControls(
@@ -206,6 +215,11 @@ def private_bucket(
                 noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                     noncurrent_days=noncurrent_days
                 ),
+                expiration=(
+                    aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=expire_days)
+                    if expire_days is not None
+                    else None
+                ),
                 abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                     days_after_initiation=7
                 ),
@@ -214,7 +228,16 @@ def private_bucket(
         # S3 refuses a lifecycle configuration with noncurrent-version rules before versioning is on.
         opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[versioning])),
     )
-    aws.s3.BucketPolicy(
-        f"{stem}-tls-only", bucket=bucket.id, policy=bucket.arn.apply(tls_only_policy), opts=child
+    policy = (
+        bucket.arn.apply(tls_only_policy)
+        if grants is None
+        else bucket.arn.apply(
+            lambda arn: pulumi.Output.from_input(grants(arn)).apply(lambda g: tls_only_policy(arn, g))
+        )
     )
-    return bucket
+    return bucket, aws.s3.BucketPolicy(f"{stem}-tls-only", bucket=bucket.id, policy=policy, opts=child)
+
+
+def private_bucket(stem: str, **kwargs: Any) -> aws.s3.Bucket:
+    """``private_bucket_with_policy``'s bucket, for callers that need nothing to wait for its policy."""
+    return private_bucket_with_policy(stem, **kwargs)[0]

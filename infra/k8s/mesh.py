@@ -195,6 +195,9 @@ class ClusterMesh(pulumi.ComponentResource):
     """addons.yaml name -> its Helm release."""
     ingress: k8s.helm.v3.Release
     """The ingress gateway's release: it owns the Service the edge targets (and on GKE its NEGs)."""
+    namespaces: dict[str, k8s.core.v1.Namespace]
+    """The mesh's own namespaces (istio-system, istio-ingress): they get default-deny and their edges
+    like every namespace the program creates (infra/k8s/netpol.py)."""
 
     def __init__(self, name: str, args: MeshArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("inferstack:k8s:ClusterMesh", name, None, opts)
@@ -206,6 +209,7 @@ class ClusterMesh(pulumi.ComponentResource):
         self.releases = {}
         system = self._namespace(SYSTEM_NAMESPACE, "privileged")  # CNI agent and ztunnel: host network
         ingress_ns = self._namespace(INGRESS_NAMESPACE, "baseline")
+        self.namespaces = {SYSTEM_NAMESPACE: system, INGRESS_NAMESPACE: ingress_ns}
         after: list[pulumi.Resource] = [*args.depends_on, system]
         neg = gateway.neg_name(cluster.name) if cluster.cloud is Cloud.GCP else None
         for addon in MESH_ADDONS:

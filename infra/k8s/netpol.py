@@ -25,11 +25,20 @@ Named egress (public APIs) is not an ipBlock, since their addresses change witho
 
 The model servers read their weights from object storage over 443 (S3 through the VPC's gateway
 endpoint, GCS through Private Google Access); neither has an address range a NetworkPolicy can
-name, so on EKS they also open 443, on GKE they name the storage host.
+name, so on EKS they also open 443, on GKE they name the storage host. External Secrets on EKS
+reaches Secrets Manager through the VPC's interface endpoint (private DNS), so its 443 goes to the
+private subnets only (``Outside.AWS_ENDPOINTS``).
 
 Mesh: ``mesh_edges`` adds what Istio ambient needs on cloud clusters (ztunnel's HBONE port
-15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32), and ``ENTRY``
-is the one place that says which pods the load balancer reaches.
+15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32) and the paths of
+the mesh's own namespaces, which deny by default like every other: the load balancer to the
+ingress (``MESH_ENTRY``, 8080), the ingress to LiteLLM, istiod's xDS (15012) from the ingress and
+from the nodes, its webhook (15017) from the API server, and istiod to the API server and the JWKS
+host. ztunnel and the Istio CNI agent run on the host network: a NetworkPolicy does not select a
+host-network pod's traffic (Kubernetes docs, "Network Policies", hostNetwork pods: their traffic is
+treated as the node's), so default-deny in istio-system does not confine them, and what they dial
+arrives from the node's address (``Outside.NODES``). ``ENTRY`` remains what the load balancer
+reaches on a cluster without the mesh.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from urllib.parse import urlparse
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -50,9 +60,13 @@ from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
 from infra.k8s import HBONE_PORT, gateway, pii, serving
 from infra.k8s.gpu_metrics import POD_LABELS as DCGM_PODS
 from infra.k8s.gpu_metrics import PORT as DCGM_PORT
+from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
+from infra.k8s.mesh import INGRESS_PORT as MESH_INGRESS_PORT
+from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
+from infra.k8s.mesh import SYSTEM_NAMESPACE as ISTIO_SYSTEM
 from infra.k8s.monitoring import COLLECTOR_PORTS
 from infra.k8s.monitoring import NAMESPACE as MONITORING
-from infra.parts import ClusterParts
+from infra.parts import ClusterParts, gcp_ranges
 from infra.settings import PROJECT, Cloud, Role, Settings
 
 
@@ -71,8 +85,11 @@ class Outside(StrEnum):
     """The cloud's own APIs over 443 (secret manager, object storage, Managed Prometheus)."""
     MESH_PROBES = "mesh-probes"
     """The address ambient mode gives the kubelet's probes of a mesh pod (169.254.7.127)."""
+    AWS_ENDPOINTS = "aws-endpoints"
+    """EKS: the VPC's interface endpoints (Secrets Manager among them), in the private subnets."""
     NODES = "nodes"
-    """EKS: the nodes in the VPC, where the kubelets and the host-network node-exporter answer."""
+    """The nodes' own addresses: where host-network pods (ztunnel, the Istio CNI agent) connect from.
+    EKS: the private subnets; GKE: the node range."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,20 +135,23 @@ KEDA = "keda"
 EXTERNAL_SECRETS = "external-secrets"
 
 ENTRY = Peer(namespace=INFERENCE, pods=GATEWAY_PODS)
-"""The pods the load balancer reaches: the one line a mesh ingress gateway changes."""
+"""The pods the load balancer reaches on a cluster without the mesh (an existing cluster)."""
 ENTRY_PORT = gateway.PORT
+MESH_ENTRY = Peer(namespace=MESH_INGRESS, pods=MESH_INGRESS_PODS)
+"""The pods the load balancer reaches on EKS and GKE: the mesh's ingress (infra/k8s/mesh.py), which
+alone speaks mTLS to the gateway under STRICT."""
+ISTIOD_PODS = {"app": "istiod"}
+"""istiod's pods (the istiod chart's Service selects ``app: istiod``, templates/service.yaml at 1.30)."""
+ISTIOD_XDS_PORT = 15012
+ISTIOD_WEBHOOK_PORT = 15017
+"""istiod's ports (Istio 1.30, "Ports used by Istio",
+https://istio.io/v1.30/docs/ops/deployment/application-requirements/): 15012 is xDS and the CA over
+TLS/mTLS, what every proxy of the mesh dials; 15017 is the webhook container port behind the
+Service's 443. Not opened: 15010 (xDS and CA in plain text, "only for secure networks": nothing in
+this mesh is configured to use it) and 15014 (control-plane metrics: no scraper of istiod is built)."""
 
 MESH_EDGES: list[Edge] = []
 """Paths a service mesh adds beyond ``mesh_edges`` (kept for callers that extend the list)."""
-
-NOT_YET_DENIED: Mapping[str, str] = {
-    "istio-system": "istiod, istio-cni and ztunnel: istio-cni and ztunnel run on the host network, and "
-    "istiod's paths (xDS 15012 from every mesh pod, its webhook 15017 from the API server) are not "
-    "declared as edges yet",
-    "istio-ingress": "the mesh's ingress: the load balancer on 8080, its istiod connection and the "
-    "gateway over HBONE are not declared as edges yet",
-}
-"""Namespaces the program creates that get no default-deny yet, each with the reason (the mesh's own)."""
 
 AMBIENT_PROBE_SOURCE = ("169.254.7.127/32",)
 """Istio ambient SNATs the kubelet's probes of a mesh pod to this link-local address, which a
@@ -177,6 +197,57 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             ports=((serving.PORT, tcp),),
             why="the kubelet's probes of the model servers, SNATed by ambient",
         ),
+        Edge(
+            name="ingress-to-gateway",
+            source=MESH_ENTRY,
+            target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            ports=((gateway.PORT, tcp), *hbone),
+            why="the mesh's ingress forwards every admitted request to LiteLLM, over HBONE (the gateway "
+            "pods are in the ambient mesh) or on 4000 where mTLS is permissive",
+        ),
+        Edge(
+            name="ingress-to-istiod",
+            source=MESH_ENTRY,
+            target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            ports=((ISTIOD_XDS_PORT, tcp),),
+            why="the ingress proxy takes its configuration and certificate from istiod (xDS and CA)",
+        ),
+        Edge(
+            name="ztunnel-to-istiod",
+            source=Peer(outside=Outside.NODES),
+            target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            ports=((ISTIOD_XDS_PORT, tcp),),
+            why="ztunnel runs on the host network, so it dials istiod (xDS, the workloads' certificates) "
+            "from its node's address",
+        ),
+        Edge(
+            name="api-server-to-istiod",
+            source=Peer(outside=Outside.API_SERVER),
+            target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            ports=((ISTIOD_WEBHOOK_PORT, tcp),),
+            why="the API server calls istiod's validating webhook for every Istio object",
+        ),
+        Edge(
+            name="istiod-to-api-server",
+            source=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp), (6443, tcp)),
+            why="istiod watches Services, pods and Istio objects and signs workload certificates",
+        ),
+        *(
+            [
+                Edge(
+                    name="istiod-to-jwks",
+                    source=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+                    target=Peer(outside=Outside.CLOUD_APIS),
+                    ports=((PUBLIC_PORT, tcp),),
+                    why="istiod fetches the JWT issuer's keys (security.jwt.jwksUri) and hands them to "
+                    "the ingress; NetworkPolicy cannot name the host on EKS, so any address on 443",
+                )
+            ]
+            if cloud is Cloud.AWS
+            else []
+        ),
     ]
 
 
@@ -203,13 +274,17 @@ KUBE_DNS = Peer(namespace="kube-system", pods={"k8s-app": "kube-dns"})
 def edges(cloud: Cloud) -> list[Edge]:
     """Every allowed path of a cluster on ``cloud``: the one list the policies and tests read."""
     tcp = "TCP"
+    entry, entry_port = (ENTRY, ENTRY_PORT) if cloud is Cloud.EXISTING else (MESH_ENTRY, MESH_INGRESS_PORT)
     found = [
         Edge(
             name="edge-to-gateway",
             source=Peer(outside=Outside.LOAD_BALANCER),
-            target=ENTRY,
-            ports=((ENTRY_PORT, tcp),),
-            why="the load balancer (ALB in the VPC on EKS, Google front ends on GKE) forwards requests",
+            target=entry,
+            ports=((entry_port, tcp),),
+            why="the load balancer (ALB in the VPC on EKS, Google front ends on GKE) forwards requests to "
+            "the mesh's ingress (its health checks too: /health/readiness on the same port), or to the "
+            "gateway on a cluster without the mesh. Istio's status port 15021 is probed by the kubelet "
+            "only, which a NetworkPolicy always admits from the pod's node",
         ),
         Edge(
             name="gateway-to-vllm",
@@ -364,9 +439,11 @@ def edges(cloud: Cloud) -> list[Edge]:
             Edge(
                 name="external-secrets-to-secret-manager",
                 source=Peer(namespace=EXTERNAL_SECRETS),
-                target=Peer(outside=Outside.CLOUD_APIS),
+                target=Peer(outside=Outside.AWS_ENDPOINTS if cloud is Cloud.AWS else Outside.CLOUD_APIS),
                 ports=((PUBLIC_PORT, tcp),),
-                why="the secret store reads AWS Secrets Manager / GCP Secret Manager",
+                why="the secret store reads AWS Secrets Manager through the VPC's interface endpoint "
+                "(private DNS: the regional name resolves into the private subnets); an existing "
+                "cluster's secret manager is any address on 443",
             ),
             Edge(
                 name="gateway-to-public-apis",
@@ -555,7 +632,24 @@ def named_egress(settings: Settings, part: ClusterParts) -> list[NamedEgress]:
             hosts=((MANAGED_PROMETHEUS_HOST, PUBLIC_PORT),),
             why="the scalers query Managed Prometheus",
         ),
+        NamedEgress(
+            name="istiod-to-jwks",
+            namespace=ISTIO_SYSTEM,
+            pods=ISTIOD_PODS,
+            hosts=tuple(jwks_hosts(settings)),
+            why="istiod fetches the JWT issuer's keys (security.jwt.jwksUri) for the ingress",
+        ),
     ]
+
+
+def jwks_hosts(settings: Settings) -> list[tuple[str, int]]:
+    """The JWKS host istiod fetches from (Istio's default: istiod, not the proxies, fetches the keys
+    and pushes them inline; ``PILOT_JWT_ENABLE_REMOTE_JWKS`` false)."""
+    jwt = settings.security.jwt
+    if jwt is None:
+        return []
+    uri = urlparse(str(jwt.jwks_uri))
+    return [(uri.hostname, uri.port or PUBLIC_PORT)] if uri.hostname else []
 
 
 def egress_names(settings: Settings, part: ClusterParts) -> list[tuple[str, int]]:
@@ -709,13 +803,16 @@ def addresses(
         found[Outside.LOAD_BALANCER] = list(HEALTH_CHECK_SOURCE_RANGES)
         found[Outside.API_SERVER] = [str(control_plane)] if control_plane is not None else []
         found[Outside.CREDENTIALS] = list(GKE_METADATA)
+        found[Outside.NODES] = [str(gcp_ranges(settings, part.cluster)[0])]
         return found
     anywhere = [vpc] if vpc is not None else [ANYWHERE]
     found[Outside.LOAD_BALANCER] = anywhere
     found[Outside.API_SERVER] = anywhere
     found[Outside.CREDENTIALS] = list(EKS_POD_IDENTITY_AGENT) if cloud is Cloud.AWS else []
     found[Outside.CLOUD_APIS] = [ANYWHERE]
-    found[Outside.NODES] = [vpc] if vpc is not None else []
+    found[Outside.NODES] = list(part.private_cidrs)
+    # The interface endpoints' addresses are in the private subnets (infra/aws/network.py).
+    found[Outside.AWS_ENDPOINTS] = list(part.private_cidrs) if cloud is Cloud.AWS else []
     return found
 
 

@@ -14,6 +14,22 @@ def _eks(**vpc: object) -> Res:
     return Res(EKS, {"vpcConfig": dict(vpc), "encryptionConfig": _KEY})
 
 
+def _management(*more: dict[str, object]) -> dict[str, object]:
+    return {"fieldSelectors": [{"field": "eventCategory", "equals": ["Management"]}, *more]}
+
+
+def _trail(**changes: object) -> Res:
+    props: dict[str, object] = {
+        "s3BucketName": UNKNOWN,
+        "isMultiRegionTrail": True,
+        "enableLogFileValidation": True,
+        "kmsKeyId": UNKNOWN,
+        "advancedEventSelectors": [_management()],
+    }
+    props.update(changes)
+    return Res("aws:cloudtrail/trail:Trail", {k: v for k, v in props.items() if v is not None})
+
+
 CASES = [
     fails(
         "eks-endpoint-private",
@@ -759,6 +775,45 @@ CASES += [
             _BAD_INPUTS,
         ),
         countedRules=[],
+    ),
+    # CloudTrail
+    fails("cloudtrail-validated-encrypted", "one region", _trail(isMultiRegionTrail=False)),
+    fails(
+        "cloudtrail-validated-encrypted",
+        "single-region by the provider default",
+        _trail(isMultiRegionTrail=None),
+    ),
+    fails("cloudtrail-validated-encrypted", "no log file validation", _trail(enableLogFileValidation=False)),
+    fails("cloudtrail-validated-encrypted", "S3's key", _trail(kmsKeyId=None)),
+    fails(
+        "cloudtrail-validated-encrypted",
+        "management writes only",
+        _trail(advancedEventSelectors=[_management({"field": "readOnly", "equals": ["false"]})]),
+    ),
+    fails(
+        "cloudtrail-validated-encrypted",
+        "KMS events excluded",
+        _trail(
+            advancedEventSelectors=[_management({"field": "eventSource", "notEquals": ["kms.amazonaws.com"]})]
+        ),
+    ),
+    passes(
+        "cloudtrail-validated-encrypted", "every region, validated, a CMK, every management event", _trail()
+    ),
+    passes(
+        "cloudtrail-validated-encrypted",
+        "a data-event selector may filter",
+        _trail(
+            advancedEventSelectors=[
+                _management(),
+                {
+                    "fieldSelectors": [
+                        {"field": "eventCategory", "equals": ["Data"]},
+                        {"field": "readOnly", "equals": ["true"]},
+                    ]
+                },
+            ]
+        ),
     ),
     # S14 and C8: log groups
     fails("log-group-kms", "the service key", Res(LOGS, {"retentionInDays": 30})),
