@@ -315,7 +315,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     gateways = build_gateways(settings, parts, data, providers, serving.deployments)
     # Istio ambient: mTLS between the pods, and the mesh's ingress the edge reaches them through.
     meshes = build_mesh(
-        settings.security, parts, {n: g.service for n, g in gateways.gateways.items()}, serving.deployments
+        settings.security,
+        parts,
+        {n: g.service for n, g in gateways.gateways.items()},
+        serving.deployments,
+        monitoring,
     )
     build_network_policies(
         settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways, meshes), data

@@ -98,8 +98,19 @@ def test_prod_serving_namespaces_and_the_mesh_default_are_strict(prod: Graph) ->
         for cluster in MESH_CLUSTERS["prod"]
         for namespace in ("istio-system", "inference", "serving")
     }
-    assert set(modes) == expected
-    assert set(modes.values()) == {"STRICT"}
+    assert expected <= set(modes)
+    assert {modes[key] for key in expected} == {"STRICT"}
+
+
+def test_only_eks_monitoring_takes_plain_text_from_outside_the_mesh(prod: Graph) -> None:
+    """KEDA (outside the mesh) queries Prometheus and the API server calls the operator's webhook:
+    EKS's monitoring namespace is PERMISSIVE, and nothing else is; GKE's collector takes no
+    inbound but the kubelet's probes, so its namespace keeps the STRICT default."""
+    eks = {name for name, c in prod.outputs["clusters"].items() if c["cloud"] == "aws"}
+    assert eks
+    relaxed = {key for key, mode in _modes(prod).items() if mode != "STRICT"}
+    assert relaxed == {(cluster, "monitoring") for cluster in eks}
+    assert {_modes(prod)[key] for key in relaxed} == {"PERMISSIVE"}
 
 
 def test_dev_is_permissive_because_its_stack_says_so(
@@ -107,7 +118,8 @@ def test_dev_is_permissive_because_its_stack_says_so(
 ) -> None:
     assert set(_modes(dev).values()) == {"PERMISSIVE"}
     strict = stack_variant(tmp_path_factory, "dev", "    mtls: permissive\n", "    mtls: strict\n")
-    assert _modes(strict) and set(_modes(strict).values()) == {"STRICT"}
+    modes = {key: mode for key, mode in _modes(strict).items() if key[1] != "monitoring"}
+    assert modes and set(modes.values()) == {"STRICT"}
 
 
 def test_every_request_but_readiness_needs_a_token_at_the_ingress(prod: Graph) -> None:

@@ -53,6 +53,9 @@ SCRAPERS = ("monitoring",)
 that writes to Managed Prometheus on GKE (infra/k8s/monitoring.py). Not ``gmp-system``: GKE's
 managed collectors run outside the mesh and scrape nothing behind it."""
 SERVING_NAMESPACES = (gateway.NAMESPACE, serving.NAMESPACE)
+MONITORING_NAMESPACE = "monitoring"
+"""Where each EKS cluster's kube-prometheus-stack runs (infra/k8s/monitoring.py, which imports this
+module: the name is repeated here, not imported)."""
 AMBIENT = {"istio.io/dataplane-mode": "ambient"}
 """The label that puts a namespace's pods in the ambient mesh (https://istio.io/v1.30/docs/ambient/usage/add-workloads/)."""
 
@@ -92,6 +95,8 @@ class MeshArgs:
     """The cluster's LiteLLM Service (namespace ``inference``), when it has one: its policies wait for it."""
     serving: Sequence[pulumi.Resource] = ()
     """The cluster's model servers (namespace ``serving``), when it has any: their policy waits for them."""
+    monitoring: pulumi.Resource | None = None
+    """An EKS cluster's monitoring stack (namespace ``monitoring``): its PERMISSIVE mode waits for it."""
 
 
 def peer_mode(mode: MeshMode) -> str:
@@ -260,6 +265,23 @@ class ClusterMesh(pulumi.ComponentResource):
                 {"mtls": {"mode": mode}},
                 after_namespace,
             )
+        if args.monitoring is not None:
+            # EKS's monitoring namespace is in the mesh so that Prometheus scrapes the STRICT serving
+            # namespaces with an identity (outbound, ztunnel speaks HBONE to any mesh destination
+            # whatever this namespace's mode). Its inbound is PERMISSIVE, namespace-wide (the
+            # reference's "allow both mTLS and plaintext traffic for all workloads under namespace
+            # foo", https://istio.io/v1.30/docs/reference/config/security/peer_authentication/):
+            # KEDA queries Prometheus and the API server calls the operator's webhook from outside
+            # the mesh, in plain text the mesh-wide STRICT default would refuse. Who may connect at
+            # all is still the namespace's default-deny NetworkPolicy (infra/k8s/netpol.py).
+            self._custom(
+                "PeerAuthentication",
+                "security.istio.io/v1",
+                "default",
+                MONITORING_NAMESPACE,
+                {"mtls": {"mode": "PERMISSIVE"}},
+                [*crds, args.monitoring],
+            )
         gw, vs = routes()
         self._custom("Gateway", "networking.istio.io/v1", PROJECT, INGRESS_NAMESPACE, gw, [self.ingress])
         self._custom(
@@ -349,6 +371,7 @@ def build_mesh(
     parts: Mapping[str, ClusterParts],
     gateways: Mapping[str, pulumi.Resource],
     servers: Mapping[str, Mapping[str, pulumi.Resource]],
+    monitoring: Mapping[str, pulumi.Resource] | None = None,
 ) -> dict[str, ClusterMesh]:
     """The mesh of every EKS and GKE cluster (an existing cluster's owners run their own)."""
     out: dict[str, ClusterMesh] = {}
@@ -363,6 +386,7 @@ def build_mesh(
                 depends_on=part.workload_prerequisites,
                 gateway=gateways.get(name),
                 serving=list(servers.get(name, {}).values()),
+                monitoring=(monitoring or {}).get(name) if part.cluster.cloud is Cloud.AWS else None,
             ),
         )
     return out
