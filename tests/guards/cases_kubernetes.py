@@ -462,8 +462,8 @@ CASES += [
     ),
     fails(
         "helm-values-security",
-        "host PID for the DCGM exporter outside systemNamespaces",
-        release(chart="dcgm-exporter", namespace="monitoring", values=values(hostPID=True)),
+        "host PID for the DCGM exporter in a namespace outside systemNamespaces",
+        release(chart="dcgm-exporter", namespace="apps", values=values(hostPID=True)),
     ),
 ]
 
