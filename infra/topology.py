@@ -51,10 +51,19 @@ from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitorin
 from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
-from infra.monitoring.rules import core_regions_group
+from infra.monitoring.rules import core_regions_group, firing_alerts_query, stack_label
 from infra.naming import gcp_label_value
 from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
-from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
+from infra.settings import (
+    AlertSeverity,
+    Capacity,
+    Cloud,
+    Cluster,
+    EndpointAccess,
+    Environment,
+    Role,
+    Settings,
+)
 
 CLUSTER_INTERFACE_ENDPOINTS = (*DEFAULT_INTERFACE_ENDPOINTS, "secretsmanager")
 """A cluster's VPC also reaches Secrets Manager privately: with the endpoint's private DNS the
@@ -624,6 +633,16 @@ def _aws_alarms(
         )
 
 
+def _prometheus_alerts(parts: Mapping[str, ClusterParts]) -> dict[str, str]:
+    """Severity -> the query of the stack's firing GKE Prometheus alerts, when Managed Prometheus
+    evaluates rules of the stack (a GKE cluster with its Kubernetes provider gets them,
+    infra/k8s/monitoring.py); the label selected is the one ``gmp_alert_labels`` puts on them."""
+    if not any(p.cluster.cloud is Cloud.GCP and p.kubernetes is not None for p in parts.values()):
+        return {}
+    stack = stack_label(pulumi.get_project(), pulumi.get_stack())
+    return {s.value: firing_alerts_query(s.value, stack) for s in AlertSeverity}
+
+
 def _gcp_alerts(
     settings: Settings, providers: Providers, parts: dict[str, ClusterParts], data: DataOutputs
 ) -> None:
@@ -655,6 +674,7 @@ def _gcp_alerts(
             caches=caches,
             replicas=replicas,
             preemption=any(p.capacity is Capacity.SPOT for c in gcp_clusters for p in c.node_pools),
+            prometheus_alerts=_prometheus_alerts(parts),
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_gcp(region)]),
     )

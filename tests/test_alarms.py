@@ -13,6 +13,7 @@ import yaml
 
 from inferstack.engine import Graph, Resource, plan_stack
 from inferstack.project import find_project
+from infra.monitoring.rules import STACK_LABEL, firing_alerts_query, stack_label
 from tests.conftest import ROOT
 from tests.test_data import GCP_STACK as GCP_DATA_STACK
 
@@ -253,7 +254,7 @@ def _policy(graph: Graph, metric: str) -> list[Resource]:
     return [
         p
         for p in graph.of_type(POLICY)
-        if metric in str(p.inputs["conditions"][0]["conditionThreshold"].get("filter", ""))
+        if metric in str(p.inputs["conditions"][0].get("conditionThreshold", {}).get("filter", ""))
     ]
 
 
@@ -286,6 +287,62 @@ def test_gke_spot_preemptions_are_counted_and_alerted(stack: str, request: pytes
 
 
 def test_no_policy_where_no_receiver_takes_its_severity(dev: Graph) -> None:
-    # dev's only receiver takes critical; its GKE spot pool's preemptions are warnings.
+    # dev's only receiver takes critical; its GKE spot pool's preemptions are warnings, and so are
+    # half its Prometheus alerts: only the critical ones are delivered.
     assert dev.of_type(CHANNEL)
-    assert dev.of_type(POLICY) == [] and dev.of_type(LOG_METRIC) == []
+    assert [p.name for p in dev.of_type(POLICY)] == ["gcp-alerts-prometheus-critical"]
+    assert dev.of_type(LOG_METRIC) == []
+
+
+# --- GCP: the Prometheus rules' alerts ----------------------------------------------------------
+
+CLUSTER_RULES = "kubernetes:monitoring.googleapis.com/v1:ClusterRules"
+GLOBAL_RULES = "kubernetes:monitoring.googleapis.com/v1:GlobalRules"
+
+
+def _prometheus_policies(graph: Graph) -> dict[str, Resource]:
+    """Severity -> the PromQL policy that delivers the stack's firing Prometheus alerts."""
+    found: dict[str, Resource] = {}
+    for policy in graph.of_type(POLICY):
+        (condition,) = policy.inputs["conditions"]
+        if "conditionPrometheusQueryLanguage" in condition:
+            severity = policy.inputs["userLabels"]["severity"]
+            assert severity not in found, f"two policies deliver {severity} alerts"
+            found[severity] = policy
+    return found
+
+
+@pytest.mark.parametrize("stack", ["gcp_alerts", "prod", "dev"])
+def test_every_gke_alerting_rule_names_its_stack(stack: str, request: pytest.FixtureRequest) -> None:
+    graph: Graph = request.getfixturevalue(stack)
+    objects = graph.of_type(CLUSTER_RULES) + graph.of_type(GLOBAL_RULES)
+    rules = [rule for o in objects for group in o.inputs["spec"]["groups"] for rule in group["rules"]]
+    alerts = [r for r in rules if "alert" in r]
+    assert alerts and len(alerts) < len(rules), "GKE evaluates both alerting and recording rules"
+    assert {r["labels"][STACK_LABEL] for r in alerts} == {stack_label("inferstack", graph.stack)}
+    assert all(STACK_LABEL not in r.get("labels", {}) for r in rules if "record" in r)
+    if stack == "prod":
+        assert graph.of_type(GLOBAL_RULES), "prod's burst pressure is a GlobalRules alert"
+
+
+@pytest.mark.parametrize("stack", ["gcp_alerts", "prod"])
+def test_each_severity_taken_has_a_policy_on_the_stacks_firing_alerts(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    graph: Graph = request.getfixturevalue(stack)
+    policies = _prometheus_policies(graph)
+    # Both shipped receivers' sets take critical and warning; info reaches only the dashboards.
+    assert sorted(policies) == ["critical", "warning"]
+    for severity, policy in policies.items():
+        (condition,) = policy.inputs["conditions"]
+        promql = condition["conditionPrometheusQueryLanguage"]
+        assert promql["query"] == firing_alerts_query(severity, stack_label("inferstack", graph.stack))
+        # ALERTS exists only once a rule has fired: without this the first apply is refused.
+        assert promql["disableMetricValidation"] is True
+        assert promql["duration"] == "0s"
+        assert "${metric.label.alertname}" in policy.inputs["documentation"]["subject"]
+
+
+def test_a_stack_without_gke_has_no_prometheus_policy(onprem: Graph) -> None:
+    assert onprem.of_type(CLUSTER_RULES) == []
+    assert _prometheus_policies(onprem) == {}

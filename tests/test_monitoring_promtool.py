@@ -14,7 +14,16 @@ import pytest
 import yaml
 
 from inferstack.render import render, write
-from infra.monitoring.rules import burst_pressure_group, core_regions_group, rule_file, rule_groups
+from infra.monitoring.rules import (
+    STACK_LABEL,
+    api_alerts,
+    burst_pressure_group,
+    core_regions_group,
+    firing_alerts_query,
+    rule_file,
+    rule_groups,
+    stack_label,
+)
 from infra.settings import Monitoring
 from tests.conftest import ROOT, planned
 from tests.test_render import STACKS, _versions
@@ -95,3 +104,56 @@ def test_every_rendered_rule_file_passes_promtool_check(promtool: str, tmp_path:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(files)
+
+
+def test_the_gke_delivery_query_hears_the_stacks_firing_alerts_only(promtool: str, tmp_path: Path) -> None:
+    """On GKE the receivers hear an alert through a Cloud Monitoring policy on its ``ALERTS`` series
+    (infra/gcp/alerts.py). promtool writes those series as Managed Prometheus's rule evaluator does
+    (Prometheus's rule manager into its storage), so the policies' query runs here on the seed's
+    alert as the GKE objects carry it: nothing while pending, the alert once firing, nothing for
+    another stack's or another severity's policy."""
+    stack = stack_label("inferstack", "prod")
+    group = api_alerts(Monitoring()).with_alert_labels({STACK_LABEL: stack})
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(rule_file([group]), sort_keys=False))
+    firing = (
+        f'ALERTS{{alertname="HighLatency",alertstate="firing",app="deepseek",quantile="0.99",'
+        f'severity="critical",{STACK_LABEL}="{stack}"}}'
+    )
+    suite = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": 'deepseek_api_latency_seconds{app="deepseek",quantile="0.99"}',
+                        "values": "1.6x15",
+                    }
+                ],
+                "promql_expr_test": [
+                    {"expr": firing_alerts_query("critical", stack), "eval_time": "4m", "exp_samples": []},
+                    {
+                        "expr": firing_alerts_query("critical", stack),
+                        "eval_time": "6m",
+                        "exp_samples": [{"labels": firing, "value": 1}],
+                    },
+                    {
+                        "expr": firing_alerts_query("critical", stack_label("inferstack", "staging")),
+                        "eval_time": "6m",
+                        "exp_samples": [],
+                    },
+                    {"expr": firing_alerts_query("warning", stack), "eval_time": "6m", "exp_samples": []},
+                ],
+            }
+        ],
+    }
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite, sort_keys=False))
+    result = _test_rules(promtool, tmp_path, "suite.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    # Without the stack's label on the rule, the policy hears nothing: the test notices.
+    (tmp_path / "rules.yaml").write_text(
+        yaml.safe_dump(rule_file([api_alerts(Monitoring())]), sort_keys=False)
+    )
+    assert _test_rules(promtool, tmp_path, "suite.yaml").returncode != 0

@@ -19,6 +19,13 @@ Creates, in the stack's project:
   The event names the instance and not its cluster, so the counter takes every GKE node of the
   project.
 
+- per severity some receiver takes (critical, warning): a PromQL policy on the firing alerts of the
+  stack's Prometheus rules in its GKE clusters (``prometheus_alerts``). Google Managed Prometheus
+  evaluates those rules (ClusterRules, GlobalRules: infra/k8s/monitoring.py) and writes each alert's
+  ``ALERTS`` series to Cloud Monitoring; GMP's managed Alertmanager would need an SMTP relay to reach
+  an e-mail address, so the policies, not Alertmanager, tell the receivers. One incident per firing
+  alert (per label set), named by its ``alertname`` and cluster.
+
 Each policy notifies the channels of the receivers that take its severity. A policy whose severity
 no receiver takes is not created: Alertmanager's routes drop such alerts too, and a policy that
 tells nobody only opens incidents nobody reads.
@@ -45,6 +52,9 @@ REPLICA_LAG_DURATION_SECONDS = 300
 
 SEVERITY = {"critical": "CRITICAL", "warning": "WARNING"}
 """Cloud Monitoring's policy severities for the stack's; info alerts only reach the dashboards."""
+
+PROMETHEUS_EVALUATION_INTERVAL = "30s"
+"""How often the Prometheus-alert policies look: the rule groups' own interval (``RuleGroup.interval``)."""
 
 PREEMPTION_WINDOW_SECONDS = 300
 """Preemptions are counted per 5 minutes; any preemption of a GKE node warns."""
@@ -82,6 +92,9 @@ class GcpAlertsArgs:
     """Cloud SQL replicas: logical-name stem -> database_id (project:instance)."""
     preemption: bool = False
     """Whether a GKE pool of the stack runs on Spot VMs."""
+    prometheus_alerts: Mapping[str, str] = field(default_factory=dict)
+    """Severity -> PromQL selecting the stack's firing Prometheus alerts of that severity
+    (``infra.monitoring.rules.firing_alerts_query``); empty without GKE clusters."""
 
     def __post_init__(self) -> None:
         if not self.project:
@@ -179,7 +192,58 @@ class GcpAlerts(pulumi.ComponentResource):
                 period=PREEMPTION_WINDOW_SECONDS,
                 reducer="REDUCE_SUM",
             )
+        for severity, query in sorted(args.prometheus_alerts.items()):
+            self._prometheus_policy(
+                resource_name(name, "prometheus", severity, max_len=AUTONAMED_MAX), severity, query
+            )
         self.register_outputs({"policies": {k: v.name for k, v in self.policies.items()}})
+
+    def _prometheus_policy(self, logical: str, severity: str, query: str) -> None:
+        """The firing Prometheus alerts of one severity, to that severity's receivers.
+
+        ``disable_metric_validation``: ``ALERTS`` exists in Cloud Monitoring only once some rule has
+        fired, and the API refuses a PromQL condition on a metric it does not know unless told not to
+        check (AlertPolicy.Condition.PrometheusQueryLanguageCondition.disable_metric_validation:
+        "allows alerting policies to be defined on metrics that do not yet exist",
+        https://cloud.google.com/monitoring/api/ref_v3/rest/v3/projects.alertPolicies#prometheusquerylanguagecondition).
+        ``duration`` 0: the rule's own ``for`` has passed before its series says ``firing``; waiting
+        again would only delay the page. The interval is the rules' own (30 s, a positive multiple of
+        30 s as the API asks)."""
+        channels = self._by_severity.get(severity, [])
+        if not channels or severity not in SEVERITY:
+            return
+        title = f"Prometheus alerts, {severity}"
+        self.policies[logical] = gcp.monitoring.AlertPolicy(
+            logical,
+            project=self._args.project,
+            display_name=f"inferstack {self._args.stack}: {title}",
+            combiner="OR",
+            severity=SEVERITY[severity],
+            conditions=[
+                gcp.monitoring.AlertPolicyConditionArgs(
+                    display_name=f"a {severity} Prometheus alert of the stack is firing",
+                    condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                        query=query,
+                        duration="0s",
+                        evaluation_interval=PROMETHEUS_EVALUATION_INTERVAL,
+                        disable_metric_validation=True,
+                    ),
+                )
+            ],
+            documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                mime_type="text/markdown",
+                subject=f"[{severity}] ${{metric.label.alertname}} in ${{resource.label.cluster}}",
+                content=(
+                    f"The Prometheus alert `${{metric.label.alertname}}` ({severity}) is firing in GKE "
+                    "cluster `${resource.label.cluster}`. Its summary, description and threshold are "
+                    "in the rule (`inferstack render` writes the rule files; docs/monitoring.md lists "
+                    "every alert)."
+                ),
+            ),
+            notification_channels=channels,
+            user_labels={"severity": severity},
+            opts=self._child,
+        )
 
     def _policy(
         self,

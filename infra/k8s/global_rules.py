@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.k8s.monitoring import LABELS
+from infra.k8s.monitoring import LABELS, gmp_alert_labels
 from infra.monitoring.rules import burst_pressure_group
 from infra.parts import ClusterParts
 from infra.settings import Cloud, Role
@@ -43,7 +43,10 @@ def build_global_rules(parts: Mapping[str, ClusterParts]) -> list[k8s.apiextensi
         return []
     host = burst[0]
     names = [p.cloud_cluster_name for p in burst if p.cloud_cluster_name is not None]
-    group = pulumi.Output.all(*names).apply(lambda ns: burst_pressure_group([str(n) for n in ns]).to_dict())
+    labels = gmp_alert_labels()
+    group = pulumi.Output.all(*names).apply(
+        lambda ns: burst_pressure_group([str(n) for n in ns]).with_alert_labels(labels).to_dict()
+    )
     return [
         k8s.apiextensions.CustomResource(
             f"global-{GROUP}",

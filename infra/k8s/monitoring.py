@@ -67,7 +67,7 @@ from infra.k8s.addons.iam import POD_IDENTITY_TRUST
 from infra.k8s.addons.values import NON_ROOT_POD, RESTRICTED, resources
 from infra.k8s.mesh import AMBIENT
 from infra.k8s.serving import NAMESPACE as SERVING
-from infra.monitoring.rules import RuleGroup, rule_groups
+from infra.monitoring.rules import STACK_LABEL, RuleGroup, rule_groups, stack_label
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.parts import ClusterParts, MetricsStore, Providers
 from infra.settings import PROJECT, Cloud, Monitoring, Settings
@@ -544,7 +544,7 @@ class ClusterMonitoring(pulumi.ComponentResource):
                         api_version="monitoring.googleapis.com/v1",
                         kind="ClusterRules",
                         metadata=k8s.meta.v1.ObjectMetaArgs(name=group.name, labels=LABELS),
-                        spec={"groups": [group.to_dict()]},
+                        spec={"groups": [group.with_alert_labels(gmp_alert_labels()).to_dict()]},
                         opts=child,
                     )
                 )
@@ -804,6 +804,14 @@ def build_monitoring(
             ),
         )
     return built
+
+
+def gmp_alert_labels() -> dict[str, str]:
+    """What every alerting rule Google Managed Prometheus evaluates for this stack carries, so that
+    the stack's Cloud Monitoring policies deliver its alerts and no other stack's (infra/gcp/alerts.py;
+    ``infra.monitoring.rules.firing_alerts_query``). GMP's managed Alertmanager is left unconfigured:
+    it cannot reach the receivers' e-mail without an SMTP relay, and the policies need none."""
+    return {STACK_LABEL: stack_label(pulumi.get_project(), pulumi.get_stack())}
 
 
 def external_labels(cluster_name: str) -> dict[str, str]:

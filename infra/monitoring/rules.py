@@ -23,7 +23,7 @@ or blackbox exporter runs), budget burn rate (no cost exporter runs).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +67,39 @@ class RuleGroup:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "interval": self.interval, "rules": [dict(r) for r in self.rules]}
+
+    def with_alert_labels(self, labels: Mapping[str, str]) -> RuleGroup:
+        """The group with ``labels`` added to every alerting rule (recording rules unchanged): they
+        become labels of the alerts and of their ``ALERTS`` series (``firing_alerts_query``)."""
+        rules = tuple(
+            {**rule, "labels": {**rule.get("labels", {}), **labels}} if "alert" in rule else dict(rule)
+            for rule in self.rules
+        )
+        return RuleGroup(self.name, rules, self.interval)
+
+
+STACK_LABEL = "inferstack_stack"
+"""The label every alerting rule evaluated by Google Managed Prometheus carries (``<project>/<stack>``):
+a project may hold several stacks' clusters, and Cloud Monitoring's alert policies read the whole
+project, so the policies that deliver the alerts select their own stack's by it."""
+
+
+def stack_label(project: str, stack: str) -> str:
+    """``STACK_LABEL``'s value for a Pulumi project and stack."""
+    return f"{project}/{stack}"
+
+
+def firing_alerts_query(severity: str, stack: str) -> str:
+    """PromQL selecting the firing alerts of one severity that a stack's GKE rules raised.
+
+    Google Managed Prometheus's rule evaluator is Prometheus's rule manager writing to Monarch
+    instead of a local TSDB (prometheus-engine cmd/rule-evaluator: ``rules.ManagerOptions.Appendable``
+    is the export storage), so an alerting rule's ``ALERTS`` series (``alertname``, ``alertstate``
+    pending or firing, and the alert's labels) lands in Cloud Monitoring as
+    ``prometheus.googleapis.com/ALERTS/gauge`` like any recorded series: a PromQL alert policy on it
+    hears every firing alert once its ``for`` has passed (https://cloud.google.com/monitoring/promql/promql-in-alerting).
+    """
+    return f'ALERTS{{alertstate="firing",severity="{severity}",{STACK_LABEL}="{stack}"}}'
 
 
 def _number(value: float) -> str:
