@@ -178,13 +178,21 @@ def test_litellm_admits_only_the_ingress_and_the_scrapers(prod: Graph) -> None:
         ]
 
 
-def test_the_gateway_pods_admit_ztunnels_hbone_port(prod: Graph) -> None:
+def test_the_gateway_pods_admit_ztunnels_hbone_port_from_the_mesh_ingress(prod: Graph) -> None:
+    # In the mesh ztunnel delivers the ingress's requests on 15008, not on LiteLLM's port: the
+    # ingress half of the edge must admit it, from the ingress pods only.
     policies = [
         p
         for p in prod.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if p.name.endswith("-gateway-ingress")
+        if p.inputs["metadata"]["name"] == "ingress-to-gateway-in"
     ]
-    assert policies
+    assert len(policies) == 3, "one per prod gateway cluster"
     for policy in policies:
-        ports = {p["port"] for rule in policy.inputs["spec"]["ingress"] for p in rule["ports"]}
-        assert ports == {4000, 15008}
+        (rule,) = policy.inputs["spec"]["ingress"]
+        assert {p["port"] for p in rule["ports"]} == {4000, 15008}
+        assert rule["from"] == [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+                "podSelector": {"matchLabels": {"istio": "ingress"}},
+            }
+        ]

@@ -67,10 +67,9 @@ EXPECTED_EDGES = {
     "istiod-to-jwks",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
-GATEWAY_OWN = {"deepseek", "presidio-analyzer", "presidio-anonymizer"}
-"""The gateway's own policies: its port 4000 from any source (infra/k8s/gateway.py), which, since
-policies add up, widens edge-to-gateway to every peer; and the masking services' admitting only the
-gateway (infra/k8s/pii.py), the ingress half of gateway-to-masking."""
+GATEWAY_OWN = {"presidio-analyzer", "presidio-anonymizer"}
+"""The masking services' own policies, admitting only the gateway (infra/k8s/pii.py): the ingress
+half of gateway-to-masking."""
 
 
 def _cluster(graph: Graph, resource: Resource) -> str:
@@ -349,3 +348,19 @@ def test_in_the_ambient_mesh_each_in_mesh_edge_is_also_open_on_hbone_and_probes_
         assert found["probes-to-vllm"].source.outside is netpol.Outside.MESH_PROBES
         assert netpol.AMBIENT_PROBE_SOURCE == ("169.254.7.127/32",)
     assert not {"gateway-to-vllm-hbone", "probes-to-vllm"} & {e.name for e in netpol.edges(Cloud.EXISTING)}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod", "onprem"])
+def test_nothing_admits_the_gateway_from_any_source(stack: str, request: pytest.FixtureRequest) -> None:
+    # Policies add up: one rule without `from` on the gateway's pods would open its port to every
+    # peer and make each declared edge into it moot.
+    graph: Graph = request.getfixturevalue(stack)
+    rules = [
+        rule
+        for p in graph.of_type(NETWORK_POLICY)
+        if p.inputs["metadata"]["namespace"] == netpol.INFERENCE
+        and p.inputs["spec"]["podSelector"].get("matchLabels") in (None, {}, netpol.GATEWAY_PODS)
+        for rule in p.inputs["spec"].get("ingress", [])
+    ]
+    assert rules, f"{stack}: no policy admits anything to the gateway"
+    assert all(rule.get("from") for rule in rules)

@@ -50,7 +50,7 @@ from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
 from infra.data import NAMESPACE, DataOutputs, namespace_labels
 from infra.edge import GCP_ORIGIN_KEY
 from infra.gcp.network import GcpNetwork
-from infra.k8s import HBONE_PORT, MESH_INGRESS, MESH_INGRESS_PORT, SYSTEM_PRIORITY_CLASS, pii, serving
+from infra.k8s import MESH_INGRESS, MESH_INGRESS_PORT, SYSTEM_PRIORITY_CLASS, pii, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
 from infra.k8s.pods import http_probe, restricted_container, restricted_pod, spread_over_zones
 from infra.naming import AUTONAMED_MAX, resource_name
@@ -392,26 +392,6 @@ class ClusterGateway(pulumi.ComponentResource):
                 selector=APP,
                 ports=[
                     k8s.core.v1.ServicePortArgs(name="http", port=PORT, target_port="http", protocol="TCP")
-                ],
-            ),
-            opts=opts,
-        )
-        k8s.networking.v1.NetworkPolicy(
-            self._child("ingress"),
-            metadata=self._meta(SERVICE, labels),
-            spec=k8s.networking.v1.NetworkPolicySpecArgs(
-                pod_selector=k8s.meta.v1.LabelSelectorArgs(match_labels=APP),
-                policy_types=["Ingress"],
-                # Clients arrive through the mesh's ingress (infra/k8s/mesh.py); in the ambient mesh
-                # ztunnel delivers them on the HBONE port, and the Istio AuthorizationPolicy on these
-                # pods says who may connect. Every other port of the pods is closed.
-                ingress=[
-                    k8s.networking.v1.NetworkPolicyIngressRuleArgs(
-                        ports=[
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=PORT, protocol="TCP"),
-                            k8s.networking.v1.NetworkPolicyPortArgs(port=HBONE_PORT, protocol="TCP"),
-                        ]
-                    )
                 ],
             ),
             opts=opts,
