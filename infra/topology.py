@@ -333,6 +333,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
     build_network_policies(
         settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways, meshes), data
     )
+    edge: EdgeOutputs | None = None
     if settings.edge is not None:
         edge = build_edge(
             settings,
@@ -349,7 +350,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             pulumi.export("nameServers", edge.name_servers)
 
     _budgets(settings, providers)
-    _aws_alarms(settings, providers, parts, data, topics)
+    _aws_alarms(settings, providers, parts, data, topics, edge.certificate_arns if edge is not None else {})
     _gcp_alerts(settings, providers, parts, data)
     _aws_audit(settings, providers)
     _gcp_audit(settings, providers)
@@ -590,9 +591,11 @@ def _aws_alarms(
     parts: dict[str, ClusterParts],
     data: DataOutputs,
     topics_in: _AlertTopics,
+    certificates: Mapping[str, pulumi.Output[str]],
 ) -> None:
     """CloudWatch alarms and EventBridge rules in every AWS region with something Prometheus cannot
-    see: an Aurora secondary, a cache, or GPU node groups."""
+    see: an Aurora secondary, a cache, GPU node groups, or the edge's certificate (``certificates``,
+    region -> ARN)."""
     replicas: dict[str, dict[str, pulumi.Input[str]]] = {}
     if isinstance(data.database, AwsGlobalDatabase):
         for stem, cluster_id in data.database.member_cluster_ids.items():
@@ -615,7 +618,7 @@ def _aws_alarms(
                 )
                 if pool.capacity is Capacity.SPOT:
                     spot.add(cluster.region)
-    for region in sorted({*replicas, *caches, *gpu_groups}):
+    for region in sorted({*replicas, *caches, *gpu_groups, *certificates}):
         provider = providers.for_aws(region)
         topics = topics_in(region)
         AwsAlarms(
@@ -627,6 +630,7 @@ def _aws_alarms(
                 caches=caches.get(region, []),
                 gpu_groups=gpu_groups.get(region, {}),
                 spot=region in spot,
+                certificates={f"cert-{region}": certificates[region]} if region in certificates else {},
                 tags={**settings.tags, "component": "monitoring"},
             ),
             opts=pulumi.ResourceOptions(providers=[provider]),

@@ -294,6 +294,32 @@ def test_no_policy_where_no_receiver_takes_its_severity(dev: Graph) -> None:
     assert dev.of_type(LOG_METRIC) == []
 
 
+def test_every_edge_certificate_warns_then_pages_as_its_expiry_nears(prod: Graph) -> None:
+    certificates = prod.of_type("aws:acm/certificate:Certificate")
+    assert len(certificates) >= 2, "prod's edge has a certificate per AWS region"
+    alarms = _alarms(prod, "DaysToExpiry")
+    for certificate in certificates:
+        region = prod.region_of(certificate)
+        mine = [
+            a for a in alarms if a.inputs["dimensions"]["CertificateArn"].endswith(f":{certificate.name}")
+        ]
+        # A certificate renewed by ACM starts over at about 395 days; under 45 its renewal is failing.
+        assert {a.inputs["tags"]["severity"]: a.inputs["threshold"] for a in mine} == {
+            "warning": 45,
+            "critical": 14,
+        }, certificate.name
+        for alarm in mine:
+            assert prod.region_of(alarm) == region
+            assert alarm.inputs["namespace"] == "AWS/CertificateManager"
+            assert alarm.inputs["comparisonOperator"] == "LessThanThreshold"
+            assert (alarm.inputs["statistic"], alarm.inputs["period"]) == ("Minimum", 86400)
+            # A certificate issued today publishes its first figure within a day: no page meanwhile.
+            assert alarm.inputs["treatMissingData"] == "notBreaching"
+            assert alarm.inputs["alarmActions"] == [
+                _topic_arn(prod, region, alarm.inputs["tags"]["severity"])
+            ]
+
+
 # --- GCP: the Prometheus rules' alerts ----------------------------------------------------------
 
 CLUSTER_RULES = "kubernetes:monitoring.googleapis.com/v1:ClusterRules"

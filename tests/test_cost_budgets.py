@@ -45,7 +45,13 @@ def test_alerts_go_to_the_stated_addresses_at_each_threshold(
     )
     (budget,) = graph.of_type("aws:budgets/budget:Budget")
     alerts = budget.inputs["notifications"]
-    assert [a["threshold"] for a in alerts] == [50, 90, 110]
+    # The thresholds on actual spend, then the burn rate: the month's forecast above the budget.
+    assert [(a["notificationType"], a["threshold"]) for a in alerts] == [
+        ("ACTUAL", 50),
+        ("ACTUAL", 90),
+        ("ACTUAL", 110),
+        ("FORECASTED", 100),
+    ]
     assert {a["thresholdType"] for a in alerts} == {"PERCENTAGE"}
     assert all(a["subscriberEmailAddresses"] == ["finops@example.com"] for a in alerts)
 
@@ -72,7 +78,14 @@ def test_a_billing_account_adds_the_gcp_budget(tmp_path_factory: pytest.TempPath
     assert budget.inputs["billingAccount"] == "01ABCD-23EF45-6789AB"
     assert budget.inputs["budgetFilter"]["projects"] == ["projects/acme-inference-prod"]
     assert budget.inputs["amount"]["specifiedAmount"] == {"currencyCode": "USD", "units": "900000"}
-    assert [r["thresholdPercent"] for r in budget.inputs["thresholdRules"]] == [0.5, 0.8, 1.0]
+    assert [
+        (r["thresholdPercent"], r.get("spendBasis", "CURRENT_SPEND")) for r in budget.inputs["thresholdRules"]
+    ] == [
+        (0.5, "CURRENT_SPEND"),
+        (0.8, "CURRENT_SPEND"),
+        (1.0, "CURRENT_SPEND"),
+        (1.0, "FORECASTED_SPEND"),
+    ]
 
 
 @pytest.mark.parametrize(

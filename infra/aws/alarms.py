@@ -24,6 +24,15 @@ Creates, in one region, each delivering to the alert topic of its severity (``in
   Auto Scaling groups, warning: the capacity errors that keep a GPU pool from scaling out
   (https://docs.aws.amazon.com/autoscaling/ec2/userguide/ec2-auto-scaling-event-reference.html).
 
+- per ACM certificate of the edge there: alarms on ``DaysToExpiry`` (namespace
+  ``AWS/CertificateManager``, dimension ``CertificateArn``, published once a day:
+  https://docs.aws.amazon.com/acm/latest/userguide/cloudwatch-metrics.html), warning below
+  ``CERTIFICATE_WARNING_DAYS`` and critical below ``CERTIFICATE_CRITICAL_DAYS``. ACM renews a DNS-validated
+  certificate by itself from 60 days before it expires, as long as the validation CNAME still
+  resolves (https://docs.aws.amazon.com/acm/latest/userguide/managed-renewal.html), so a
+  certificate this close to expiry is one whose renewal is failing, and at expiry every client of
+  the region's load balancer fails its TLS handshake.
+
 An SNS target of a rule carries no role: the topic policy and the key policy of the alert topics
 admit EventBridge (see ``infra.aws.alerting``).
 """
@@ -52,6 +61,14 @@ EVICTIONS_PER_5_MINUTES = 1000
 """Keys evicted per node in five minutes, held for fifteen, that warns: an LRU cache evicts a few
 by design; thousands sustained mean the cache is too small for its working set."""
 EVICTION_PERIODS = 3
+
+CERTIFICATE_WARNING_DAYS = 45
+"""Days before expiry under which a certificate warns: ACM has been trying to renew it for over two
+weeks (and its own expiry events start at 45 days)."""
+CERTIFICATE_CRITICAL_DAYS = 14
+"""Days before expiry under which a certificate pages: two weeks to restore its validation record."""
+CERTIFICATE_PERIOD = 86_400
+"""ACM publishes DaysToExpiry once a day."""
 
 SPOT_INTERRUPTION = {"source": ["aws.ec2"], "detail-type": ["EC2 Spot Instance Interruption Warning"]}
 """EventBridge pattern of EC2's two-minute spot interruption notice."""
@@ -95,6 +112,8 @@ class AwsAlarmsArgs:
     """GPU node groups in this region: logical-name stem -> Auto Scaling group name."""
     spot: bool = False
     """Whether a GPU node group of this region runs on spot."""
+    certificates: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """ACM certificates in this region: logical-name stem -> certificate ARN."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -169,6 +188,27 @@ class AwsAlarms(pulumi.ComponentResource):
                     periods=EVICTION_PERIODS,
                     threshold=EVICTIONS_PER_5_MINUTES,
                 )
+        for stem, arn in args.certificates.items():
+            for severity, days in (
+                ("warning", CERTIFICATE_WARNING_DAYS),
+                ("critical", CERTIFICATE_CRITICAL_DAYS),
+            ):
+                self._alarm(
+                    resource_name(stem, "expiry", severity, max_len=AUTONAMED_MAX),
+                    severity=severity,
+                    description=(
+                        f"ACM certificate {stem} expires in under {days} days: its managed renewal is "
+                        "failing (is the DNS validation record still there?)"
+                    ),
+                    namespace="AWS/CertificateManager",
+                    metric="DaysToExpiry",
+                    dimensions={"CertificateArn": arn},
+                    statistic="Minimum",
+                    period=CERTIFICATE_PERIOD,
+                    periods=1,
+                    threshold=days,
+                    comparison="LessThanThreshold",
+                )
         if args.spot:
             self._rule(
                 resource_name(name, "spot-interruption", max_len=AUTONAMED_MAX),
@@ -209,6 +249,7 @@ class AwsAlarms(pulumi.ComponentResource):
         period: int,
         periods: int,
         threshold: float,
+        comparison: str = "GreaterThanThreshold",
     ) -> None:
         topic = self._args.topic_arns[severity]
         self.alarms[logical] = aws.cloudwatch.MetricAlarm(
@@ -221,10 +262,11 @@ class AwsAlarms(pulumi.ComponentResource):
             period=period,
             evaluation_periods=periods,
             datapoints_to_alarm=periods,
-            comparison_operator="GreaterThanThreshold",
+            comparison_operator=comparison,
             threshold=threshold,
             # No data is no news: a node being replaced or a secondary being added reports nothing
-            # for a while, and neither should page.
+            # for a while, and neither should page; nor should a certificate issued today, whose
+            # first DaysToExpiry is up to a day away.
             treat_missing_data="notBreaching",
             actions_enabled=True,
             alarm_actions=[topic],

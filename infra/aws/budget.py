@@ -2,7 +2,8 @@
 
 Creates an ``aws.budgets.Budget`` for the stack's monthly cost, limited to what carries the stack's
 ``cost-center`` tag (every resource does: the provider's default tags), with one notification per
-threshold (50 / 80 / 100 % by default) to the stack's alert e-mail addresses, and activates the
+threshold (50 / 80 / 100 % by default) and one when the month's forecast exceeds the budget (its
+burn rate, ``FORECAST_PERCENT``) to the stack's alert e-mail addresses, and activates the
 ``cost-center`` tag key as a cost allocation tag.
 
 Why the tag activation is here, and why it may have to wait: AWS Budgets filters by a user tag only
@@ -24,6 +25,13 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
+
+FORECAST_PERCENT = 100.0
+"""The burn-rate alert: AWS Budgets forecasts the month's spend from its rate so far, and a forecast
+above the whole budget says the stack spends faster than the budget allows, weeks before actual
+spend crosses a threshold. AWS needs about five weeks of a new account's usage before it forecasts
+(https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-best-practices.html), so a new
+stack's first month has the actual-spend thresholds only."""
 
 COST_TAG = "cost-center"
 """The tag key the budget filters by: set on every resource by the provider's default tags."""
@@ -81,6 +89,15 @@ class StackBudget(pulumi.ComponentResource):
             )
             for threshold in args.thresholds
         ]
+        notifications.append(
+            aws.budgets.BudgetNotificationArgs(
+                comparison_operator="GREATER_THAN",
+                notification_type="FORECASTED",
+                threshold=FORECAST_PERCENT,
+                threshold_type="PERCENTAGE",
+                subscriber_email_addresses=list(args.emails),
+            )
+        )
         budget = aws.budgets.Budget(
             f"{name}-budget",
             name=args.name,

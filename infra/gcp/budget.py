@@ -2,7 +2,8 @@
 
 Creates a ``gcp.billing.Budget`` on the billing account the stack names (settings:
 ``budget.gcpBillingAccount``), limited to the stack's project, with one threshold rule per alert
-percentage (50 / 80 / 100 % by default). Cloud Billing mails each threshold to the billing
+percentage (50 / 80 / 100 % by default) on actual spend and one on the month's forecast at 100 %
+(its burn rate). Cloud Billing mails each threshold to the billing
 account's administrators and users (the default IAM recipients).
 
 Why it is optional: a budget lives on the billing account, not in the project, and creating one
@@ -67,7 +68,13 @@ class ProjectBudget(pulumi.ComponentResource):
                 projects=[f"projects/{args.project}"], calendar_period="MONTH"
             ),
             threshold_rules=[
-                gcp.billing.BudgetThresholdRuleArgs(threshold_percent=float(t) / 100) for t in args.thresholds
+                *(
+                    gcp.billing.BudgetThresholdRuleArgs(threshold_percent=float(t) / 100)
+                    for t in args.thresholds
+                ),
+                # The burn rate: the month's forecast above the whole budget ("FORECASTED_SPEND",
+                # https://cloud.google.com/billing/docs/reference/budget/rest/v1/billingAccounts.budgets#basis).
+                gcp.billing.BudgetThresholdRuleArgs(threshold_percent=1.0, spend_basis="FORECASTED_SPEND"),
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )

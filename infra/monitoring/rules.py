@@ -14,10 +14,11 @@ newline); windows are at least four scrape intervals wide and the tests use stea
 3.0's left-open range selectors do not change; no rule matches an ``le`` or ``quantile`` value
 (3.0 normalises them to floats); nothing uses a function added after 2.42.
 
-Alerts the issue names that are not here, because nothing exports their series to Prometheus yet:
-Redis memory and evictions (ElastiCache and Memorystore report to CloudWatch and Cloud Monitoring),
-certificate expiry (the edge's certificates are cloud-managed and renew themselves; no cert-manager
-or blackbox exporter runs), budget burn rate (no cost exporter runs).
+Alerts users ask for that are not Prometheus rules, because their series are in the clouds, not in
+Prometheus: Redis memory and evictions (ElastiCache and Memorystore report to CloudWatch and Cloud
+Monitoring: alarms in infra/aws/alarms.py and infra/gcp/alerts.py), certificate expiry (the edge's
+ACM certificates: ``DaysToExpiry`` alarms in infra/aws/alarms.py), budget burn rate (the clouds'
+budgets: infra/aws/budget.py, infra/gcp/budget.py).
 """
 
 from __future__ import annotations
