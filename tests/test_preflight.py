@@ -40,6 +40,7 @@ from inferstack.preflight import (
 )
 from inferstack.preflight.render import text
 from inferstack.project import find_project, load_stack_config
+from infra.catalog import catalog
 from infra.settings import Settings, parse_settings, project_config
 from tests.conftest import planned
 
@@ -452,6 +453,47 @@ def test_eks_versions_pass_when_offered_and_block_when_not() -> None:
         ("us-east-1 EKS 1.35", Result.WARN),
         ("us-west-2 EKS 1.35", Result.BLOCK),
     ]
+
+
+def _addon_answers(stubs: dict[str, list[list[Any]]], region: str, addon: str) -> dict[str, Any]:
+    (answer,) = [
+        a
+        for method, a in stubs[f"eks {region}"]
+        if method == "describe_addon_versions" and a["addons"][0]["addonName"] == addon
+    ]
+    return answer["addons"][0]
+
+
+def _addon_stubs() -> dict[str, list[list[Any]]]:
+    """The recorded EKS answers to DescribeAddonVersions alone, for the check run by itself."""
+    return {
+        key: [call for call in calls if call[0] == "describe_addon_versions"]
+        for key, calls in copy.deepcopy(RECORDED["aws"]).items()
+        if key.startswith("eks ")
+    }
+
+
+def test_every_pinned_eks_addon_must_be_offered_for_the_clusters_kubernetes_version() -> None:
+    rows = versions.eks_addon_versions(settings(), FakeClouds(stubs=_addon_stubs()))
+    pinned = catalog().eks_addons["1.35"]
+    assert len(rows) == 2 * len(pinned) and only(rows, Result.BLOCK) == []
+
+    stubs = _addon_stubs()
+    # Not offered at all: the eksbuild suffix of a pin was guessed.
+    _addon_answers(stubs, "us-east-1", "aws-ebs-csi-driver")["addonVersions"][0]["addonVersion"] = (
+        "v1.64.0-eksbuild.2"
+    )
+    # Offered, but only for another Kubernetes version.
+    _addon_answers(stubs, "us-west-2", "vpc-cni")["addonVersions"][0]["compatibilities"][0][
+        "clusterVersion"
+    ] = "1.34"
+    blocked = only(versions.eks_addon_versions(settings(), FakeClouds(stubs=stubs)), Result.BLOCK)
+    assert [r.resource for r in blocked] == [
+        "us-east-1 EKS 1.35 aws-ebs-csi-driver",
+        "us-west-2 EKS 1.35 vpc-cni",
+    ]
+    assert "eksAddons.1.35.aws-ebs-csi-driver one of v1.64.0-eksbuild.2" in blocked[0].detail
+    assert "none offered" in blocked[1].detail
 
 
 def test_aurora_version_must_exist_in_every_region_and_support_a_global_database() -> None:

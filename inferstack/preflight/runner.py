@@ -23,6 +23,7 @@ AWS_CHECKS: tuple[tuple[str, Check], ...] = (
     (offerings.CHECK, offerings.aws_offerings),
     (capacity.CHECK, capacity.aws_reservations),
     (versions.CHECK, versions.eks_versions),
+    (versions.CHECK, versions.eks_addon_versions),
     (versions.CHECK, versions.aurora_versions),
 )
 GCP_CHECKS: tuple[tuple[str, Check], ...] = (

@@ -3,6 +3,11 @@
 EKS: DescribeClusterVersions (https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeClusterVersions.html);
 Aurora: DescribeDBEngineVersions, whose SupportsGlobalDatabases says whether a global database can use
 the version (https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_DescribeDBEngineVersions.html);
+EKS add-ons: DescribeAddonVersions for each add-on the catalog pins (infra/catalog/kubernetes.yaml
+``eksAddons``), whose compatibilities name the Kubernetes versions an add-on version installs on
+(https://docs.aws.amazon.com/eks/latest/APIReference/API_DescribeAddonVersions.html): several pins come
+from public configurations, not from an AWS table, and a version EKS does not offer fails CreateAddon
+after the cluster already exists;
 GKE: projects.locations.getServerConfig, the versions a new control plane may run in a location
 (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations/getServerConfig).
 """
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 from inferstack.preflight.clients import Clouds
 from inferstack.preflight.rows import Result, Row
+from infra.catalog import catalog
 from infra.settings import Cloud, Settings
 
 CHECK = "version"
@@ -42,6 +48,43 @@ def eks_versions(settings: Settings, clouds: Clouds) -> list[Row]:
             ", billed for extended support; plan an upgrade" if result is Result.WARN else ""
         )
         rows.append(Row(CHECK, resource, result, detail))
+    return rows
+
+
+def eks_addon_versions(settings: Settings, clouds: Clouds) -> list[Row]:
+    """Every pinned add-on version is one EKS offers for the cluster's Kubernetes version, in each
+    region with an EKS cluster."""
+    asked = sorted(
+        {(c.region, c.kubernetes_version) for c in settings.clusters if c.cloud is Cloud.AWS and c.region}
+    )
+    pinned = catalog().eks_addons
+    rows: list[Row] = []
+    for region, version in asked:
+        for addon, want in sorted(pinned.get(version, {}).items()):
+            answer = clouds.aws("eks", region).describe_addon_versions(
+                addonName=addon, kubernetesVersion=version
+            )
+            offered = [
+                v["addonVersion"]
+                for a in answer.get("addons", [])
+                if a.get("addonName") == addon
+                for v in a.get("addonVersions", [])
+                if any(c.get("clusterVersion") == version for c in v.get("compatibilities", []))
+            ]
+            resource = f"{region} EKS {version} {addon}"
+            if want in offered:
+                rows.append(Row(CHECK, resource, Result.OK, f"{want} offered"))
+                continue
+            rows.append(
+                Row(
+                    CHECK,
+                    resource,
+                    Result.BLOCK,
+                    f"EKS offers no {addon} {want} for Kubernetes {version} in {region}. Fix: "
+                    f"infra/catalog/kubernetes.yaml eksAddons.{version}.{addon} one of "
+                    f"{', '.join(offered[:3]) or 'none offered'}",
+                )
+            )
     return rows
 
 
