@@ -40,6 +40,7 @@ import json
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws.stores import account_administers_key
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import AlertSeverity, Settings
 
@@ -61,13 +62,7 @@ def _key_policy(partition: str, account: str) -> str:
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersTheKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
+                account_administers_key(partition, account),
                 {
                     "Sid": "AlarmsRulesAndAlertManagerPublishToEncryptedTopics",
                     "Effect": "Allow",

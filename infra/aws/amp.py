@@ -41,6 +41,7 @@ import pulumi
 import pulumi_aws as aws
 import yaml
 
+from infra.aws.stores import account_administers_key, logs_may_use_key
 from infra.monitoring.rules import RuleGroup, rule_file
 from infra.naming import AUTONAMED_MAX, resource_name
 
@@ -82,27 +83,8 @@ def key_policy(*, account: str, partition: str, region: str, log_group_arn: str)
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersTheKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "WorkspaceLogGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
+                account_administers_key(partition, account),
+                logs_may_use_key("WorkspaceLogGroup", region, log_group_arn),
             ],
         },
         sort_keys=True,

@@ -48,7 +48,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws.stores import private_bucket_with_policy
+from infra.aws.stores import account_administers_key, private_bucket_with_policy
 
 CLOUDTRAIL = "cloudtrail.amazonaws.com"
 NONCURRENT_DAYS = 30
@@ -91,13 +91,7 @@ def key_policy(partition: str, account: str, trail: str) -> str:
     """The account administers the key through IAM (readers of the logs need ``kms:Decrypt`` in their
     own IAM policy); CloudTrail encrypts for this trail only and may describe the key."""
     statements: list[dict[str, Any]] = [
-        {
-            "Sid": "AccountAdministersTheKeyThroughIam",
-            "Effect": "Allow",
-            "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-            "Action": "kms:*",
-            "Resource": "*",
-        },
+        account_administers_key(partition, account),
         {
             "Sid": "CloudTrailEncryptsThisTrailsLogs",
             "Effect": "Allow",

@@ -49,6 +49,7 @@ import pulumi_kubernetes as k8s
 from infra.aws import ebs
 from infra.aws.firewall import Ingress, admit
 from infra.aws.nodegroups import NodeGroupContext, is_gpu, machine_of, node_group
+from infra.aws.stores import account_administers_key, logs_may_use_key
 from infra.catalog import catalog
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import Capacity, Deployer, Environment, NodePool, Role
@@ -134,41 +135,11 @@ def key_policy(*, account_id: str, partition: str, dns_suffix: str, region: str,
         {
             "Version": "2012-10-17",
             "Statement": [
-                {
-                    "Sid": "AccountAdministersTheKeyThroughIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                },
-                {
-                    "Sid": "ControlPlaneLogGroup",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}},
-                },
-                {
-                    "Sid": "ContainerLogGroups",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {"ArnLike": {"kms:EncryptionContext:aws:logs:arn": container_logs_arn}},
-                },
+                account_administers_key(partition, account_id),
+                logs_may_use_key("ControlPlaneLogGroup", region, log_group_arn, dns_suffix=dns_suffix),
+                logs_may_use_key(
+                    "ContainerLogGroups", region, container_logs_arn, like=True, dns_suffix=dns_suffix
+                ),
                 {
                     "Sid": "AutoScalingEncryptsNodeVolumes",
                     "Effect": "Allow",

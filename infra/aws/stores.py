@@ -17,6 +17,41 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+LOGS_KEY_ACTIONS = ("kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*")
+"""What CloudWatch Logs needs of a key that encrypts a log group (CloudWatch Logs User Guide,
+"Encrypt log data in CloudWatch Logs using AWS KMS":
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html)."""
+
+
+def account_administers_key(partition: str, account: str) -> dict[str, Any]:
+    """The key-policy statement of AWS's default key policy: the account administers the key through
+    IAM, so that IAM policies, not the key policy, say who else may use it."""
+    return {
+        "Sid": "AccountAdministersTheKeyThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def logs_may_use_key(
+    sid: str, region: str, log_group_arn: str, *, like: bool = False, dns_suffix: str = "amazonaws.com"
+) -> dict[str, Any]:
+    """A key-policy statement letting CloudWatch Logs of ``region`` use the key for the log groups
+    ``log_group_arn`` names (one ARN; with ``like``, a pattern), through the encryption context
+    CloudWatch Logs sends."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": f"logs.{region}.{dns_suffix}"},
+        "Action": list(LOGS_KEY_ACTIONS),
+        "Resource": "*",
+        "Condition": {
+            "ArnLike" if like else "ArnEquals": {"kms:EncryptionContext:aws:logs:arn": log_group_arn}
+        },
+    }
+
 
 def key_policy(provider: pulumi.ProviderResource, region: str, *, logs: bool = False) -> pulumi.Output[str]:
     """The account administers the key through IAM, as in AWS's default key policy; with `logs`,
@@ -25,35 +60,15 @@ def key_policy(provider: pulumi.ProviderResource, region: str, *, logs: bool = F
 
     def document(caller_arn: str, account: str) -> str:
         partition = caller_arn.split(":")[1]
-        statements: list[dict[str, object]] = [
-            {
-                "Sid": "AccountAdministersTheKeyThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            }
-        ]
+        statements: list[dict[str, Any]] = [account_administers_key(partition, account)]
         if logs:
             statements.append(
-                {
-                    "Sid": "CloudWatchLogsOfThisAccount",
-                    "Effect": "Allow",
-                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                    "Action": [
-                        "kms:Encrypt*",
-                        "kms:Decrypt*",
-                        "kms:ReEncrypt*",
-                        "kms:GenerateDataKey*",
-                        "kms:Describe*",
-                    ],
-                    "Resource": "*",
-                    "Condition": {
-                        "ArnLike": {
-                            "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{region}:{account}:log-group:*"
-                        }
-                    },
-                }
+                logs_may_use_key(
+                    "CloudWatchLogsOfThisAccount",
+                    region,
+                    f"arn:{partition}:logs:{region}:{account}:log-group:*",
+                    like=True,
+                )
             )
         return json.dumps({"Version": "2012-10-17", "Statement": statements}, sort_keys=True)
 
