@@ -64,7 +64,7 @@ from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
 from infra.k8s.mesh import INGRESS_PORT as MESH_INGRESS_PORT
 from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
 from infra.k8s.mesh import SYSTEM_NAMESPACE as ISTIO_SYSTEM
-from infra.k8s.monitoring import COLLECTOR_PORTS
+from infra.k8s.monitoring import COLLECTOR_PORTS, MESH_SCRAPES
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.parts import ClusterParts, gcp_ranges
 from infra.settings import PROJECT, Cloud, Role, Settings
@@ -148,7 +148,8 @@ ISTIOD_WEBHOOK_PORT = 15017
 https://istio.io/v1.30/docs/ops/deployment/application-requirements/): 15012 is xDS and the CA over
 TLS/mTLS, what every proxy of the mesh dials; 15017 is the webhook container port behind the
 Service's 443. Not opened: 15010 (xDS and CA in plain text, "only for secure networks": nothing in
-this mesh is configured to use it) and 15014 (control-plane metrics: no scraper of istiod is built)."""
+this mesh is configured to use it). 15014 (control-plane metrics) is open to ``monitoring`` only
+(``mesh_scrape_edges``)."""
 
 MESH_EDGES: list[Edge] = []
 """Paths a service mesh adds beyond ``mesh_edges`` (kept for callers that extend the list)."""
@@ -234,6 +235,7 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             ports=((443, tcp), (6443, tcp)),
             why="istiod watches Services, pods and Istio objects and signs workload certificates",
         ),
+        *mesh_scrape_edges(),
         *(
             [
                 Edge(
@@ -248,6 +250,24 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             if cloud is Cloud.AWS
             else []
         ),
+    ]
+
+
+def mesh_scrape_edges() -> list[Edge]:
+    """The cluster's Prometheus (EKS) or the collector (GKE), both in ``monitoring``, to each of the
+    mesh's own components on its metrics port only (infra/k8s/monitoring.py ``MESH_SCRAPES``, one edge
+    per row). Those pods are outside the ambient mesh, so the scrape is plain text to the port itself:
+    no HBONE twin, and no AuthorizationPolicy is involved."""
+    return [
+        Edge(
+            name=f"prometheus-scrapes-{scrape.name}",
+            source=Peer(namespace=MONITORING),
+            target=Peer(namespace=scrape.namespace, pods=dict(scrape.selector)),
+            ports=((scrape.number, "TCP"),),
+            why=f"the cluster's Prometheus (GKE: the collector) scrapes {scrape.name}'s {scrape.path} in plain "
+            f"text: {scrape.namespace} is outside the ambient mesh",
+        )
+        for scrape in MESH_SCRAPES
     ]
 
 
