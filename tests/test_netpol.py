@@ -62,6 +62,7 @@ EXPECTED_EDGES = {
     "ingress-to-gateway",
     "ingress-to-istiod",
     "ztunnel-to-istiod",
+    "istio-cni-to-api-server",
     "api-server-to-istiod",
     "istiod-to-api-server",
     "istiod-to-jwks",
@@ -183,10 +184,10 @@ def test_a_cluster_without_the_mesh_sends_the_load_balancer_to_the_gateway() -> 
 
 
 @pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
-def test_istiod_admits_only_the_mesh_the_nodes_and_the_api_server(prod: Graph, cluster: str) -> None:
-    """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to the nodes
-    (ztunnel is host-network), its webhook (15017) to the API server, its metrics (15014) to
-    ``monitoring`` only; 15010 stays closed."""
+def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph, cluster: str) -> None:
+    """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to
+    ztunnel's pods, its webhook (15017) to the API server, its metrics (15014) to ``monitoring``
+    only; 15010 stays closed."""
     system = _policies(prod)[(cluster, "istio-system")]
     assert system["default-deny"]["podSelector"] == {}
     istiod = {
@@ -206,10 +207,35 @@ def test_istiod_admits_only_the_mesh_the_nodes_and_the_api_server(prod: Graph, c
     assert _ports(istiod["ingress-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["ztunnel-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["api-server-to-istiod-in"], "ingress") == {15017}
-    assert _ingress_cidrs(istiod["ztunnel-to-istiod-in"]), "the nodes' addresses"
-    assert "0.0.0.0/0" not in _ingress_cidrs(istiod["ztunnel-to-istiod-in"])
+    (ztunnel,) = [peer for rule in istiod["ztunnel-to-istiod-in"]["ingress"] for peer in rule["from"]]
+    assert ztunnel == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+        "podSelector": {"matchLabels": {"app": "ztunnel"}},
+    }, "ztunnel is a pod of istio-system (in-pod mode), not the node"
     opened = {p for spec in system.values() if spec.get("ingress") for p in _ports(spec, "ingress")}
     assert 15010 not in opened
+
+
+@pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
+def test_ztunnel_and_the_cni_agent_leave_istio_system_only_where_ambient_needs(
+    prod: Graph, cluster: str
+) -> None:
+    """At Istio 1.30 neither runs on the host network, so istio-system's default-deny confines them:
+    without these two edges ztunnel would never get its configuration and certificates, and the CNI
+    agent would never see a pod to redirect."""
+    system = _policies(prod)[(cluster, "istio-system")]
+    leaving = {name: spec for name, spec in system.items() if name.endswith("-out")}
+    ztunnel = leaving["ztunnel-to-istiod-out"]
+    assert ztunnel["podSelector"] == {"matchLabels": {"app": "ztunnel"}}
+    (target,) = [peer for rule in ztunnel["egress"] for peer in rule["to"]]
+    assert target["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    assert _ports(ztunnel, "egress") == {15012}
+    cni = leaving["istio-cni-to-api-server-out"]
+    assert cni["podSelector"] == {"matchLabels": {"k8s-app": "istio-cni-node"}}
+    assert _ports(cni, "egress") == {443, 6443}
+    assert _egress_cidrs(cni) and "0.0.0.0/0" not in _egress_cidrs(cni), "the control plane only"
+    own = {name for name, spec in leaving.items() if spec["podSelector"] == ztunnel["podSelector"]}
+    assert own == {"ztunnel-to-istiod-out"}, "besides DNS, ztunnel's own pod dials istiod only"
 
 
 MESH_METRICS = {
