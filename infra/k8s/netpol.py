@@ -33,8 +33,8 @@ Mesh: ``mesh_edges`` adds what Istio ambient needs on cloud clusters (ztunnel's 
 15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32) and the paths of
 the mesh's own namespaces, which deny by default like every other: the load balancer to the
 ingress (``MESH_ENTRY``, 8080), the ingress to LiteLLM, istiod's xDS (15012) from the ingress and
-from the nodes, its webhook (15017) from the API server, and istiod to the API server and the JWKS
-host. ztunnel and the Istio CNI agent are ordinary pods of istio-system at Istio 1.30: ztunnel runs
+from ztunnel, its webhook (15017) from the API server, istiod to the API server and the JWKS host,
+and ``monitoring`` to each component's metrics port (``mesh_scrape_edges``). ztunnel and the Istio CNI agent are ordinary pods of istio-system at Istio 1.30: ztunnel runs
 in-pod (its listeners live in each mesh pod's network namespace; its own pod dials only istiod), and
 the CNI agent shares the host's network only with ``ambient.shareHostNetworkNamespace``, false by
 default since 1.26 (istio/istio 1.30.3 manifests/charts/istio-cni/values.yaml; the ztunnel chart's
