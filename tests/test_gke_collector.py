@@ -174,11 +174,11 @@ def test_the_collectors_google_account_may_only_write_metrics(stack: str) -> Non
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])
-def test_the_collector_scrapes_exactly_the_vllm_and_gateway_pods(stack: str) -> None:
+def test_the_collector_scrapes_exactly_the_vllm_and_gateway_pods_of_the_program(stack: str) -> None:
     graph = planned(stack)
     for cluster in _gke_clusters(graph):
         jobs = _jobs(graph, cluster)
-        assert set(jobs) == {"vllm", "gateway"}, "the chart's default jobs are off"
+        assert set(jobs) == {"vllm", "gateway", *MESH_TARGETS}, "the chart's default jobs are off"
         kept = {
             (name, where)
             for name, job in jobs.items()
@@ -194,6 +194,69 @@ def test_the_collector_scrapes_exactly_the_vllm_and_gateway_pods(stack: str) -> 
         assert {w for _, w in kept if w.startswith("vllm-")} == {
             w for w, _ in _pod_targets(graph, cluster) if w.startswith("vllm-") and w.endswith(":http")
         }, "every model server's API port, nothing else"
+
+
+MESH_TARGETS = {
+    # job -> a pod of that component as Kubernetes discovery sees it: namespace, the labels, container
+    # and port names the Istio 1.30.3 charts give it (infra/k8s/monitoring.py MESH_SCRAPES names the files).
+    "istiod": _target(
+        "istio-system",
+        "istiod-5d8f7-abc12",
+        {"app": "istiod", "istio": "pilot", "istio.io/dataplane-mode": "none"},
+        "discovery",
+        "http-monitoring",
+    ),
+    "ztunnel": _target(
+        "istio-system",
+        "ztunnel-x7k2p",
+        {"app": "ztunnel", "app.kubernetes.io/name": "ztunnel", "istio.io/dataplane-mode": "none"},
+        "istio-proxy",
+        "ztunnel-stats",
+    ),
+    "istio-cni": _target(
+        "istio-system",
+        "istio-cni-node-q9w8e",
+        {
+            "k8s-app": "istio-cni-node",
+            "app.kubernetes.io/name": "istio-cni",
+            "istio.io/dataplane-mode": "none",
+        },
+        "install-cni",
+        "metrics",
+    ),
+    "istio-ingress": _target(
+        "istio-ingress",
+        "istio-ingress-6c9d4-zz1aa",
+        {"app": "istio-ingress", "istio": "ingress", "sidecar.istio.io/inject": "true"},
+        "istio-proxy",
+        "http-envoy-prom",
+    ),
+}
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_gke_collector_scrapes_the_mesh_on_its_components_metrics_ports(stack: str) -> None:
+    graph = planned(stack)
+    for cluster in _gke_clusters(graph):
+        jobs = _jobs(graph, cluster)
+        for name, target in MESH_TARGETS.items():
+            namespace = target["__meta_kubernetes_namespace"]
+            pod = target["__meta_kubernetes_pod_name"]
+            port = target["__meta_kubernetes_pod_container_port_name"]
+            assert _scraped(jobs[name], target) == {
+                "namespace": namespace,
+                "pod": pod,
+                "container": target["__meta_kubernetes_pod_container_name"],
+                "instance": f"{pod}:{port}",
+            }, (cluster, name)
+            others = [other for job, other in MESH_TARGETS.items() if job != name]
+            assert all(_scraped(jobs[name], other) is None for other in others), (cluster, name)
+            elsewhere = {**target, "__meta_kubernetes_namespace": "default"}
+            assert _scraped(jobs[name], elsewhere) is None, "only the mesh's own namespace"
+            readiness = {**target, "__meta_kubernetes_pod_container_port_name": "http-envoy-status"}
+            assert _scraped(jobs[name], readiness) is None, "only the metrics port"
+        assert jobs["istio-ingress"]["metrics_path"] == "/stats/prometheus", "Envoy's own endpoint"
+        assert {jobs[n]["metrics_path"] for n in ("istiod", "ztunnel", "istio-cni")} == {"/metrics"}
 
 
 def test_the_scrape_jobs_match_the_eks_pod_monitors() -> None:

@@ -14,7 +14,7 @@ import yaml
 import infra.topology
 from inferstack.engine import Graph, Resource, plan_stack
 from inferstack.project import find_project
-from infra.k8s import monitoring
+from infra.k8s import mesh, monitoring, netpol
 from infra.k8s.mesh import AMBIENT
 from infra.parts import MetricsStore
 from infra.settings import AlertSeverity, Monitoring
@@ -298,3 +298,47 @@ def test_stack_values_follow_the_settings() -> None:
     # The shared store's rules tell the clusters apart by this label (infra/monitoring/rules.py).
     assert spec["externalLabels"] == {"cluster": "core-euw1"}
     assert small["grafana"]["enabled"] is False  # type: ignore[index]
+
+
+POD_MONITOR = "kubernetes:monitoring.coreos.com/v1:PodMonitor"
+MESH_RELEASE = "inferstack:k8s:ClusterMesh"
+MESH_COMPONENTS = {
+    # PodMonitor -> (namespace, pod labels, port name, path), as the Istio 1.30.3 charts set them
+    # (see infra/k8s/monitoring.py MESH_SCRAPES for the files read).
+    "istiod": ("istio-system", {"app": "istiod"}, "http-monitoring", "/metrics"),
+    "ztunnel": ("istio-system", {"app": "ztunnel"}, "ztunnel-stats", "/metrics"),
+    "istio-cni": ("istio-system", {"k8s-app": "istio-cni-node"}, "metrics", "/metrics"),
+    "istio-ingress": ("istio-ingress", {"istio": "ingress"}, "http-envoy-prom", "/stats/prometheus"),
+}
+
+
+def _mesh_charts(graph: Graph, cluster: str) -> set[str]:
+    """The Helm release names the cluster's mesh component installs."""
+    mesh = component(graph, MESH_RELEASE, f"{cluster}-mesh")
+    return {r.inputs["name"] for r in children_of(graph, mesh) if r.type == RELEASE}
+
+
+def test_every_eks_cluster_scrapes_the_mesh_in_its_own_namespaces(prod: Graph) -> None:
+    for cluster in _eks_clusters(prod):
+        monitors = {
+            r.inputs["metadata"]["name"]: r.inputs["spec"]
+            for r in _under(prod, cluster)
+            if r.type == POD_MONITOR
+        }
+        assert set(MESH_COMPONENTS) <= set(monitors), cluster
+        assert set(MESH_COMPONENTS) <= _mesh_charts(prod, cluster), "each monitor's component runs there"
+        for name, (namespace, labels, port, path) in MESH_COMPONENTS.items():
+            spec = monitors[name]
+            assert spec["namespaceSelector"] == {"matchNames": [namespace]}, name
+            assert spec["selector"] == {"matchLabels": labels}, name
+            assert spec["podMetricsEndpoints"] == [{"port": port, "path": path, "interval": "30s"}], name
+
+
+def test_the_mesh_monitors_select_the_labels_the_mesh_sets() -> None:
+    """The ingress's labels come from its release name (infra/k8s/mesh.py); istiod's are the ones
+    the network policy already selects: a rename there must not silently stop the scrape."""
+    monitors = monitoring.pod_monitors()
+    assert monitors["istio-ingress"]["selector"] == {"matchLabels": mesh.INGRESS_SELECTOR}
+    assert monitors["istio-ingress"]["namespaceSelector"] == {"matchNames": [mesh.INGRESS_NAMESPACE]}
+    assert monitors["istiod"]["selector"] == {"matchLabels": netpol.ISTIOD_PODS}
+    assert {s.namespace for s in monitoring.MESH_SCRAPES} == {mesh.SYSTEM_NAMESPACE, mesh.INGRESS_NAMESPACE}

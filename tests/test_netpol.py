@@ -62,9 +62,14 @@ EXPECTED_EDGES = {
     "ingress-to-gateway",
     "ingress-to-istiod",
     "ztunnel-to-istiod",
+    "istio-cni-to-api-server",
     "api-server-to-istiod",
     "istiod-to-api-server",
     "istiod-to-jwks",
+    "prometheus-scrapes-istiod",
+    "prometheus-scrapes-ztunnel",
+    "prometheus-scrapes-istio-cni",
+    "prometheus-scrapes-istio-ingress",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"presidio-analyzer", "presidio-anonymizer"}
@@ -178,22 +183,104 @@ def test_a_cluster_without_the_mesh_sends_the_load_balancer_to_the_gateway() -> 
 
 
 @pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
-def test_istiod_admits_only_the_mesh_the_nodes_and_the_api_server(prod: Graph, cluster: str) -> None:
-    """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to the nodes
-    (ztunnel is host-network), its webhook (15017) to the API server; 15010 and 15014 stay closed."""
+def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph, cluster: str) -> None:
+    """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to
+    ztunnel's pods, its webhook (15017) to the API server, its metrics (15014) to ``monitoring``
+    only; 15010 stays closed."""
     system = _policies(prod)[(cluster, "istio-system")]
     assert system["default-deny"]["podSelector"] == {}
-    istiod = {name: spec for name, spec in system.items() if name.endswith("-in")}
-    assert set(istiod) == {"ingress-to-istiod-in", "ztunnel-to-istiod-in", "api-server-to-istiod-in"}
+    istiod = {
+        name: spec
+        for name, spec in system.items()
+        if name.endswith("-in") and spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    }
+    assert set(istiod) == {
+        "ingress-to-istiod-in",
+        "ztunnel-to-istiod-in",
+        "api-server-to-istiod-in",
+        "prometheus-scrapes-istiod-in",
+    }
+    assert _ports(istiod.pop("prometheus-scrapes-istiod-in"), "ingress") == {15014}
     for spec in istiod.values():
         assert spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
     assert _ports(istiod["ingress-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["ztunnel-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["api-server-to-istiod-in"], "ingress") == {15017}
-    assert _ingress_cidrs(istiod["ztunnel-to-istiod-in"]), "the nodes' addresses"
-    assert "0.0.0.0/0" not in _ingress_cidrs(istiod["ztunnel-to-istiod-in"])
+    (ztunnel,) = [peer for rule in istiod["ztunnel-to-istiod-in"]["ingress"] for peer in rule["from"]]
+    assert ztunnel == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
+        "podSelector": {"matchLabels": {"app": "ztunnel"}},
+    }, "ztunnel is a pod of istio-system (in-pod mode), not the node"
     opened = {p for spec in system.values() if spec.get("ingress") for p in _ports(spec, "ingress")}
-    assert not opened & {15010, 15014}
+    assert 15010 not in opened
+
+
+@pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
+def test_ztunnel_and_the_cni_agent_leave_istio_system_only_where_ambient_needs(
+    prod: Graph, cluster: str
+) -> None:
+    """At Istio 1.30 neither runs on the host network, so istio-system's default-deny confines them:
+    without these two edges ztunnel would never get its configuration and certificates, and the CNI
+    agent would never see a pod to redirect."""
+    system = _policies(prod)[(cluster, "istio-system")]
+    leaving = {name: spec for name, spec in system.items() if name.endswith("-out")}
+    ztunnel = leaving["ztunnel-to-istiod-out"]
+    assert ztunnel["podSelector"] == {"matchLabels": {"app": "ztunnel"}}
+    (target,) = [peer for rule in ztunnel["egress"] for peer in rule["to"]]
+    assert target["podSelector"] == {"matchLabels": {"app": "istiod"}}
+    assert _ports(ztunnel, "egress") == {15012}
+    cni = leaving["istio-cni-to-api-server-out"]
+    assert cni["podSelector"] == {"matchLabels": {"k8s-app": "istio-cni-node"}}
+    assert _ports(cni, "egress") == {443, 6443}
+    assert _egress_cidrs(cni) and "0.0.0.0/0" not in _egress_cidrs(cni), "the control plane only"
+    own = {name for name, spec in leaving.items() if spec["podSelector"] == ztunnel["podSelector"]}
+    assert own == {"ztunnel-to-istiod-out"}, "besides DNS, ztunnel's own pod dials istiod only"
+
+
+MESH_METRICS = {
+    # edge -> (namespace, pods, port): the mesh components' metrics ports (Istio 1.30.3 charts).
+    "prometheus-scrapes-istiod": ("istio-system", {"app": "istiod"}, 15014),
+    "prometheus-scrapes-ztunnel": ("istio-system", {"app": "ztunnel"}, 15020),
+    "prometheus-scrapes-istio-cni": ("istio-system", {"k8s-app": "istio-cni-node"}, 15014),
+    "prometheus-scrapes-istio-ingress": ("istio-ingress", {"istio": "ingress"}, 15090),
+}
+
+
+@pytest.mark.parametrize("cluster", ["core-use1", "burst-usc1"])
+def test_monitoring_reaches_each_mesh_component_on_its_metrics_port_only(prod: Graph, cluster: str) -> None:
+    """EKS's Prometheus and GKE's collector, both in ``monitoring``, scrape the mesh's own pods in
+    plain text (they are outside the ambient mesh): their metrics port and nothing else, no HBONE."""
+    policies = _policies(prod)
+    monitoring = {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+    for edge, (namespace, pods, port) in MESH_METRICS.items():
+        admitted = policies[(cluster, namespace)][f"{edge}-in"]
+        assert admitted["podSelector"] == {"matchLabels": pods}, edge
+        (source,) = [peer for rule in admitted["ingress"] for peer in rule["from"]]
+        assert source == {**monitoring, "podSelector": {"matchLabels": {}}}, "every pod of monitoring"
+        assert _ports(admitted, "ingress") == {port}, edge
+        leaving = policies[(cluster, "monitoring")][f"{edge}-out"]
+        (target,) = [peer for rule in leaving["egress"] for peer in rule["to"]]
+        assert target == {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}},
+            "podSelector": {"matchLabels": pods},
+        }, edge
+        assert _ports(leaving, "egress") == {port}, edge
+    # Nothing else in the mesh's namespaces admits the monitoring namespace.
+    for namespace in ("istio-system", "istio-ingress"):
+        from_monitoring = {
+            name
+            for name, spec in policies[(cluster, namespace)].items()
+            for rule in spec.get("ingress", [])
+            for peer in rule["from"]
+            if peer.get("namespaceSelector") == monitoring["namespaceSelector"]
+        }
+        assert from_monitoring == {f"{e}-in" for e, (ns, _, _) in MESH_METRICS.items() if ns == namespace}
+
+
+def test_an_existing_cluster_opens_no_mesh_scrape() -> None:
+    names = {e.name for e in netpol.edges(Cloud.EXISTING)}
+    assert names, "an existing cluster has edges"
+    assert not names & set(MESH_METRICS)
 
 
 def test_istiod_names_the_jwks_host_on_gke(prod: Graph) -> None:

@@ -43,6 +43,11 @@ API port. With a ``MetricsStore`` (an Amazon Managed Service for Prometheus work
 also remote-writes there, so that rules over every cluster evaluate where all samples meet.
 Alertmanager, and Prometheus when it writes to a store, get Pod Identity roles of their own that
 may do exactly that and nothing else.
+
+Both collection paths also scrape the mesh itself (``MESH_SCRAPES``: istiod, ztunnel, the CNI agent,
+the ingress proxy), from the same rows, so that a control plane that stops pushing or a ztunnel
+that refuses connections shows in the same store as the requests it affects. Those pods are not in
+the ambient mesh: the scrape is plain text, to their metrics port only.
 """
 
 from __future__ import annotations
@@ -66,6 +71,9 @@ from infra.k8s import SYSTEM_PRIORITY_CLASS
 from infra.k8s.addons.iam import POD_IDENTITY_TRUST
 from infra.k8s.addons.values import NON_ROOT_POD, RESTRICTED, resources
 from infra.k8s.mesh import AMBIENT
+from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
+from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_SELECTOR
+from infra.k8s.mesh import SYSTEM_NAMESPACE as MESH_SYSTEM
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.monitoring.rules import STACK_LABEL, RuleGroup, rule_groups, stack_label
 from infra.naming import AUTONAMED_MAX, resource_name
@@ -165,7 +173,7 @@ class Scrape:
     """Where the pods run (the GKE collector discovers pods there only)."""
 
 
-SCRAPES: tuple[Scrape, ...] = (
+APP_SCRAPES: tuple[Scrape, ...] = (
     Scrape(
         name="vllm", selector=SERVER_SELECTOR, port=SERVER_METRICS_PORT, path="/metrics", namespace=SERVING
     ),
@@ -175,15 +183,85 @@ SCRAPES: tuple[Scrape, ...] = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class MeshScrape(Scrape):
+    """A component of the mesh itself (infra/k8s/mesh.py). Its pods are not in the ambient mesh (the
+    charts label them ``istio.io/dataplane-mode: none``, and istio-system and istio-ingress carry no
+    ambient label), so the scrape is plain text on the pod's own address: no HBONE, and the
+    namespace's default-deny must admit the port itself (infra/k8s/netpol.py ``mesh_scrape_edges``)."""
+
+    number: int
+    """The named port's number, which a NetworkPolicy names."""
+
+
+MESH_SCRAPES: tuple[MeshScrape, ...] = (
+    # istio/istio 1.30.3 manifests/charts/istio-control/istio-discovery/templates/deployment.yaml:
+    # pod label app: istiod, container port 15014 "http-monitoring" (--monitoringAddr=:15014), served at
+    # /metrics (pilot/pkg/bootstrap/monitoring.go metricsPath).
+    MeshScrape(
+        name="istiod",
+        selector={"app": "istiod"},
+        port="http-monitoring",
+        number=15014,
+        path="/metrics",
+        namespace=MESH_SYSTEM,
+    ),
+    # manifests/charts/ztunnel/templates/daemonset.yaml at 1.30.3: pod label app: ztunnel, container
+    # port 15020 "ztunnel-stats", no hostNetwork (in-pod mode); istio/ztunnel 1.30.3 src/config.rs
+    # binds the stats server to the wildcard address on 15020, src/metrics/server.rs answers /metrics.
+    MeshScrape(
+        name="ztunnel",
+        selector={"app": "ztunnel"},
+        port="ztunnel-stats",
+        number=15020,
+        path="/metrics",
+        namespace=MESH_SYSTEM,
+    ),
+    # manifests/charts/istio-cni/templates/daemonset.yaml at 1.30.3: pod label k8s-app: istio-cni-node,
+    # container port 15014 "metrics" (the chart's own prometheus.io annotations name /metrics;
+    # cni/pkg/cmd/root.go serves it there); hostNetwork only with ambient.shareHostNetworkNamespace,
+    # false by default and not set here.
+    MeshScrape(
+        name="istio-cni",
+        selector={"k8s-app": "istio-cni-node"},
+        port="metrics",
+        number=15014,
+        path="/metrics",
+        namespace=MESH_SYSTEM,
+    ),
+    # The ingress (gateway chart 1.30.3, templates/deployment.yaml; istiod's gateway injection template
+    # adds the same port): container istio-proxy, port 15090 "http-envoy-prom", Envoy's own
+    # /stats/prometheus (tools/packaging/common/envoy_bootstrap.json), istio_requests_total among them.
+    # Not 15020, the agent's merged endpoint the chart's prometheus.io annotations name: no container
+    # port names it, and a PodMonitor (as the collector's job) selects a named port.
+    MeshScrape(
+        name="istio-ingress",
+        selector=dict(MESH_INGRESS_SELECTOR),
+        port="http-envoy-prom",
+        number=15090,
+        path="/stats/prometheus",
+        namespace=MESH_INGRESS,
+    ),
+)
+"""The mesh's own metrics: istiod (xDS pushes, certificate signing), ztunnel (every L4 connection
+it carries), the CNI agent (pods it redirected or failed to), the ingress proxy (every request
+from the edge, with its response code)."""
+
+SCRAPES: tuple[Scrape, ...] = (*APP_SCRAPES, *MESH_SCRAPES)
+
+
 def pod_monitors() -> dict[str, dict[str, object]]:
-    """The Prometheus Operator's PodMonitor specs on EKS, by name: vLLM and the gateway, in any
-    namespace (the serving layer and the gateway choose theirs). Field names from the
-    monitoring.coreos.com/v1 PodMonitor CRD of prometheus-operator-crds 31.0.1 (selector required;
-    namespaceSelector.any; podMetricsEndpoints port, path, interval)."""
+    """The Prometheus Operator's PodMonitor specs on EKS, by name: vLLM and the gateway in any
+    namespace (the serving layer and the gateway choose theirs), the mesh's components in their
+    own namespace only (a pod elsewhere labelled ``app: istiod`` is not the control plane). Field
+    names from the monitoring.coreos.com/v1 PodMonitor CRD of prometheus-operator-crds 31.0.1
+    (selector required; namespaceSelector.any, .matchNames; podMetricsEndpoints port, path, interval)."""
     return {
         scrape.name: {
             "selector": {"matchLabels": dict(scrape.selector)},
-            "namespaceSelector": {"any": True},
+            "namespaceSelector": (
+                {"matchNames": [scrape.namespace]} if isinstance(scrape, MeshScrape) else {"any": True}
+            ),
             "podMetricsEndpoints": [{"port": scrape.port, "path": scrape.path, "interval": SCRAPE_INTERVAL}],
         }
         for scrape in SCRAPES

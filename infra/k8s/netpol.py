@@ -33,12 +33,16 @@ Mesh: ``mesh_edges`` adds what Istio ambient needs on cloud clusters (ztunnel's 
 15008 between the serving namespaces, the kubelet probe address 169.254.7.127/32) and the paths of
 the mesh's own namespaces, which deny by default like every other: the load balancer to the
 ingress (``MESH_ENTRY``, 8080), the ingress to LiteLLM, istiod's xDS (15012) from the ingress and
-from the nodes, its webhook (15017) from the API server, and istiod to the API server and the JWKS
-host. ztunnel and the Istio CNI agent run on the host network: a NetworkPolicy does not select a
-host-network pod's traffic (Kubernetes docs, "Network Policies", hostNetwork pods: their traffic is
-treated as the node's), so default-deny in istio-system does not confine them, and what they dial
-arrives from the node's address (``Outside.NODES``). ``ENTRY`` remains what the load balancer
-reaches on a cluster without the mesh.
+from ztunnel, its webhook (15017) from the API server, istiod to the API server and the JWKS host,
+and ``monitoring`` to each component's metrics port (``mesh_scrape_edges``). ztunnel and the Istio CNI agent are ordinary pods of istio-system at Istio 1.30: ztunnel runs
+in-pod (its listeners live in each mesh pod's network namespace; its own pod dials only istiod), and
+the CNI agent shares the host's network only with ``ambient.shareHostNetworkNamespace``, false by
+default since 1.26 (istio/istio 1.30.3 manifests/charts/istio-cni/values.yaml; the ztunnel chart's
+DaemonSet sets no hostNetwork). Default-deny therefore selects them like any pod, so each gets its
+own edges: ztunnel to istiod's xDS, the CNI agent to the API server it watches. Istio's own optional
+policies (the charts' templates/networkpolicy.yaml, ``global.networkPolicy.enabled``) select the
+same pods by the same labels. ``ENTRY`` remains what the load balancer reaches on a cluster without
+the mesh.
 """
 
 from __future__ import annotations
@@ -64,7 +68,7 @@ from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
 from infra.k8s.mesh import INGRESS_PORT as MESH_INGRESS_PORT
 from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
 from infra.k8s.mesh import SYSTEM_NAMESPACE as ISTIO_SYSTEM
-from infra.k8s.monitoring import COLLECTOR_PORTS
+from infra.k8s.monitoring import COLLECTOR_PORTS, MESH_SCRAPES
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.parts import ClusterParts, gcp_ranges
 from infra.settings import PROJECT, Cloud, Role, Settings
@@ -88,7 +92,7 @@ class Outside(StrEnum):
     AWS_ENDPOINTS = "aws-endpoints"
     """EKS: the VPC's interface endpoints (Secrets Manager among them), in the private subnets."""
     NODES = "nodes"
-    """The nodes' own addresses: where host-network pods (ztunnel, the Istio CNI agent) connect from.
+    """The nodes' own addresses, where the kubelets and node-exporter (host network) answer.
     EKS: the private subnets; GKE: the node range."""
 
 
@@ -148,7 +152,13 @@ ISTIOD_WEBHOOK_PORT = 15017
 https://istio.io/v1.30/docs/ops/deployment/application-requirements/): 15012 is xDS and the CA over
 TLS/mTLS, what every proxy of the mesh dials; 15017 is the webhook container port behind the
 Service's 443. Not opened: 15010 (xDS and CA in plain text, "only for secure networks": nothing in
-this mesh is configured to use it) and 15014 (control-plane metrics: no scraper of istiod is built)."""
+this mesh is configured to use it). 15014 (control-plane metrics) is open to ``monitoring`` only
+(``mesh_scrape_edges``)."""
+
+ZTUNNEL_PODS = {"app": "ztunnel"}
+ISTIO_CNI_PODS = {"k8s-app": "istio-cni-node"}
+"""The DaemonSets' pod labels (manifests/charts/ztunnel/templates/daemonset.yaml and
+manifests/charts/istio-cni/templates/daemonset.yaml at istio/istio 1.30.3)."""
 
 MESH_EDGES: list[Edge] = []
 """Paths a service mesh adds beyond ``mesh_edges`` (kept for callers that extend the list)."""
@@ -214,11 +224,18 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
         ),
         Edge(
             name="ztunnel-to-istiod",
-            source=Peer(outside=Outside.NODES),
+            source=Peer(namespace=ISTIO_SYSTEM, pods=ZTUNNEL_PODS),
             target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
             ports=((ISTIOD_XDS_PORT, tcp),),
-            why="ztunnel runs on the host network, so it dials istiod (xDS, the workloads' certificates) "
-            "from its node's address",
+            why="ztunnel takes the mesh's workloads and their certificates from istiod (xDS and CA), "
+            "from its own pod's address",
+        ),
+        Edge(
+            name="istio-cni-to-api-server",
+            source=Peer(namespace=ISTIO_SYSTEM, pods=ISTIO_CNI_PODS),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp), (6443, tcp)),
+            why="the CNI agent watches pods and namespaces to redirect the ambient ones to ztunnel",
         ),
         Edge(
             name="api-server-to-istiod",
@@ -234,6 +251,7 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             ports=((443, tcp), (6443, tcp)),
             why="istiod watches Services, pods and Istio objects and signs workload certificates",
         ),
+        *mesh_scrape_edges(),
         *(
             [
                 Edge(
@@ -248,6 +266,24 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             if cloud is Cloud.AWS
             else []
         ),
+    ]
+
+
+def mesh_scrape_edges() -> list[Edge]:
+    """The cluster's Prometheus (EKS) or the collector (GKE), both in ``monitoring``, to each of the
+    mesh's own components on its metrics port only (infra/k8s/monitoring.py ``MESH_SCRAPES``, one edge
+    per row). Those pods are outside the ambient mesh, so the scrape is plain text to the port itself:
+    no HBONE twin, and no AuthorizationPolicy is involved."""
+    return [
+        Edge(
+            name=f"prometheus-scrapes-{scrape.name}",
+            source=Peer(namespace=MONITORING),
+            target=Peer(namespace=scrape.namespace, pods=dict(scrape.selector)),
+            ports=((scrape.number, "TCP"),),
+            why=f"the cluster's Prometheus (GKE: the collector) scrapes {scrape.name}'s {scrape.path} in plain "
+            f"text: {scrape.namespace} is outside the ambient mesh",
+        )
+        for scrape in MESH_SCRAPES
     ]
 
 

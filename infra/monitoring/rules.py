@@ -43,6 +43,13 @@ SERVER_DEPLOYMENTS = 'deployment=~"vllm-[a-z0-9-]+"'
 API_HANDLERS = 'handler=~"/v1/(chat/)?completions"'
 """The OpenAI-compatible endpoints whose answers the error ratio counts (not /health, not /metrics)."""
 
+MESH_INGRESS = 'namespace="istio-ingress"'
+"""The mesh's ingress (infra/k8s/mesh.py), the one Envoy of an ambient mesh without waypoints and so
+the only source of ``istio_requests_total``; ``namespace`` is the scrape's label (infra/k8s/monitoring.py)."""
+SERVER_ERROR = 'response_code=~"5[0-9][0-9]"'
+"""5xx as Istio's mesh dashboard counts them (``response_code=~"5.."``, istio/istio 1.30.3
+manifests/addons/dashboards/istio-mesh-dashboard.gen.json), with a class instead of ``.``."""
+
 QUANTILES: tuple[str, ...] = ("0.5", "0.9", "0.99")
 
 LATENCY = "deepseek_api_latency_seconds"
@@ -175,6 +182,20 @@ def api_alerts(monitoring: Monitoring) -> RuleGroup:
                 summary="Share of API requests answered 5xx exceeds threshold",
                 description=f"{{{{ $value | humanizePercentage }}}} of requests failed over 5 minutes "
                 f"(threshold {monitoring.error_ratio:.0%}).",
+            ),
+            # vLLM's counter above sees only what reaches a model server: a gateway that cannot
+            # answer, or a mesh that refuses its connections, shows only where requests enter.
+            _alert(
+                "MeshIngressErrorRatioHigh",
+                f"sum(rate(istio_requests_total{{{MESH_INGRESS},{SERVER_ERROR}}}[5m]))"
+                f" / sum(rate(istio_requests_total{{{MESH_INGRESS}}}[5m]))"
+                f" > {_number(monitoring.error_ratio)}",
+                for_="5m",
+                severity="critical",
+                summary="Share of requests the mesh's ingress answered 5xx exceeds threshold",
+                description=f"{{{{ $value | humanizePercentage }}}} of requests entering through the "
+                f"ingress failed over 5 minutes (threshold {monitoring.error_ratio:.0%}): the gateway, "
+                "the mesh or the model servers behind them.",
             ),
             _alert(
                 "TimeToFirstTokenHigh",
