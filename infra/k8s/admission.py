@@ -40,8 +40,9 @@ POLICY_NAME = "inferstack-serving-pods"
 PRIVILEGED_NAMESPACES: Mapping[str, str] = {
     "kube-system": "the cloud's node daemons (VPC CNI / Dataplane V2, kube-proxy, the Pod Identity agent, "
     "the NVIDIA device plugin) need host networking and privileged containers; the cloud manages it",
-    "istio-system": "Istio ambient's node agents: istio-cni runs on the host network and ztunnel redirects "
-    "pod traffic with NET_ADMIN (infra/k8s/mesh.py; Istio's ambient install)",
+    "istio-system": "Istio ambient's node agents (pods, not host-network, at 1.30): the CNI agent mounts the "
+    "host's CNI paths and enters pod network namespaces, and ztunnel redirects pod traffic with NET_ADMIN, "
+    "SYS_ADMIN and NET_RAW (infra/k8s/mesh.py; the 1.30.3 istio-cni and ztunnel daemonsets)",
     "istio-ingress": "baseline, not restricted: the Istio gateway chart's pods (1.30.3) set the "
     "net.ipv4.ip_unprivileged_port_start sysctl, which baseline admits; restricted is not verified for them",
     "monitoring": "EKS only: the node exporter that metric collection adds there reads the host's network "

@@ -212,7 +212,9 @@ class ClusterMesh(pulumi.ComponentResource):
         self._k8s = args.part.kubernetes
         cluster = args.part.cluster
         self.releases = {}
-        system = self._namespace(SYSTEM_NAMESPACE, "privileged")  # CNI agent and ztunnel: host network
+        system = self._namespace(
+            SYSTEM_NAMESPACE, "privileged"
+        )  # CNI agent: host paths; ztunnel: NET_ADMIN, SYS_ADMIN
         ingress_ns = self._namespace(INGRESS_NAMESPACE, "baseline")
         self.namespaces = {SYSTEM_NAMESPACE: system, INGRESS_NAMESPACE: ingress_ns}
         after: list[pulumi.Resource] = [*args.depends_on, system]
