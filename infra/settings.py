@@ -1204,10 +1204,12 @@ class LogDomain(SettingsModel):
     """The OpenSearch domain Fluent Bit writes to when ``monitoring.logs`` is ``opensearch``."""
 
     instance_type: str = "m6g.large.search"
-    """Data node type, from LOG_DOMAIN_INSTANCE_TYPES."""
+    """Data node type: m6g, m7g, r6g or r7g, .large or .xlarge, with the .search suffix (Graviton types
+    with EBS storage, encryption at rest and fine-grained access control)."""
     instance_count: Int | None = Field(default=None, ge=1, le=10)
-    """Data nodes; 1 or an even number (zone awareness over two zones, or three when it divides by 3).
-    Default: 2 in prod (a zone's loss keeps the logs searchable), 1 elsewhere."""
+    """Data nodes, 1 to 10: 1 or an even number (zone-aware over two zones, three when the count divides
+    by 3 and the cluster has three zones). Default: 2 in prod (a zone's loss keeps the logs
+    searchable), 1 elsewhere."""
     volume_gib: Int = Field(default=20, ge=10, le=512)
     """gp3 volume per data node, GiB."""
 
