@@ -475,6 +475,7 @@ def _log_domain(
             instance_count=sizing.nodes(settings.environment),
             volume_gib=sizing.volume_gib,
             log_retention_days=settings.log_retention_days,
+            admin_principal_arns=settings.cluster_admins,
             protect=settings.is_prod,
             tags={**settings.tags, "component": "logs"},
         ),

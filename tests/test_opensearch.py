@@ -38,6 +38,7 @@ SUBNET = "aws:ec2/subnet:Subnet"
 NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 OBSERVABILITY = "amazon-cloudwatch-observability"
 
+ADMIN = "arn:aws:iam::123456789012:role/platform-admin"
 ON = ("  monitoring:\n    receivers:", "  monitoring:\n    logs: opensearch\n    receivers:")
 """The one change that turns the option on in a shipped stack file."""
 
@@ -50,8 +51,8 @@ def prod_logs(tmp_path_factory: pytest.TempPathFactory) -> Graph:
 
 @pytest.fixture(scope="module")
 def dev_logs(tmp_path_factory: pytest.TempPathFactory) -> Graph:
-    """dev with the option on: one EKS core cluster, one data node."""
-    return stack_variant(tmp_path_factory, "dev", *ON)
+    """dev with the option on: one EKS core cluster, one data node, and a cluster admin named."""
+    return stack_variant(tmp_path_factory, "dev", ON[0], f"  clusterAdmins: [{ADMIN}]\n{ON[1]}")
 
 
 def _one(graph: Graph, token: str) -> Resource:
@@ -157,8 +158,17 @@ def test_fine_grained_access_with_an_iam_master_role_and_no_password(prod_logs: 
     roles = {r.name: r for r in _domain_children(prod_logs) if r.type == ROLE}
     assert security["masterUserOptions"]["masterUserArn"].endswith(":logs-admin")
     trust = json.loads(roles["logs-admin"].inputs["assumeRolePolicy"])["Statement"]
-    assert [s["Principal"] for s in trust] == [{"AWS": "arn:aws:iam::123456789012:root"}]
+    # The deploying identity (prod names no cluster admins), never the whole account.
+    (principals,) = [s["Principal"]["AWS"] for s in trust]
+    assert principals and not [p for p in principals if p.endswith(":root") or p == "*"]
     assert "password" not in json.dumps(domain.inputs).lower()
+
+
+def test_the_stacks_cluster_admins_are_who_may_become_the_master_role(dev_logs: Graph) -> None:
+    (role,) = [r for r in _domain_children(dev_logs) if r.type == ROLE and r.name == "logs-admin"]
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Principal"] == {"AWS": [ADMIN]}
+    assert statement["Action"] == "sts:AssumeRole"
 
 
 def test_only_fluent_bit_writes_and_only_the_master_role_administers(prod_logs: Graph) -> None:

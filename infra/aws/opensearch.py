@@ -250,6 +250,16 @@ def bootstrap_requests(*, writer_role_arn: str, retention_days: int) -> list[dic
     ]
 
 
+def admin_trust(principals: Sequence[str]) -> dict[str, Any]:
+    """Only the named principals may become the master role, never the whole account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": sorted(principals)}, "Action": "sts:AssumeRole"}
+        ],
+    }
+
+
 def _pod_identity_trust() -> str:
     # EKS Pod Identity assumes the role and tags the session
     # (https://docs.aws.amazon.com/eks/latest/userguide/pod-id-role.html).
@@ -285,6 +295,8 @@ class LogDomainArgs:
     volume_gib: int
     log_retention_days: int
     """CloudWatch retention of the domain's own logs, and the age at which an index is deleted."""
+    admin_principal_arns: Sequence[str] = ()
+    """Who may assume the master role: the stack's cluster admins; empty, the deploying identity."""
     protect: bool = False
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -393,24 +405,18 @@ class LogDomain(pulumi.ComponentResource):
             opts=child,
         )
 
+        # The stack's cluster admins, or the deploying identity, as the EKS access entries name them
+        # (infra/aws/eks.py ``_deployer_arn``: the session context gives an assumed role's real ARN).
+        admins: pulumi.Input[Sequence[str]] = list(
+            args.admin_principal_arns
+        ) or aws.iam.get_session_context_output(arn=identity.arn, opts=invoke).issuer_arn.apply(
+            lambda arn: [arn]
+        )
         admin = aws.iam.Role(
             child_name("admin"),
             description=f"Fine-grained access control master of OpenSearch {args.domain_name}",
-            # Any principal of the account to which IAM grants sts:AssumeRole on this role; the
-            # account's own policies decide who that is.
-            assume_role_policy=pulumi.Output.all(partition, identity.account_id).apply(
-                lambda v: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"AWS": f"arn:{v[0]}:iam::{v[1]}:root"},
-                                "Action": "sts:AssumeRole",
-                            }
-                        ],
-                    }
-                )
+            assume_role_policy=pulumi.Output.from_input(admins).apply(
+                lambda arns: json.dumps(admin_trust(arns))
             ),
             tags=tags(child_name("admin")),
             opts=child,
