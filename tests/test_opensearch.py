@@ -12,10 +12,12 @@ import pytest
 
 from inferstack.engine import Graph, Resource
 from inferstack.policy import check_graph
+from inferstack.scan import run_checkov, write_inputs
 from infra.aws import opensearch
 from infra.k8s import logs
 from policies.cost import PRICERS, price_book
 from tests.conftest import stack_variant
+from tests.test_checkov import _binary
 from tests.test_front_door import DEV, refused
 from tests.test_policy_coverage import UNGUARDED, _judged
 from tests.test_settings import broken, problems
@@ -463,3 +465,31 @@ def test_the_command_line_exits_2_with_one_line_and_registers_nothing(tmp_path: 
     assert bad != DEV
     (line,) = refused(tmp_path, bad)
     assert "inferstack:monitoring.opensearch.instanceType: 't3.small.search'" in line
+
+
+# --- Checkov on the export ---------------------------------------------------------------------------
+
+ACCEPTED_CHECKOV = {
+    "CKV_AWS_318": "three dedicated master nodes: a log domain of one or two data nodes does not pay for "
+    "three more instances; a lost node costs searches, not the stack's serving",
+    "CKV2_AWS_59": "dedicated master nodes, the same choice as CKV_AWS_318",
+    "CKV_AWS_338": "a year of log retention: the stack's logRetentionDays, as for every log group "
+    "(policies/checkov-skips.yaml)",
+}
+"""The only Checkov failures the option adds, and why each is accepted."""
+
+
+def test_checkov_adds_no_failure_but_the_accepted_ones(prod_logs: Graph, prod: Graph, tmp_path: Path) -> None:
+    binary = _binary()
+    (tmp_path / "on").mkdir()
+    (tmp_path / "off").mkdir()
+    write_inputs({"variant": prod_logs}, tmp_path / "on")
+    write_inputs({"variant": prod}, tmp_path / "off")
+    _, _, on = run_checkov(binary, tmp_path / "on")
+    _, _, off = run_checkov(binary, tmp_path / "off")
+    evaluated = {r.check for r in on if r.passed and r.resource == "aws_opensearch_domain.logs"}
+    assert {"CKV_AWS_5", "CKV_AWS_6", "CKV_AWS_83", "CKV_AWS_137", "CKV_AWS_228", "CKV2_AWS_52"} <= evaluated
+    before = {(r.check, r.resource) for r in off if not r.passed}
+    added = {(r.check, r.resource) for r in on if not r.passed} - before
+    assert added, "the domain's own log groups fail CKV_AWS_338 as every log group does"
+    assert sorted({check for check, _ in added} - set(ACCEPTED_CHECKOV)) == []
