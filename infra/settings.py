@@ -1211,7 +1211,9 @@ class LogDomain(SettingsModel):
     by 3 and the cluster has three zones). Default: 2 in prod (a zone's loss keeps the logs
     searchable), 1 elsewhere."""
     volume_gib: Int = Field(default=20, ge=10, le=512)
-    """gp3 volume per data node, GiB."""
+    """gp3 volume per data node, GiB. The service's own bounds depend on the instance type (Developer
+    Guide, "EBS volume size quotas": https://docs.aws.amazon.com/opensearch-service/latest/developerguide/limits.html#ebsresource);
+    512 is this program's cap for a log domain, not checked against each type's quota."""
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> LogDomain:
