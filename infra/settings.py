@@ -1193,11 +1193,15 @@ LOG_DOMAIN_INSTANCE_TYPES: tuple[str, ...] = (
     "r7g.large.search",
     "r7g.xlarge.search",
 )
-"""Current-generation Graviton data nodes with EBS storage, encryption at rest, node-to-node encryption
-and fine-grained access control (Amazon OpenSearch Service Developer Guide, "Supported instance types":
+"""Current-generation Graviton data nodes with EBS storage (Amazon OpenSearch Service Developer Guide,
+"Supported instance types":
 https://docs.aws.amazon.com/opensearch-service/latest/developerguide/supported-instance-types.html).
-T2 and T3 are left out: the smallest of them cannot encrypt at rest, and a log domain that indexes every
-container line outgrows burstable CPU."""
+Burstable T2 and T3 are left out: a log domain that indexes every container line outgrows burstable
+CPU, and not every one of them offers encryption at rest and fine-grained access control, which the
+domain requires. Which type offers what, per engine version and region, is the answer of the API's
+ListInstanceTypeDetails (EncryptionEnabled, AdvancedSecurityEnabled:
+https://docs.aws.amazon.com/opensearch-service/latest/APIReference/API_InstanceTypeDetails.html),
+which needs credentials; the list was not checked against it type by type."""
 
 
 class LogDomain(SettingsModel):

@@ -240,7 +240,16 @@ def test_index_retention_is_rendered_for_the_master_role_to_apply(prod_logs: Gra
     output = prod_logs.outputs["logDomain"]
     assert output["region"] == "us-east-1"
     requests = {r["path"]: r for r in output["bootstrapRequests"]}
-    mapping = requests["/_plugins/_security/api/rolesmapping/logstash"]
+    assert list(requests) == [
+        "/_plugins/_security/api/roles/inferstack-log-writer",
+        "/_plugins/_security/api/rolesmapping/inferstack-log-writer",
+        "/_plugins/_ism/policies/inferstack-log-retention",
+    ]
+    role = requests["/_plugins/_security/api/roles/inferstack-log-writer"]["body"]
+    assert role["index_permissions"] == [
+        {"index_patterns": ["logstash-*"], "allowed_actions": ["create_index", "index"]}
+    ]
+    mapping = requests["/_plugins/_security/api/rolesmapping/inferstack-log-writer"]
     assert mapping["body"] == {"backend_roles": [output["writerRoleArn"]]}
     policy = requests["/_plugins/_ism/policies/inferstack-log-retention"]["body"]["policy"]
     assert policy["ism_template"] == [{"index_patterns": ["logstash-*"], "priority": 100}]

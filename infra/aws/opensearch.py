@@ -26,7 +26,7 @@ What the domain holds, and the AWS rules each choice follows:
   with an IAM role as master user: no internal user database, no password anywhere. The resource
   policy lets the Fluent Bit role post and put documents and the master role call the HTTP API;
   fine-grained access control then decides what each may do inside (the Fluent Bit role is mapped
-  to the security plugin's ``logstash`` role by ``bootstrap_requests``).
+  to a security-plugin role that may only create and write the log indices, ``writer_role``).
 - Audit, application (error) and slow logs published to CloudWatch Logs groups created here with the
   stack's retention and the domain's key, under a log resource policy that lets
   es.amazonaws.com write to exactly those groups for this domain
@@ -58,7 +58,10 @@ from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import Cloud, Cluster, Role, Settings
 
 ENGINE_VERSION = "OpenSearch_2.19"
-"""The domain's engine (API Reference, CreateDomain EngineVersion, "OpenSearch_X.Y")."""
+"""The domain's engine (API Reference, CreateDomain EngineVersion, "OpenSearch_X.Y"): the last 2.x
+line. The service's feature table names engines up to 3.3
+(https://docs.aws.amazon.com/opensearch-service/latest/developerguide/features-by-version.html);
+that 2.19 is offered in the stack's region was not checked offline (ListVersions needs credentials)."""
 TLS_POLICY = "Policy-Min-TLS-1-2-PFS-2023-10"
 """TLS 1.2 and 1.3 with perfect forward secrecy only (API Reference, DomainEndpointOptions)."""
 PORT = 443
@@ -72,8 +75,9 @@ LOG_TYPES: Mapping[str, str] = {
 WRITER_ACTIONS: tuple[str, ...] = ("es:ESHttpPost", "es:ESHttpPut")
 """What Fluent Bit needs: POST /_bulk, and PUT for an index the bulk request creates."""
 INDEX_PREFIX = "logstash"
-"""Fluent Bit's opensearch output names daily indices <prefix>-YYYY.MM.DD with Logstash_Format On; the
-security plugin's predefined ``logstash`` role writes exactly the ``logstash-*`` indices."""
+"""Fluent Bit's opensearch output names daily indices <prefix>-YYYY.MM.DD with Logstash_Format On."""
+WRITER_ROLE = "inferstack-log-writer"
+"""The security plugin's role the Fluent Bit IAM role is mapped to (``writer_role``)."""
 
 
 def log_host(settings: Settings) -> Cluster | None:
@@ -231,15 +235,30 @@ def index_policy(retention_days: int) -> dict[str, Any]:
     }
 
 
+def writer_role() -> dict[str, Any]:
+    """What Fluent Bit may do inside the domain: bulk-write, and create and index the log indices
+    only. The names are the security plugin's static action groups (opensearch-project/security,
+    src/main/resources/static_config/static_action_groups.yml: ``cluster_composite_ops`` holds
+    indices:data/write/bulk, ``create_index`` and ``index`` the index-level actions)."""
+    return {
+        "cluster_permissions": ["cluster_composite_ops", "cluster_monitor"],
+        "index_permissions": [
+            {"index_patterns": [f"{INDEX_PREFIX}-*"], "allowed_actions": ["create_index", "index"]}
+        ],
+    }
+
+
 def bootstrap_requests(*, writer_role_arn: str, retention_days: int) -> list[dict[str, Any]]:
-    """What the master role sends once after the first apply: the Fluent Bit role as a backend role of
-    the security plugin's ``logstash`` role (FGAC, "Mapping roles to users":
-    https://docs.aws.amazon.com/opensearch-service/latest/developerguide/fgac.html#fgac-mapping), and
-    the index retention policy."""
+    """What the master role sends once after the first apply: the writer role, the Fluent Bit IAM role
+    as its backend role (FGAC, "Mapping roles to users":
+    https://docs.aws.amazon.com/opensearch-service/latest/developerguide/fgac.html#fgac-mapping;
+    security REST API, roles and rolesmapping:
+    https://docs.opensearch.org/latest/security/access-control/api/), and the index retention policy."""
     return [
+        {"method": "PUT", "path": f"/_plugins/_security/api/roles/{WRITER_ROLE}", "body": writer_role()},
         {
             "method": "PUT",
-            "path": f"/_plugins/_security/api/rolesmapping/{INDEX_PREFIX}",
+            "path": f"/_plugins/_security/api/rolesmapping/{WRITER_ROLE}",
             "body": {"backend_roles": [writer_role_arn]},
         },
         {

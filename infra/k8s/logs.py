@@ -6,7 +6,8 @@ pinned, ``CHART_VERSION``) in the namespace ``logging``: it tails /var/log/conta
 line's pod, namespace and labels from the API server (the kubernetes filter), drops the keys a
 request or completion body would travel in (``PROMPT_KEYS``), and posts the rest to the domain over
 HTTPS, signed with SigV4 as the domain's writer role, which EKS Pod Identity hands the
-``fluent-bit`` service account. Those clusters turn the CloudWatch Observability add-on's container
+``fluent-bit`` service account (Fluent Bit's AWS credential chain reads Pod Identity's credentials
+since fluent/fluent-bit#10115, merged March 2025, long before the pinned 5.1.1). Those clusters turn the CloudWatch Observability add-on's container
 logs off (infra/aws/eks.py ``container_logs``): one pipeline for the lines, not two bills. GKE
 clusters keep Cloud Logging whatever the setting.
 
