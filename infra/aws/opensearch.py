@@ -54,6 +54,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.aws.firewall import Ingress, admit
+from infra.aws.stores import account_administers_key, logs_may_use_key
 from infra.naming import AUTONAMED_MAX, resource_name
 from infra.settings import Cloud, Cluster, Role, Settings
 
@@ -181,33 +182,13 @@ def key_policy(*, account: str, partition: str, region: str, log_group_prefix: s
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {
-                "Sid": "AccountAdministersTheKeyThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:{partition}:iam::{account}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "DomainLogGroups",
-                "Effect": "Allow",
-                "Principal": {"Service": f"logs.{region}.amazonaws.com"},
-                "Action": [
-                    "kms:Encrypt*",
-                    "kms:Decrypt*",
-                    "kms:ReEncrypt*",
-                    "kms:GenerateDataKey*",
-                    "kms:Describe*",
-                ],
-                "Resource": "*",
-                "Condition": {
-                    "ArnLike": {
-                        "kms:EncryptionContext:aws:logs:arn": (
-                            f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_prefix}/*"
-                        )
-                    }
-                },
-            },
+            account_administers_key(partition, account),
+            logs_may_use_key(
+                "DomainLogGroups",
+                region,
+                f"arn:{partition}:logs:{region}:{account}:log-group:{log_group_prefix}/*",
+                like=True,
+            ),
         ],
     }
 
