@@ -1176,6 +1176,78 @@ class Receiver(SettingsModel):
         return self
 
 
+class LogPipeline(StrEnum):
+    CLOUD = "cloud"
+    """The clouds' own pipelines: the CloudWatch Observability add-on on EKS, Cloud Logging on GKE."""
+    OPENSEARCH = "opensearch"
+    """The ELK-style stack on EKS: Fluent Bit to one OpenSearch domain per stack; GKE keeps Cloud Logging."""
+
+
+LOG_DOMAIN_INSTANCE_TYPES: tuple[str, ...] = (
+    "m6g.large.search",
+    "m6g.xlarge.search",
+    "m7g.large.search",
+    "m7g.xlarge.search",
+    "r6g.large.search",
+    "r6g.xlarge.search",
+    "r7g.large.search",
+    "r7g.xlarge.search",
+)
+"""Current-generation Graviton data nodes with EBS storage (Amazon OpenSearch Service Developer Guide,
+"Supported instance types":
+https://docs.aws.amazon.com/opensearch-service/latest/developerguide/supported-instance-types.html).
+Burstable T2 and T3 are left out: a log domain that indexes every container line outgrows burstable
+CPU, and not every one of them offers encryption at rest and fine-grained access control, which the
+domain requires. Which type offers what, per engine version and region, is the answer of the API's
+ListInstanceTypeDetails (EncryptionEnabled, AdvancedSecurityEnabled:
+https://docs.aws.amazon.com/opensearch-service/latest/APIReference/API_InstanceTypeDetails.html),
+which needs credentials; the list was not checked against it type by type."""
+
+
+class LogDomain(SettingsModel):
+    """The OpenSearch domain Fluent Bit writes to when ``monitoring.logs`` is ``opensearch``."""
+
+    instance_type: str = "m6g.large.search"
+    """Data node type: m6g, m7g, r6g or r7g, .large or .xlarge, with the .search suffix (Graviton types
+    with EBS storage, encryption at rest and fine-grained access control)."""
+    instance_count: Int | None = Field(default=None, ge=1, le=10)
+    """Data nodes, 1 to 10: 1 or an even number (zone-aware over two zones, three when the count divides
+    by 3 and the cluster has three zones). Default: 2 in prod (a zone's loss keeps the logs
+    searchable), 1 elsewhere."""
+    volume_gib: Int = Field(default=20, ge=10, le=512)
+    """gp3 volume per data node, GiB. The service's own bounds depend on the instance type (Developer
+    Guide, "EBS volume size quotas": https://docs.aws.amazon.com/opensearch-service/latest/developerguide/limits.html#ebsresource);
+    512 is this program's cap for a log domain, not checked against each type's quota."""
+
+    @model_validator(mode="after")
+    def _rules(self, info: ValidationInfo) -> LogDomain:
+        found: list[Problem] = []
+        if self.instance_type not in LOG_DOMAIN_INSTANCE_TYPES:
+            found.append(
+                Problem(
+                    "instanceType",
+                    f"{self.instance_type!r}; allowed: {', '.join(LOG_DOMAIN_INSTANCE_TYPES)}",
+                )
+            )
+        count = self.instance_count
+        if count is not None and count > 1 and count % 2:
+            found.append(
+                Problem(
+                    "instanceCount",
+                    f"{count}: a zone-aware domain over two zones needs an even number of data nodes; "
+                    "allowed: 1, or an even number up to 10",
+                )
+            )
+        self._report(found, info)
+        return self
+
+    def nodes(self, environment: Environment) -> int:
+        """Data nodes, with the environment's default when the stack names none."""
+        if self.instance_count is not None:
+            return self.instance_count
+        return 2 if environment is Environment.PROD else 1
+
+
 class Monitoring(SettingsModel):
     receivers: list[Receiver] = Field(default_factory=list)
     """Where alerts go, by severity; a severity no receiver takes is only on the dashboards."""
@@ -1204,6 +1276,30 @@ class Monitoring(SettingsModel):
     """Floor of last week's request-rate deviation: a flat hour last week must not make any change an anomaly."""
     anomaly_min_latency_seconds: Float = Field(default=0.05, gt=0)
     """Floor of last week's p99-latency deviation, for the same reason."""
+    logs: LogPipeline = LogPipeline.CLOUD
+    """Where the EKS clusters' container logs go: the cloud's pipeline, or Fluent Bit to OpenSearch."""
+    opensearch: LogDomain | None = None
+    """The domain's size when logs is opensearch (defaults when absent); only with logs: opensearch."""
+
+    @model_validator(mode="after")
+    def _log_domain(self, info: ValidationInfo) -> Monitoring:
+        found: list[Problem] = []
+        if self.opensearch is not None and self.logs is not LogPipeline.OPENSEARCH:
+            found.append(
+                Problem(
+                    "opensearch",
+                    f"set while logs is {self.logs.value!r}; allowed: only with logs: opensearch",
+                )
+            )
+        self._report(found, info)
+        return self
+
+    @property
+    def log_domain(self) -> LogDomain | None:
+        """The domain to build, or None when the clouds' pipelines carry the logs."""
+        if self.logs is not LogPipeline.OPENSEARCH:
+            return None
+        return self.opensearch or LogDomain()
 
 
 _BILLING_ACCOUNT = re.compile(r"[0-9A-F]{6}-[0-9A-F]{6}-[0-9A-F]{6}")
@@ -1865,6 +1961,7 @@ class Settings(SettingsModel):
         self._check_serving(found)
         self._check_gateway(found)
         self._check_security(found)
+        self._check_logs(found)
         raise_problems(found)
         return self
 
@@ -2159,6 +2256,19 @@ class Settings(SettingsModel):
                         "(warn only in dev)",
                     )
                 )
+
+    def _check_logs(self, found: list[Problem]) -> None:
+        """The OpenSearch pipeline ships the EKS clusters' logs: without one it would build a domain
+        nothing writes to."""
+        if self.monitoring.logs is LogPipeline.OPENSEARCH and not any(
+            c.cloud is Cloud.AWS for c in self.clusters
+        ):
+            found.append(
+                Problem(
+                    "monitoring.logs",
+                    "'opensearch' but no cluster is on aws (GKE keeps Cloud Logging); allowed: cloud",
+                )
+            )
 
     def _check_gateway(self, found: list[Problem]) -> None:
         gateway = self.gateway

@@ -28,6 +28,7 @@ from infra.aws.eks import EksCluster, EksClusterArgs
 from infra.aws.ingress import GatewayIngress, GatewayIngressArgs
 from infra.aws.network import DEFAULT_INTERFACE_ENDPOINTS, AwsNetwork, AwsNetworkArgs, carve_subnets
 from infra.aws.nodegroups import is_gpu, machine_of
+from infra.aws.opensearch import LogDomain, LogDomainArgs, log_host, log_shippers
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
@@ -45,6 +46,8 @@ from infra.k8s.dashboards import build_dashboards
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.global_rules import build_global_rules
 from infra.k8s.gpu_metrics import build_gpu_metrics
+from infra.k8s.logs import NAMESPACE as LOGGING
+from infra.k8s.logs import ClusterLogs, build_logs
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring
@@ -52,7 +55,7 @@ from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, bu
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
 from infra.monitoring.rules import core_regions_group, firing_alerts_query, stack_label
-from infra.naming import gcp_label_value
+from infra.naming import gcp_label_value, resource_name
 from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
 from infra.settings import (
     AlertSeverity,
@@ -146,6 +149,7 @@ def _eks(settings: Settings, part: ClusterParts, providers: Providers) -> None:
             capacity_reservation_ids={
                 p.name: p.capacity_reservation_id for p in cluster.node_pools if p.capacity_reservation_id
             },
+            container_logs=cluster.name not in {c.name for c in log_shippers(settings)},
         ),
         opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
     )
@@ -330,9 +334,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         serving.deployments,
         monitoring,
     )
-    build_network_policies(
-        settings, parts, _namespaces(parts, addons, data, serving, monitoring, gateways, meshes), data
-    )
+    logs = _log_domain(settings, providers, parts)
+    namespaces = _namespaces(parts, addons, data, serving, monitoring, gateways, meshes)
+    for name, shipped in logs.items():
+        namespaces[name] = {**namespaces[name], LOGGING: [shipped]}
+    build_network_policies(settings, parts, namespaces, data)
     edge: EdgeOutputs | None = None
     if settings.edge is not None:
         edge = build_edge(
@@ -439,6 +445,53 @@ def _gateway_ingress(
             opts=pulumi.ResourceOptions(providers=[providers.for_aws(cluster.region)]),
         )
         gateway.bind_target_group(ingress.target_group_arn, ingress.security_group_id, meshes[name].ingress)
+
+
+def _log_domain(
+    settings: Settings, providers: Providers, parts: dict[str, ClusterParts]
+) -> dict[str, ClusterLogs]:
+    """With ``monitoring.logs: opensearch``: the stack's OpenSearch domain in the private subnets of
+    its first EKS core cluster (``log_host``; as the metrics workspace, never the database's primary
+    region, which a switchover moves), and Fluent Bit in every EKS cluster routed to it; the Fluent
+    Bit of each cluster, by name. The requests the domain's master role sends once (role mapping,
+    index retention) are a stack output."""
+    sizing = settings.monitoring.log_domain
+    host = log_host(settings)
+    if sizing is None or host is None:
+        return {}
+    part = parts[host.name]
+    assert isinstance(part.network, AwsNetwork) and host.region is not None
+    shippers = [c.name for c in log_shippers(settings)]
+    domain = LogDomain(
+        "logs",
+        LogDomainArgs(
+            domain_name=resource_name(pulumi.get_project(), pulumi.get_stack(), "logs", max_len=28),
+            region=host.region,
+            vpc_id=part.network.vpc_id,
+            subnet_ids=part.network.private_subnet_ids,
+            subnets=len(zones(host)),
+            client_cidrs=[cidr for name in shippers for cidr in parts[name].private_cidrs],
+            instance_type=sizing.instance_type,
+            instance_count=sizing.nodes(settings.environment),
+            volume_gib=sizing.volume_gib,
+            log_retention_days=settings.log_retention_days,
+            admin_principal_arns=settings.cluster_admins,
+            protect=settings.is_prod,
+            tags={**settings.tags, "component": "logs"},
+        ),
+        opts=pulumi.ResourceOptions(providers=[providers.for_aws(host.region)]),
+    )
+    pulumi.export(
+        "logDomain",
+        {
+            "region": host.region,
+            "endpoint": domain.endpoint,
+            "adminRoleArn": domain.admin_role_arn,
+            "writerRoleArn": domain.writer_role_arn,
+            "bootstrapRequests": domain.requests,
+        },
+    )
+    return build_logs(parts, shippers, domain, host.region, providers)
 
 
 def _aws_audit(settings: Settings, providers: Providers) -> None:

@@ -1,4 +1,4 @@
-"""Security guards over the AWS resources the program creates (POLICY-RULES S1..S14, C7, C8; S15..S25 beyond it).
+"""Security guards over the AWS resources the program creates (POLICY-RULES S1..S14, C7, C8; S15..S26 beyond it).
 
 Every check treats a missing property as the provider's default (an unset ``enableKeyRotation``
 is off, an unset ``publiclyAccessible`` is false) and tests values created elsewhere in the stack
@@ -370,6 +370,50 @@ def _amp_cmk(props: Props, _: Props) -> str | None:
     if not present(props, "kmsKeyArn"):
         return "Prometheus workspace is encrypted with an AWS-owned key; name a customer-managed key (kmsKeyArn) when creating it"
     return None
+
+
+OPENSEARCH_TLS_POLICIES: tuple[str, ...] = ("Policy-Min-TLS-1-2-2019-07", "Policy-Min-TLS-1-2-PFS-2023-10")
+"""The domain endpoint policies that refuse TLS 1.0 and 1.1 (OpenSearch Service API Reference,
+DomainEndpointOptions TLSSecurityPolicy:
+https://docs.aws.amazon.com/opensearch-service/latest/APIReference/API_DomainEndpointOptions.html)."""
+
+
+def _on(props: Props, path: str) -> bool:
+    """Set to true, or to a value not known yet (a preview judges what it can)."""
+    return present(props, path) and known(props, path, True) is True
+
+
+def _opensearch(props: Props, _: Props) -> list[str]:
+    # Provider defaults: no encryption at rest, no node-to-node encryption, a public endpoint, no
+    # fine-grained access control; the API's EnforceHTTPS default is false. A log domain holds every
+    # container's lines: each default is a way to read them.
+    found = []
+    if not _on(props, "encryptAtRest.enabled"):
+        found.append("OpenSearch domain is not encrypted at rest (encryptAtRest.enabled)")
+    if not _on(props, "nodeToNodeEncryption.enabled"):
+        found.append("OpenSearch domain nodes talk in plain text (nodeToNodeEncryption.enabled)")
+    if not _on(props, "domainEndpointOptions.enforceHttps"):
+        found.append("OpenSearch domain accepts plain HTTP (domainEndpointOptions.enforceHttps)")
+    policy = known(props, "domainEndpointOptions.tlsSecurityPolicy")
+    if not present(props, "domainEndpointOptions.tlsSecurityPolicy") or (
+        policy is not None and policy not in OPENSEARCH_TLS_POLICIES
+    ):
+        found.append(
+            f"OpenSearch domain endpoint admits TLS below 1.2 (domainEndpointOptions.tlsSecurityPolicy: "
+            f"{policy or 'unset'}); allowed: {', '.join(OPENSEARCH_TLS_POLICIES)}"
+        )
+    if not present(props, "vpcOptions.subnetIds"):
+        found.append(
+            "OpenSearch domain has a public endpoint; place it in private subnets (vpcOptions.subnetIds)"
+        )
+    if not _on(props, "advancedSecurityOptions.enabled"):
+        found.append("OpenSearch domain has no fine-grained access control (advancedSecurityOptions.enabled)")
+    elif known(props, "advancedSecurityOptions.internalUserDatabaseEnabled") is True:
+        found.append(
+            "OpenSearch domain keeps users and passwords of its own "
+            "(advancedSecurityOptions.internalUserDatabaseEnabled); use an IAM master role"
+        )
+    return found
 
 
 # --- Databases and caches -------------------------------------------------------------------------
@@ -883,6 +927,20 @@ POLICIES: list[Policy] = [
         severity=MEDIUM,
         fix="kmsKeyArn: the workspace's own key (infra/aws/amp.py); set at creation, it cannot be added later",
         check=_amp_cmk,
+        concern="aws",
+    ),
+    resource_guard(
+        "opensearch-domain-secure",
+        "OpenSearch domains encrypted at rest and between nodes, HTTPS with TLS 1.2+, in a VPC, with "
+        "fine-grained access control",
+        types="aws:opensearch/domain:Domain",
+        rule="S26",
+        mirrors="CKV_AWS_5, CKV_AWS_6, CKV_AWS_83, CKV_AWS_137, CKV2_AWS_52",
+        severity=HIGH,
+        fix="encryptAtRest and nodeToNodeEncryption enabled, domainEndpointOptions enforceHttps with "
+        "Policy-Min-TLS-1-2-PFS-2023-10, vpcOptions in private subnets, advancedSecurityOptions with an "
+        "IAM master role (infra/aws/opensearch.py)",
+        check=_opensearch,
         concern="aws",
     ),
     resource_guard(

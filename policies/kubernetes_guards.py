@@ -58,11 +58,12 @@ LONG_RUNNING: tuple[str, ...] = WORKLOADS[:4]
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
-SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "istio-system", "monitoring")
+SYSTEM_NAMESPACES: tuple[str, ...] = ("kube-system", "istio-system", "monitoring", "logging")
 """Where node agents (device plugins, DCGM exporters, CNI) legitimately use the host; istio-system holds
 Istio's CNI node agent and ztunnel, which redirect every pod's traffic on their node (infra/k8s/mesh.py);
 monitoring holds node-exporter, which reads the host's network, processes and filesystem
-(infra/k8s/monitoring.py)."""
+(infra/k8s/monitoring.py); logging holds Fluent Bit, which reads every container's log files from the
+node through hostPath volumes (infra/k8s/logs.py, only with monitoring.logs: opensearch)."""
 
 ALLOWED_REGISTRIES: tuple[str, ...] = (
     "docker.io",

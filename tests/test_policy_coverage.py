@@ -14,6 +14,8 @@ from tests.conftest import planned
 UNGUARDED = {
     # Plumbing with no security or reliability setting of its own: what matters is judged where it lands.
     "aws:autoscaling/tag:Tag": "a tag on a node group's Auto Scaling group (scale-from-zero hints)",
+    "aws:cloudwatch/logResourcePolicy:LogResourcePolicy": "lets es.amazonaws.com write the OpenSearch "
+    "domain's own log groups, for that domain only (aws:SourceArn); the groups are judged where they land",
     "aws:ec2/eip:Eip": "the NAT gateways' addresses",
     "aws:ec2/internetGateway:InternetGateway": "the public subnets' gateway; exposure is judged on security groups",
     "aws:ec2/natGateway:NatGateway": "egress only; cost counts it",

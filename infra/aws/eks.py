@@ -80,6 +80,13 @@ CONTAINER_LOG_GROUPS: tuple[str, ...] = ("application", "dataplane", "host", "pe
 """The log groups the add-on writes, /aws/containerinsights/<cluster>/<name>: created here first with
 the environment's retention and the cluster's key, since the agents would create them without either."""
 
+NO_CONTAINER_LOGS = json.dumps({"containerLogs": {"enabled": False}})
+"""The add-on's opt-out of container log collection (CloudWatch User Guide, "Install the CloudWatch
+agent with the Amazon CloudWatch Observability EKS add-on or the Helm chart", "Opt out of collecting
+container logs":
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/install-CloudWatch-Observability-EKS-addon.html);
+metrics and the nodes' own logs stay."""
+
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 CLUSTER_POLICIES: tuple[str, ...] = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES: tuple[str, ...] = (
@@ -247,6 +254,9 @@ class EksClusterArgs:
     group that holds the rules exists even when this is empty."""
     capacity_reservation_ids: Mapping[str, str] = field(default_factory=dict)
     """Pool name -> EC2 Capacity Block reservation id (cr-...), one for each pool with capacity reserved."""
+    container_logs: bool = True
+    """Whether the CloudWatch Observability add-on ships the containers' logs; off where Fluent Bit sends
+    them to the stack's OpenSearch domain instead (infra/k8s/logs.py)."""
     protect: bool = False
     """Turn on the cluster's deletion protection and protect the key and log group from `pulumi destroy`."""
     stack_file: str = ""
@@ -476,6 +486,7 @@ class EksCluster(pulumi.ComponentResource):
             addon_name: str,
             depends_on: Sequence[pulumi.Resource] = (),
             pod_identity: Sequence[aws.eks.AddonPodIdentityAssociationArgs] | None = None,
+            configuration: str | None = None,
         ) -> aws.eks.Addon:
             return aws.eks.Addon(
                 child_name(addon_name),
@@ -483,7 +494,7 @@ class EksCluster(pulumi.ComponentResource):
                 addon_name=addon_name,
                 addon_version=versions[addon_name],
                 pod_identity_associations=list(pod_identity) if pod_identity else None,
-                configuration_values=ADDON_CONFIGURATION.get(addon_name),
+                configuration_values=configuration or ADDON_CONFIGURATION.get(addon_name),
                 resolve_conflicts_on_create="OVERWRITE",
                 resolve_conflicts_on_update="OVERWRITE",
                 tags=tags(child_name(addon_name)),
@@ -609,6 +620,7 @@ class EksCluster(pulumi.ComponentResource):
         addon(
             OBSERVABILITY_ADDON,
             depends_on=[*after, *logs, grant],
+            configuration=None if args.container_logs else NO_CONTAINER_LOGS,
             pod_identity=[
                 aws.eks.AddonPodIdentityAssociationArgs(
                     role_arn=role.arn, service_account=OBSERVABILITY_SERVICE_ACCOUNT

@@ -56,6 +56,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.aws.network import AwsNetwork
+from infra.aws.opensearch import log_host
 from infra.data import NAMESPACE as INFERENCE
 from infra.data import DataOutputs
 from infra.gcp.cache import GcpCache
@@ -64,6 +65,7 @@ from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
 from infra.k8s import HBONE_PORT, gateway, pii, serving
 from infra.k8s.gpu_metrics import POD_LABELS as DCGM_PODS
 from infra.k8s.gpu_metrics import PORT as DCGM_PORT
+from infra.k8s.logs import NAMESPACE as LOGGING
 from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
 from infra.k8s.mesh import INGRESS_PORT as MESH_INGRESS_PORT
 from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
@@ -94,6 +96,9 @@ class Outside(StrEnum):
     NODES = "nodes"
     """The nodes' own addresses, where the kubelets and node-exporter (host network) answer.
     EKS: the private subnets; GKE: the node range."""
+    LOG_DOMAIN = "log-domain"
+    """The stack's OpenSearch domain (monitoring.logs: opensearch): the private subnets of the EKS
+    cluster that hosts it (infra/aws/opensearch.py ``log_host``); nowhere when there is none."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -450,6 +455,7 @@ def edges(cloud: Cloud) -> list[Edge]:
     else:
         if cloud is Cloud.AWS:
             found += monitoring_edges()
+            found += logging_edges()
         found += [
             Edge(
                 name="prometheus-scrapes-dcgm-exporter",
@@ -571,6 +577,35 @@ def monitoring_edges() -> list[Edge]:
             target=Peer(outside=Outside.CREDENTIALS),
             ports=EKS_POD_IDENTITY_PORTS,
             why="Alertmanager and Prometheus sign their requests as their Pod Identity roles",
+        ),
+    ]
+
+
+def logging_edges() -> list[Edge]:
+    """Fluent Bit's paths on an EKS cluster that ships to OpenSearch (infra/k8s/logs.py). The
+    kubelet's probes of its HTTP port come from the node, which a NetworkPolicy always admits."""
+    tcp = "TCP"
+    return [
+        Edge(
+            name="logging-to-api-server",
+            source=Peer(namespace=LOGGING),
+            target=Peer(outside=Outside.API_SERVER),
+            ports=((443, tcp),),
+            why="the kubernetes filter reads each pod's namespace, labels and owner from the API",
+        ),
+        Edge(
+            name="logging-to-credentials",
+            source=Peer(namespace=LOGGING),
+            target=Peer(outside=Outside.CREDENTIALS),
+            ports=EKS_POD_IDENTITY_PORTS,
+            why="Fluent Bit signs its requests to the domain as its Pod Identity role",
+        ),
+        Edge(
+            name="logging-to-log-domain",
+            source=Peer(namespace=LOGGING),
+            target=Peer(outside=Outside.LOG_DOMAIN),
+            ports=((PUBLIC_PORT, tcp),),
+            why="Fluent Bit posts the log lines to the OpenSearch domain's VPC endpoint over HTTPS",
         ),
     ]
 
@@ -849,6 +884,8 @@ def addresses(
     found[Outside.NODES] = list(part.private_cidrs)
     # The interface endpoints' addresses are in the private subnets (infra/aws/network.py).
     found[Outside.AWS_ENDPOINTS] = list(part.private_cidrs) if cloud is Cloud.AWS else []
+    host = log_host(settings)
+    found[Outside.LOG_DOMAIN] = list(parts[host.name].private_cidrs) if host and cloud is Cloud.AWS else []
     return found
 
 

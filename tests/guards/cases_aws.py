@@ -939,3 +939,80 @@ CASES += [
         ),
     ),
 ]
+
+
+# S26: the OpenSearch log domain (infra/aws/opensearch.py)
+OPENSEARCH = "aws:opensearch/domain:Domain"
+
+
+def _domain(**changes: object) -> Res:
+    props: dict[str, object] = {
+        "encryptAtRest": {"enabled": True, "kmsKeyId": UNKNOWN},
+        "nodeToNodeEncryption": {"enabled": True},
+        "domainEndpointOptions": {
+            "enforceHttps": True,
+            "tlsSecurityPolicy": "Policy-Min-TLS-1-2-PFS-2023-10",
+        },
+        "vpcOptions": {"subnetIds": [UNKNOWN, UNKNOWN], "securityGroupIds": [UNKNOWN]},
+        "advancedSecurityOptions": {
+            "enabled": True,
+            "internalUserDatabaseEnabled": False,
+            "masterUserOptions": {"masterUserArn": UNKNOWN},
+        },
+    }
+    props.update(changes)
+    return Res(OPENSEARCH, {k: v for k, v in props.items() if v is not None})
+
+
+CASES += [
+    passes("opensearch-domain-secure", "the program's log domain", _domain()),
+    passes(
+        "opensearch-domain-secure",
+        "the older TLS 1.2 policy",
+        _domain(
+            domainEndpointOptions={"enforceHttps": True, "tlsSecurityPolicy": "Policy-Min-TLS-1-2-2019-07"}
+        ),
+    ),
+    fails("opensearch-domain-secure", "nothing set: every provider default", Res(OPENSEARCH, {})),
+    fails("opensearch-domain-secure", "not encrypted at rest", _domain(encryptAtRest={"enabled": False})),
+    fails("opensearch-domain-secure", "no node-to-node encryption", _domain(nodeToNodeEncryption=None)),
+    fails(
+        "opensearch-domain-secure",
+        "plain HTTP accepted",
+        _domain(
+            domainEndpointOptions={
+                "enforceHttps": False,
+                "tlsSecurityPolicy": "Policy-Min-TLS-1-2-PFS-2023-10",
+            }
+        ),
+    ),
+    fails(
+        "opensearch-domain-secure",
+        "TLS 1.0 admitted",
+        _domain(
+            domainEndpointOptions={"enforceHttps": True, "tlsSecurityPolicy": "Policy-Min-TLS-1-0-2019-07"}
+        ),
+    ),
+    fails(
+        "opensearch-domain-secure",
+        "no TLS policy named",
+        _domain(domainEndpointOptions={"enforceHttps": True}),
+    ),
+    fails("opensearch-domain-secure", "public endpoint (no VPC)", _domain(vpcOptions=None)),
+    fails(
+        "opensearch-domain-secure",
+        "no fine-grained access control",
+        _domain(advancedSecurityOptions={"enabled": False}),
+    ),
+    fails(
+        "opensearch-domain-secure",
+        "an internal user database with a password",
+        _domain(
+            advancedSecurityOptions={
+                "enabled": True,
+                "internalUserDatabaseEnabled": True,
+                "masterUserOptions": {"masterUserName": "admin", "masterUserPassword": UNKNOWN},
+            }
+        ),
+    ),
+]
