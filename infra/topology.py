@@ -32,6 +32,7 @@ from infra.aws.opensearch import LogDomain, LogDomainArgs, log_host, log_shipper
 from infra.aws.peering import PeerSide, VpcPeering
 from infra.data import DataOutputs, build_data
 from infra.edge import EdgeOutputs, build_edge
+from infra.gcp.alerts import SEVERITY as ALERT_SEVERITY
 from infra.gcp.alerts import AlertReceiver, GcpAlerts, GcpAlertsArgs
 from infra.gcp.audit import ProjectAudit, ProjectAuditArgs
 from infra.gcp.budget import ProjectBudget, ProjectBudgetArgs
@@ -58,7 +59,6 @@ from infra.monitoring.rules import core_regions_group, firing_alerts_query, stac
 from infra.naming import gcp_label_value, resource_name
 from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
 from infra.settings import (
-    AlertSeverity,
     Capacity,
     Cloud,
     Cluster,
@@ -697,7 +697,7 @@ def _prometheus_alerts(parts: Mapping[str, ClusterParts]) -> dict[str, str]:
     if not any(p.cluster.cloud is Cloud.GCP and p.kubernetes is not None for p in parts.values()):
         return {}
     stack = stack_label(pulumi.get_project(), pulumi.get_stack())
-    return {s.value: firing_alerts_query(s.value, stack) for s in AlertSeverity}
+    return {severity: firing_alerts_query(severity, stack) for severity in ALERT_SEVERITY}
 
 
 def _gcp_alerts(

@@ -99,6 +99,9 @@ class GcpAlertsArgs:
     def __post_init__(self) -> None:
         if not self.project:
             raise ValueError("GcpAlertsArgs.project: the stack's GCP project")
+        unknown = sorted(set(self.prometheus_alerts) - set(SEVERITY))
+        if unknown:
+            raise ValueError(f"GcpAlertsArgs.prometheus_alerts: no Cloud Monitoring severity for {unknown}")
         for receiver in self.receivers:
             if not receiver.emails:
                 raise ValueError(f"GcpAlertsArgs.receivers: {receiver.name!r} has no e-mail address")
@@ -209,27 +212,19 @@ class GcpAlerts(pulumi.ComponentResource):
         ``duration`` 0: the rule's own ``for`` has passed before its series says ``firing``; waiting
         again would only delay the page. The interval is the rules' own (30 s, a positive multiple of
         30 s as the API asks)."""
-        channels = self._by_severity.get(severity, [])
-        if not channels or severity not in SEVERITY:
-            return
-        title = f"Prometheus alerts, {severity}"
-        self.policies[logical] = gcp.monitoring.AlertPolicy(
+        self._notify(
             logical,
-            project=self._args.project,
-            display_name=f"inferstack {self._args.stack}: {title}",
-            combiner="OR",
-            severity=SEVERITY[severity],
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=f"a {severity} Prometheus alert of the stack is firing",
-                    condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
-                        query=query,
-                        duration="0s",
-                        evaluation_interval=PROMETHEUS_EVALUATION_INTERVAL,
-                        disable_metric_validation=True,
-                    ),
-                )
-            ],
+            severity=severity,
+            title=f"Prometheus alerts, {severity}",
+            condition=gcp.monitoring.AlertPolicyConditionArgs(
+                display_name=f"a {severity} Prometheus alert of the stack is firing",
+                condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+                    query=query,
+                    duration="0s",
+                    evaluation_interval=PROMETHEUS_EVALUATION_INTERVAL,
+                    disable_metric_validation=True,
+                ),
+            ),
             documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                 mime_type="text/markdown",
                 subject=f"[{severity}] ${{metric.label.alertname}} in ${{resource.label.cluster}}",
@@ -240,9 +235,6 @@ class GcpAlerts(pulumi.ComponentResource):
                     "every alert)."
                 ),
             ),
-            notification_channels=channels,
-            user_labels={"severity": severity},
-            opts=self._child,
         )
 
     def _policy(
@@ -258,6 +250,39 @@ class GcpAlerts(pulumi.ComponentResource):
         period: int,
         reducer: str | None = None,
     ) -> None:
+        self._notify(
+            logical,
+            severity=severity,
+            title=title,
+            condition=gcp.monitoring.AlertPolicyConditionArgs(
+                display_name=title,
+                condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                    filter=filter,
+                    comparison="COMPARISON_GT",
+                    threshold_value=threshold,
+                    duration=f"{duration}s",
+                    aggregations=[
+                        gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                            alignment_period=f"{period}s",
+                            per_series_aligner=aligner,
+                            cross_series_reducer=reducer,
+                        )
+                    ],
+                ),
+            ),
+        )
+
+    def _notify(
+        self,
+        logical: str,
+        *,
+        severity: str,
+        title: str,
+        condition: gcp.monitoring.AlertPolicyConditionArgs,
+        documentation: gcp.monitoring.AlertPolicyDocumentationArgs | None = None,
+    ) -> None:
+        """One policy of one condition, to the channels of the receivers that take its severity; none
+        when no receiver does."""
         channels = self._by_severity.get(severity, [])
         if not channels:
             return
@@ -267,24 +292,8 @@ class GcpAlerts(pulumi.ComponentResource):
             display_name=f"inferstack {self._args.stack}: {title}",
             combiner="OR",
             severity=SEVERITY[severity],
-            conditions=[
-                gcp.monitoring.AlertPolicyConditionArgs(
-                    display_name=title,
-                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                        filter=filter,
-                        comparison="COMPARISON_GT",
-                        threshold_value=threshold,
-                        duration=f"{duration}s",
-                        aggregations=[
-                            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                alignment_period=f"{period}s",
-                                per_series_aligner=aligner,
-                                cross_series_reducer=reducer,
-                            )
-                        ],
-                    ),
-                )
-            ],
+            conditions=[condition],
+            documentation=documentation,
             notification_channels=channels,
             user_labels={"severity": severity},
             opts=self._child,
