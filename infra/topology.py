@@ -51,22 +51,14 @@ from infra.k8s.logs import NAMESPACE as LOGGING
 from infra.k8s.logs import ClusterLogs, build_logs
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
-from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring
+from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring, gmp_alert_labels
 from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
-from infra.monitoring.rules import core_regions_group, firing_alerts_query, stack_label
+from infra.monitoring.rules import STACK_LABEL, core_regions_group, firing_alerts_query
 from infra.naming import gcp_label_value, resource_name
 from infra.parts import ClusterParts, MetricsStore, Providers, gcp_ranges, physical_name, zones
-from infra.settings import (
-    Capacity,
-    Cloud,
-    Cluster,
-    EndpointAccess,
-    Environment,
-    Role,
-    Settings,
-)
+from infra.settings import Capacity, Cloud, Cluster, EndpointAccess, Environment, Role, Settings
 
 CLUSTER_INTERFACE_ENDPOINTS = (*DEFAULT_INTERFACE_ENDPOINTS, "secretsmanager")
 """A cluster's VPC also reaches Secrets Manager privately: with the endpoint's private DNS the
@@ -696,7 +688,7 @@ def _prometheus_alerts(parts: Mapping[str, ClusterParts]) -> dict[str, str]:
     infra/k8s/monitoring.py); the label selected is the one ``gmp_alert_labels`` puts on them."""
     if not any(p.cluster.cloud is Cloud.GCP and p.kubernetes is not None for p in parts.values()):
         return {}
-    stack = stack_label(pulumi.get_project(), pulumi.get_stack())
+    stack = gmp_alert_labels()[STACK_LABEL]
     return {severity: firing_alerts_query(severity, stack) for severity in ALERT_SEVERITY}
 
 
