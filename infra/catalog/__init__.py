@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import math
 import re
 from collections.abc import Mapping
@@ -37,6 +38,7 @@ __all__ = [
     "BootDiskType",
     "Catalog",
     "CloudSqlTiers",
+    "CrdBundle",
     "DeviceKind",
     "GcpMachineType",
     "Model",
@@ -329,6 +331,53 @@ class Addon(_Row):
         return ", ".join(str(r.kubernetes) for r in reversed(self.releases))
 
 
+class CrdBundle(_Row):
+    """CustomResourceDefinitions no pinned chart installs, vendored unchanged from their release.
+
+    The file is checked against its digest and every definition in it against the bundle's version
+    and channel, so that the YAML the clusters get is the one the row names."""
+
+    version: str
+    channel: str
+    file: str
+    """Path of the vendored YAML, relative to infra/catalog."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    clouds: list[AddonCloud] = Field(min_length=1)
+    required_by: str = Field(min_length=1)
+    """Who needs this version, and where that was read."""
+    source: str = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _vendored(self) -> CrdBundle:
+        if not _EXACT_VERSION.fullmatch(self.version):
+            raise ValueError(f"version {self.version!r}: an exact version such as v1.5.1")
+        text = resources.files(__name__).joinpath(self.file).read_bytes()
+        digest = hashlib.sha256(text).hexdigest()
+        if digest != self.sha256:
+            raise ValueError(f"{self.file}: sha256 {digest}, the row says {self.sha256}")
+        for document in self.documents(text):
+            meta = document.get("metadata") or {}
+            annotations = meta.get("annotations") or {}
+            if document.get("kind") != "CustomResourceDefinition":
+                raise ValueError(f"{self.file}: {document.get('kind')} {meta.get('name')} is not a CRD")
+            if annotations.get(f"{_BUNDLE_ANNOTATIONS}/bundle-version") != self.version or (
+                annotations.get(f"{_BUNDLE_ANNOTATIONS}/channel") != self.channel
+            ):
+                raise ValueError(f"{self.file}: {meta.get('name')} is not {self.version} {self.channel}")
+        return self
+
+    def documents(self, text: bytes | None = None) -> list[dict[str, Any]]:
+        """The definitions in the vendored file, in its order (empty documents dropped)."""
+        if text is None:
+            text = resources.files(__name__).joinpath(self.file).read_bytes()
+        return [d for d in yaml.safe_load_all(text) if d]
+
+
+_BUNDLE_ANNOTATIONS = "gateway.networking.k8s.io"
+"""Gateway API marks each of its CRDs with the bundle version and channel under this prefix."""
+
+
 class _Table(_Row):
     as_of: dt.date
     sources: list[str] = Field(min_length=1)
@@ -336,6 +385,7 @@ class _Table(_Row):
 
 class _AddonsTable(_Table):
     addons: dict[str, Addon] = Field(min_length=1)
+    crd_bundles: dict[str, CrdBundle] = Field(default_factory=dict)
 
 
 class _RegionsTable(_Table):
@@ -664,6 +714,8 @@ class Catalog(BaseModel):
     gke_max_nodes_per_cluster: int
     addons: dict[str, Addon]
     """Add-on name -> its chart, images and releases (addons.yaml)."""
+    crd_bundles: dict[str, CrdBundle] = Field(default_factory=dict)
+    """CRDs no chart installs, vendored from their release (addons.yaml ``crdBundles``)."""
     presidio_entities: tuple[str, ...] = ()
     """Entity types the pinned Presidio analyzer detects in English with its default registry."""
     presidio_version: str = ""
@@ -917,6 +969,7 @@ def build_catalog(
         gke_max_nodes_per_pool_zone=li.gke.max_nodes_per_pool_per_zone,
         gke_max_nodes_per_cluster=li.gke.max_nodes_per_cluster,
         addons=ad.addons,
+        crd_bundles=ad.crd_bundles,
         presidio_entities=tuple(li.presidio.entities),
         presidio_version=li.presidio.version,
     )
