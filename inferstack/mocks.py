@@ -307,6 +307,28 @@ def _secret_version(args: dict[str, Any], region: str) -> dict[str, Any]:
     }
 
 
+S3_PREFIX_LIST_RANGES = ("198.51.100.0/24", "203.0.113.0/24")
+
+
+def _managed_prefix_list(args: dict[str, Any], region: str) -> dict[str, Any]:
+    name = str(args.get("name"))
+    if name != f"com.amazonaws.{region}.s3":
+        raise UnansweredInvoke(f"aws:ec2/getManagedPrefixList:getManagedPrefixList name={name!r} in {region}")
+    ident = f"pl-{short_hash('pl', name)[:8]}"
+    return {
+        "id": ident,
+        "name": name,
+        "addressFamily": "IPv4",
+        "arn": f"arn:aws:ec2:{region}:aws:prefix-list/{ident}",
+        "entries": [{"cidr": cidr, "description": ""} for cidr in S3_PREFIX_LIST_RANGES],
+        "maxEntries": len(S3_PREFIX_LIST_RANGES),
+        "ownerId": "AWS",
+        "version": 1,
+        "tags": {},
+        "region": region,
+    }
+
+
 INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "aws:index/getAvailabilityZones:getAvailabilityZones": _availability_zones,
     "aws:index/getCallerIdentity:getCallerIdentity": lambda a, r: {
@@ -328,6 +350,10 @@ INVOKES: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
         "number": GCP_PROJECT_NUMBER,
         "projectId": a.get("projectId", "mock"),
     },
+    # An AWS-managed prefix list by name: S3's of the provider's region only (com.amazonaws.<region>.s3),
+    # so that a program asking for another list or region gets no answer. Offline the entries are
+    # documentation ranges (RFC 5737), not S3's: the graph shows where they go, not what they are.
+    "aws:ec2/getManagedPrefixList:getManagedPrefixList": _managed_prefix_list,
     # The project's Cloud Storage service agent, as the API names it (Cloud Storage docs, "Service agents").
     "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": lambda a, r: {
         "emailAddress": f"service-{GCP_PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",

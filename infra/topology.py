@@ -44,6 +44,8 @@ from infra.k8s import MESH_INGRESS_PORT
 from infra.k8s.addons import ClusterAddons, ClusterAddonsArgs
 from infra.k8s.admission import build_admission
 from infra.k8s.dashboards import build_dashboards
+from infra.k8s.egress import NAMESPACE as EGRESS
+from infra.k8s.egress import build_egress
 from infra.k8s.gateway import GatewayOutputs, build_gateways
 from infra.k8s.global_rules import build_global_rules
 from infra.k8s.gpu_metrics import build_gpu_metrics
@@ -52,7 +54,14 @@ from infra.k8s.logs import ClusterLogs, build_logs
 from infra.k8s.mesh import ClusterMesh, build_mesh
 from infra.k8s.monitoring import NAMESPACE as MONITORING
 from infra.k8s.monitoring import AlertTopics, ClusterMonitoring, build_monitoring, gmp_alert_labels
-from infra.k8s.netpol import EXTERNAL_SECRETS, INFERENCE, KEDA, NamespaceSet, build_network_policies
+from infra.k8s.netpol import (
+    EXTERNAL_SECRETS,
+    INFERENCE,
+    KEDA,
+    NamespaceSet,
+    build_network_policies,
+    egress_names,
+)
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.k8s.serving import ServingOutputs, build_serving
 from infra.monitoring.rules import STACK_LABEL, core_regions_group, firing_alerts_query
@@ -326,11 +335,19 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         serving.deployments,
         monitoring,
     )
+    # EKS: the gateway's public names leave through an egress waypoint (GKE names them in policy).
+    egress = build_egress(
+        parts,
+        {name: mesh.releases["istiod"] for name, mesh in meshes.items()},
+        {name: egress_names(settings, part) for name, part in parts.items()},
+    )
     logs = _log_domain(settings, providers, parts)
     namespaces = _namespaces(parts, addons, data, serving, monitoring, gateways, meshes)
     for name, shipped in logs.items():
         namespaces[name] = {**namespaces[name], LOGGING: [shipped]}
-    build_network_policies(settings, parts, namespaces, data)
+    for name, made in egress.items():
+        namespaces[name] = {**namespaces[name], EGRESS: [made.namespace]}
+    build_network_policies(settings, parts, namespaces, data, providers)
     edge: EdgeOutputs | None = None
     if settings.edge is not None:
         edge = build_edge(

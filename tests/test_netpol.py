@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from inferstack import mocks
 from inferstack.engine import Graph, Resource
 from infra.k8s import netpol
 from infra.settings import Cloud
@@ -70,6 +71,9 @@ EXPECTED_EDGES = {
     "prometheus-scrapes-ztunnel",
     "prometheus-scrapes-istio-cni",
     "prometheus-scrapes-istio-ingress",
+    "gateway-to-egress-waypoint",
+    "egress-waypoint-to-public-apis",
+    "egress-waypoint-to-istiod",
 }
 """Every path prod allows, by name. A new path must be added here on purpose."""
 GATEWAY_OWN = {"presidio-analyzer", "presidio-anonymizer"}
@@ -186,7 +190,7 @@ def test_a_cluster_without_the_mesh_sends_the_load_balancer_to_the_gateway() -> 
 def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph, cluster: str) -> None:
     """istio-system denies by default; istiod's xDS (15012) is open to the ingress pods and to
     ztunnel's pods, its webhook (15017) to the API server, its metrics (15014) to ``monitoring``
-    only; 15010 stays closed."""
+    only; 15010 stays closed. On EKS the egress waypoint takes its xDS there too."""
     system = _policies(prod)[(cluster, "istio-system")]
     assert system["default-deny"]["podSelector"] == {}
     istiod = {
@@ -194,11 +198,13 @@ def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph,
         for name, spec in system.items()
         if name.endswith("-in") and spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
     }
+    waypoint = {"egress-waypoint-to-istiod-in"} if cluster == "core-use1" else set()
     assert set(istiod) == {
         "ingress-to-istiod-in",
         "ztunnel-to-istiod-in",
         "api-server-to-istiod-in",
         "prometheus-scrapes-istiod-in",
+        *waypoint,
     }
     assert _ports(istiod.pop("prometheus-scrapes-istiod-in"), "ingress") == {15014}
     for spec in istiod.values():
@@ -206,6 +212,16 @@ def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph,
     assert _ports(istiod["ingress-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["ztunnel-to-istiod-in"], "ingress") == {15012}
     assert _ports(istiod["api-server-to-istiod-in"], "ingress") == {15017}
+    if waypoint:
+        assert _ports(istiod["egress-waypoint-to-istiod-in"], "ingress") == {15012}
+        assert [
+            peer for rule in istiod["egress-waypoint-to-istiod-in"]["ingress"] for peer in rule["from"]
+        ] == [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-egress"}},
+                "podSelector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "waypoint"}},
+            }
+        ]
     (ztunnel,) = [peer for rule in istiod["ztunnel-to-istiod-in"]["ingress"] for peer in rule["from"]]
     assert ztunnel == {
         "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}},
@@ -339,27 +355,58 @@ def test_gke_names_its_public_egress_and_opens_no_address_range(prod: Graph) -> 
     ]
 
 
-def test_eks_opens_public_443_from_the_gateway_pods_only(prod: Graph) -> None:
+def test_eks_gateway_reaches_public_names_only_through_the_egress_waypoint(prod: Graph) -> None:
     policies = _policies(prod)
-    public = policies[("core-use1", "inference")]["gateway-to-public-apis-out"]
-    assert public["podSelector"] == {"matchLabels": {"app": "deepseek"}}
-    assert _ports(public, "egress") == {443}
+    inference = policies[("core-use1", "inference")]
+    assert "gateway-to-public-apis-out" not in inference
+    out = inference["gateway-to-egress-waypoint-out"]
+    assert out["podSelector"] == {"matchLabels": {"app": "deepseek"}}
+    assert _ports(out, "egress") == {15008}
+    waypoint = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-egress"}},
+        "podSelector": {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "waypoint"}},
+    }
+    assert [peer for rule in out["egress"] for peer in rule["to"]] == [waypoint]
+    admitted = policies[("core-use1", "istio-egress")]["gateway-to-egress-waypoint-in"]
+    assert admitted["podSelector"] == {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "waypoint"}}
+    assert _ports(admitted, "ingress") == {15008}
+    leaves = policies[("core-use1", "istio-egress")]["egress-waypoint-to-public-apis-out"]
+    assert leaves["podSelector"] == waypoint["podSelector"]
+    assert _ports(leaves, "egress") == {443}
+    assert _egress_cidrs(leaves) == ["0.0.0.0/0"]
+
+
+def test_on_eks_only_the_waypoint_istiod_and_monitoring_open_any_address(prod: Graph) -> None:
+    policies = _policies(prod)
     anywhere = {
-        (key[1], name, spec["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name", ""))
+        (key[1], name)
         for key, named in policies.items()
         if key[0] == "core-use1"
         for name, spec in named.items()
         if spec.get("egress") and "0.0.0.0/0" in _egress_cidrs(spec)
     }
-    # The gateway's fallbacks, the model store (S3 has no range a NetworkPolicy can name), istiod's
-    # JWKS fetch, Alertmanager (SNS) and remote write: nothing else leaves the VPC (Secrets Manager is
-    # reached through its endpoint).
+    # The gateway's public names leave through the egress waypoint; the model servers reach S3's
+    # ranges only; istiod's JWKS fetch (istio-system is outside the mesh, no waypoint carries it) and
+    # Alertmanager (SNS) and remote write remain; Secrets Manager is reached through its endpoint.
     assert anywhere == {
-        ("inference", "gateway-to-public-apis-out", ""),
-        ("serving", "vllm-to-object-storage-out", "vllm"),
-        ("istio-system", "istiod-to-jwks-out", ""),
-        ("monitoring", "monitoring-to-cloud-apis-out", ""),
+        ("istio-egress", "egress-waypoint-to-public-apis-out"),
+        ("istio-system", "istiod-to-jwks-out"),
+        ("monitoring", "monitoring-to-cloud-apis-out"),
     }
+
+
+@pytest.mark.parametrize(("cluster", "region"), [("core-use1", "us-east-1"), ("core-usw2", "us-west-2")])
+def test_eks_model_servers_reach_the_regions_s3_ranges_only(prod: Graph, cluster: str, region: str) -> None:
+    spec = _policies(prod)[(cluster, "serving")]["vllm-to-object-storage-out"]
+    assert spec["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "vllm"}}
+    assert _ports(spec, "egress") == {443}
+    # What the region's managed prefix list com.amazonaws.<region>.s3 answers (the mocks refuse any
+    # other list or region).
+    listed = mocks.invoke(
+        "aws:ec2/getManagedPrefixList:getManagedPrefixList", {"name": f"com.amazonaws.{region}.s3"}, region
+    )
+    assert sorted(_egress_cidrs(spec)) == sorted(e["cidr"] for e in listed["entries"])
+    assert "0.0.0.0/0" not in _egress_cidrs(spec)
 
 
 def test_external_secrets_reaches_secrets_manager_only_through_the_vpc_endpoint(prod: Graph) -> None:

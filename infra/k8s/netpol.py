@@ -19,13 +19,18 @@ Named egress (public APIs) is not an ipBlock, since their addresses change witho
     network policy on Dataplane V2 (infra/gcp/gke.py). GKE docs:
     https://cloud.google.com/kubernetes-engine/docs/how-to/fqdn-network-policies (they note that
     Cloud Service Mesh is not supported with it: a mesh change must check that for Istio).
-  - EKS and existing clusters: the VPC CNI cannot name hosts, so the gateway pods (and only they,
-    among the request path) may open 443 to any address. This is the documented gap until an
-    egress proxy with an allow-list replaces it (docs/network-policy.md).
+  - EKS: the VPC CNI cannot name hosts, so the mesh does (infra/k8s/egress.py): the gateway pods
+    reach only the egress waypoint, on HBONE 15008 (``egress_waypoint_edges``), one ServiceEntry
+    per host binds the names to it, and the waypoint's pods alone open the hosts' ports to any
+    address. ztunnel passes a destination no ServiceEntry names straight through from the pod, where
+    these policies refuse it.
+  - Existing clusters: the program runs no mesh there, so the gateway pods (and only they, among
+    the request path) may open 443 to any address (docs/network-policy.md).
 
-The model servers read their weights from object storage over 443 (S3 through the VPC's gateway
-endpoint, GCS through Private Google Access); neither has an address range a NetworkPolicy can
-name, so on EKS they also open 443, on GKE they name the storage host. External Secrets on EKS
+The model servers read their weights from object storage over 443. On GKE they name the storage
+host; on EKS S3 is reached through the VPC's gateway endpoint, whose destinations are the region's
+AWS-managed prefix list ``com.amazonaws.<region>.s3``, so the policy admits that list's ranges
+(``Outside.OBJECT_STORAGE``, read by invoke) rather than any address. External Secrets on EKS
 reaches Secrets Manager through the VPC's interface endpoint (private DNS), so its 443 goes to the
 private subnets only (``Outside.AWS_ENDPOINTS``).
 
@@ -53,6 +58,7 @@ from enum import StrEnum
 from urllib.parse import urlparse
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.aws.network import AwsNetwork
@@ -63,6 +69,8 @@ from infra.gcp.cache import GcpCache
 from infra.gcp.database import GcpDatabase
 from infra.gcp.network import HEALTH_CHECK_SOURCE_RANGES
 from infra.k8s import HBONE_PORT, gateway, pii, serving
+from infra.k8s.egress import NAMESPACE as EGRESS
+from infra.k8s.egress import WAYPOINT_PODS
 from infra.k8s.gpu_metrics import POD_LABELS as DCGM_PODS
 from infra.k8s.gpu_metrics import PORT as DCGM_PORT
 from infra.k8s.logs import NAMESPACE as LOGGING
@@ -72,7 +80,7 @@ from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
 from infra.k8s.mesh import SYSTEM_NAMESPACE as ISTIO_SYSTEM
 from infra.k8s.monitoring import COLLECTOR_PORTS, MESH_SCRAPES
 from infra.k8s.monitoring import NAMESPACE as MONITORING
-from infra.parts import ClusterParts, gcp_ranges
+from infra.parts import ClusterParts, Providers, gcp_ranges
 from infra.settings import PROJECT, Cloud, Role, Settings
 
 
@@ -99,6 +107,9 @@ class Outside(StrEnum):
     LOG_DOMAIN = "log-domain"
     """The stack's OpenSearch domain (monitoring.logs: opensearch): the private subnets of the EKS
     cluster that hosts it (infra/aws/opensearch.py ``log_host``); nowhere when there is none."""
+    OBJECT_STORAGE = "object-storage"
+    """EKS: S3 in the cluster's region, the ranges of the AWS-managed prefix list
+    ``com.amazonaws.<region>.s3`` (what the VPC's S3 gateway endpoint routes to); elsewhere any address."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -312,8 +323,9 @@ KUBE_DNS = Peer(namespace="kube-system", pods={"k8s-app": "kube-dns"})
 """kube-dns on GKE, CoreDNS on EKS: both keep the k8s-app=kube-dns label."""
 
 
-def edges(cloud: Cloud) -> list[Edge]:
-    """Every allowed path of a cluster on ``cloud``: the one list the policies and tests read."""
+def edges(cloud: Cloud, egress_ports: Sequence[int] = (443,)) -> list[Edge]:
+    """Every allowed path of a cluster on ``cloud``: the one list the policies and tests read.
+    ``egress_ports``: the ports of the hosts an EKS cluster's egress waypoint carries."""
     tcp = "TCP"
     entry, entry_port = (ENTRY, ENTRY_PORT) if cloud is Cloud.EXISTING else (MESH_ENTRY, MESH_INGRESS_PORT)
     found = [
@@ -474,9 +486,10 @@ def edges(cloud: Cloud) -> list[Edge]:
             Edge(
                 name="vllm-to-object-storage",
                 source=Peer(namespace=serving.NAMESPACE, pods=SERVER_PODS),
-                target=Peer(outside=Outside.CLOUD_APIS),
+                target=Peer(outside=Outside.OBJECT_STORAGE),
                 ports=((PUBLIC_PORT, tcp),),
-                why="the model servers stream their weights from the model store",
+                why="the model servers stream their weights from the model store (EKS: S3's ranges in "
+                "the region, through the VPC's gateway endpoint)",
             ),
             Edge(
                 name="external-secrets-to-secret-manager",
@@ -487,16 +500,58 @@ def edges(cloud: Cloud) -> list[Edge]:
                 "(private DNS: the regional name resolves into the private subnets); an existing "
                 "cluster's secret manager is any address on 443",
             ),
-            Edge(
-                name="gateway-to-public-apis",
-                source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
-                target=Peer(outside=Outside.CLOUD_APIS),
-                ports=((PUBLIC_PORT, tcp),),
-                why="fallbacks to the DeepSeek API and other gateways' origins; NetworkPolicy cannot "
-                "name hosts, so any address on 443 (the gap docs/network-policy.md names)",
-            ),
         ]
+        found += (
+            egress_waypoint_edges(egress_ports)
+            if cloud is Cloud.AWS
+            else [
+                Edge(
+                    name="gateway-to-public-apis",
+                    source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+                    target=Peer(outside=Outside.CLOUD_APIS),
+                    ports=((PUBLIC_PORT, tcp),),
+                    why="fallbacks to the DeepSeek API and other gateways' origins; without the mesh "
+                    "nothing names hosts, so any address on 443 (docs/network-policy.md)",
+                )
+            ]
+        )
     return [*found, *mesh_edges(cloud), *MESH_EDGES]
+
+
+EGRESS_WAYPOINT = Peer(namespace=EGRESS, pods=WAYPOINT_PODS)
+"""An EKS cluster's egress waypoint (infra/k8s/egress.py)."""
+
+
+def egress_waypoint_edges(ports: Sequence[int]) -> list[Edge]:
+    """The gateway's public names on EKS, through the egress waypoint: the gateway pods' ztunnel
+    carries each connection to a named host over HBONE to the waypoint, which dials the host. Only
+    the waypoint may open the hosts' ports to any address; the gateway pods open none."""
+    tcp = "TCP"
+    return [
+        Edge(
+            name="gateway-to-egress-waypoint",
+            source=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            target=EGRESS_WAYPOINT,
+            ports=((HBONE_PORT, tcp),),
+            why="fallbacks to the DeepSeek API, security.egress and the other gateways' origins, by name: "
+            "ztunnel sends them over HBONE to the egress waypoint their ServiceEntries name",
+        ),
+        Edge(
+            name="egress-waypoint-to-public-apis",
+            source=EGRESS_WAYPOINT,
+            target=Peer(outside=Outside.CLOUD_APIS),
+            ports=tuple((port, tcp) for port in sorted(set(ports))),
+            why="the waypoint opens the connection to the named host (any address: the names' addresses "
+            "change without notice); the application's TLS passes through it",
+        ),
+        Edge(
+            name="egress-waypoint-to-istiod",
+            source=EGRESS_WAYPOINT,
+            target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            ports=((ISTIOD_XDS_PORT, tcp),),
+            why="the waypoint takes its configuration and certificate from istiod (xDS and CA)",
+        ),
+    ]
 
 
 MONITORING_PORTS = ((9090, "TCP"), (9093, "TCP"), (3000, "TCP"), (8080, "TCP"), (8081, "TCP"), (10250, "TCP"))
@@ -663,7 +718,8 @@ MANAGED_PROMETHEUS_HOST = "monitoring.googleapis.com"
 
 
 def named_egress(settings: Settings, part: ClusterParts) -> list[NamedEgress]:
-    """The public names pods of a GKE cluster may call; on other clouds the edges' 443 stands in."""
+    """The public names pods of a GKE cluster may call. EKS names the gateway's hosts in the mesh
+    (infra/k8s/egress.py); an existing cluster's gateway has the edges' 443."""
     if part.cluster.cloud is not Cloud.GCP:
         return []
     return [
@@ -736,8 +792,9 @@ def egress_names(settings: Settings, part: ClusterParts) -> list[tuple[str, int]
 
 NamespaceSet = Mapping[str, Sequence[pulumi.Resource]]
 """Namespace this program created in a cluster -> what creates it (the policies wait for that)."""
-Addresses = Mapping[Outside, Sequence[pulumi.Input[str]]]
-"""Where each address set is, seen from one cluster; a set absent or empty has no address there."""
+Addresses = Mapping[Outside, Sequence[pulumi.Input[str]] | pulumi.Output[list[str]]]
+"""Where each address set is, seen from one cluster; a set absent or empty has no address there.
+A set read from the cloud is an Output (never empty: the S3 prefix list always has ranges)."""
 
 
 class ClusterNetworkPolicies(pulumi.ComponentResource):
@@ -754,6 +811,7 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
         namespaces: NamespaceSet,
         addresses: Addresses,
         named: Sequence[NamedEgress] = (),
+        egress_ports: Sequence[int] = (PUBLIC_PORT,),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("inferstack:k8s:NetworkPolicies", name, None, opts)
@@ -764,7 +822,7 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
         for namespace, makers in sorted(namespaces.items()):
             child = pulumi.ResourceOptions(parent=self, provider=part.kubernetes, depends_on=list(makers))
             made: list[pulumi.CustomResource] = [self._policy(namespace, "default-deny", {}, [], [], child)]
-            for edge in edges(part.cluster.cloud):
+            for edge in edges(part.cluster.cloud, egress_ports):
                 made.extend(self._edge(namespace, edge, child))
             made.extend(
                 self._fqdn(egress, child)
@@ -789,8 +847,14 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
                 made.append(self._policy(namespace, f"{edge.name}-in", edge.target.pods, [rule], [], opts))
         return made
 
-    def _peers(self, peer: Peer) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
-        """The peer as NetworkPolicy selectors; empty when it has no address in this cluster."""
+    def _peers(
+        self, peer: Peer
+    ) -> (
+        list[k8s.networking.v1.NetworkPolicyPeerArgs]
+        | pulumi.Output[list[k8s.networking.v1.NetworkPolicyPeerArgs]]
+    ):
+        """The peer as NetworkPolicy selectors; empty when it has no address in this cluster. An
+        address set read from the cloud (the S3 prefix list) is known only at apply."""
         if peer.namespace is not None:
             return [
                 k8s.networking.v1.NetworkPolicyPeerArgs(
@@ -801,10 +865,10 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
                 )
             ]
         assert peer.outside is not None
-        return [
-            k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
-            for cidr in self._addresses.get(peer.outside, ())
-        ]
+        found = self._addresses.get(peer.outside, ())
+        if isinstance(found, pulumi.Output):
+            return found.apply(_blocks)
+        return _blocks(found)
 
     def _policy(
         self,
@@ -853,19 +917,30 @@ class ClusterNetworkPolicies(pulumi.ComponentResource):
         )
 
 
+def _blocks(cidrs: Sequence[pulumi.Input[str]]) -> list[k8s.networking.v1.NetworkPolicyPeerArgs]:
+    return [
+        k8s.networking.v1.NetworkPolicyPeerArgs(ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr))
+        for cidr in cidrs
+    ]
+
+
 def _match(host: str) -> dict[str, str]:
     """A FQDNNetworkPolicy match: ``name`` for one host, ``pattern`` for a leading wildcard."""
     return {"pattern": host} if host.startswith("*.") else {"name": host}
 
 
 def addresses(
-    settings: Settings, part: ClusterParts, parts: Mapping[str, ClusterParts], data: DataOutputs
+    settings: Settings,
+    part: ClusterParts,
+    parts: Mapping[str, ClusterParts],
+    data: DataOutputs,
+    providers: Providers | None = None,
 ) -> Addresses:
     """The address sets of one cluster. An existing cluster's load balancer and API server are not
     known to this program: they are any address, on the edges' ports only."""
     cloud = part.cluster.cloud
     vpc = part.network.vpc_cidr if isinstance(part.network, AwsNetwork) else None
-    found: dict[Outside, Sequence[pulumi.Input[str]]] = {
+    found: dict[Outside, Sequence[pulumi.Input[str]] | pulumi.Output[list[str]]] = {
         Outside.DATA_STORES: _data_stores(part, parts, data),
         Outside.MESH_PROBES: list(AMBIENT_PROBE_SOURCE),
     }
@@ -881,6 +956,9 @@ def addresses(
     found[Outside.API_SERVER] = anywhere
     found[Outside.CREDENTIALS] = list(EKS_POD_IDENTITY_AGENT) if cloud is Cloud.AWS else []
     found[Outside.CLOUD_APIS] = [ANYWHERE]
+    found[Outside.OBJECT_STORAGE] = [ANYWHERE]
+    if cloud is Cloud.AWS and providers is not None and part.cluster.region is not None:
+        found[Outside.OBJECT_STORAGE] = s3_ranges(providers.for_aws(part.cluster.region), part.cluster.region)
     found[Outside.NODES] = list(part.private_cidrs)
     # The interface endpoints' addresses are in the private subnets (infra/aws/network.py).
     found[Outside.AWS_ENDPOINTS] = list(part.private_cidrs) if cloud is Cloud.AWS else []
@@ -890,6 +968,18 @@ def addresses(
 
 
 ANYWHERE = "0.0.0.0/0"
+
+
+def s3_ranges(provider: aws.Provider, region: str) -> pulumi.Output[list[str]]:
+    """S3's address ranges in ``region``: the AWS-managed prefix list ``com.amazonaws.<region>.s3``,
+    the destination AWS routes a gateway endpoint's traffic to
+    (https://docs.aws.amazon.com/vpc/latest/userguide/working-with-aws-managed-prefix-lists.html,
+    "Available AWS-managed prefix lists"; https://docs.aws.amazon.com/vpc/latest/privatelink/vpc-endpoints-s3.html).
+    AWS changes the list's entries; the policy follows them at the next apply."""
+    found = aws.ec2.get_managed_prefix_list_output(
+        name=f"com.amazonaws.{region}.s3", opts=pulumi.InvokeOutputOptions(provider=provider)
+    )
+    return found.entries.apply(lambda entries: sorted(e.cidr for e in entries))
 
 
 def _data_stores(
@@ -925,6 +1015,7 @@ def build_network_policies(
     parts: Mapping[str, ClusterParts],
     namespaces: Mapping[str, NamespaceSet],
     data: DataOutputs,
+    providers: Providers | None = None,
 ) -> dict[str, ClusterNetworkPolicies]:
     """The policies of every cluster, for the namespaces the program made there (cluster -> set)."""
     built: dict[str, ClusterNetworkPolicies] = {}
@@ -936,7 +1027,8 @@ def build_network_policies(
             f"{name}-netpol",
             part=part,
             namespaces=made,
-            addresses=addresses(settings, part, parts, data),
+            addresses=addresses(settings, part, parts, data, providers),
             named=named_egress(settings, part),
+            egress_ports=sorted({port for _, port in egress_names(settings, part)}) or [PUBLIC_PORT],
         )
     return built
