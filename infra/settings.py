@@ -1820,6 +1820,7 @@ class EgressHost(SettingsModel):
     host: str
     """A DNS name, e.g. api.deepseek.com (one leading ``*.`` label allowed)."""
     port: Int = Field(default=443, ge=1, le=65535)
+    """The host's TLS port: on EKS the egress waypoint carries it as TLS, end to end (no plain HTTP)."""
 
     @model_validator(mode="after")
     def _named(self, info: ValidationInfo) -> EgressHost:
