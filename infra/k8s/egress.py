@@ -149,7 +149,7 @@ class ClusterEgress(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=NAMESPACE,
                 labels={
-                    # The waypoint's pods run as 1337 without privilege (waypoint.yaml, securityContext).
+                    # Not restricted: the waypoint pods carry no seccompProfile (infra/k8s/admission.py).
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "app.kubernetes.io/part-of": PROJECT,
                     **AMBIENT,

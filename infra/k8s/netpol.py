@@ -323,7 +323,7 @@ KUBE_DNS = Peer(namespace="kube-system", pods={"k8s-app": "kube-dns"})
 """kube-dns on GKE, CoreDNS on EKS: both keep the k8s-app=kube-dns label."""
 
 
-def edges(cloud: Cloud, egress_ports: Sequence[int] = (443,)) -> list[Edge]:
+def edges(cloud: Cloud, egress_ports: Sequence[int] = (PUBLIC_PORT,)) -> list[Edge]:
     """Every allowed path of a cluster on ``cloud``: the one list the policies and tests read.
     ``egress_ports``: the ports of the hosts an EKS cluster's egress waypoint carries."""
     tcp = "TCP"
