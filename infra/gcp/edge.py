@@ -101,7 +101,7 @@ class GcpEdgeArgs:
         if self.peer_host is not None:
             label, _, parent = self.peer_host.partition(".")
             # One label below the domain: the certificate's *.<domain> entry covers it, nothing deeper.
-            if parent != self.domain or not label or not label.replace("-", "").isalnum():
+            if parent != self.domain or not label.replace("-", "").isalnum():
                 raise ValueError(
                     f"{where}.peer_host={self.peer_host!r}: expected one label below {self.domain!r}, "
                     f"which its wildcard certificate covers"
