@@ -250,34 +250,29 @@ class GcpEdge(pulumi.ComponentResource):
             log_config=gcp.compute.HealthCheckLogConfigArgs(enable=True),
             opts=child,
         )
-        backend = gcp.compute.BackendService(
+        backend = _backend_service(
             child_name("gateways"),
-            description=f"Inference gateways of the GCP clusters behind {args.domain}",
-            load_balancing_scheme="EXTERNAL_MANAGED",
-            protocol="HTTP",
-            timeout_sec=args.backend_timeout_sec,
-            connection_draining_timeout_sec=args.draining_timeout_sec,
-            health_checks=health_check.id,
-            security_policy=armor.self_link,
-            enable_cdn=False,
-            log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
-            backends=[
-                gcp.compute.BackendServiceBackendArgs(
-                    group=group,
-                    balancing_mode="RATE",
-                    max_rate_per_endpoint=args.max_rate_per_endpoint,
-                    capacity_scaler=1.0,
-                )
-                for group in args.backend_groups
-            ],
-            opts=child,
+            f"Inference gateways of the GCP clusters behind {args.domain}",
+            args.backend_groups,
+            armor,
+            health_check,
+            args,
+            child,
         )
 
         host_rules: list[gcp.compute.URLMapHostRuleArgs] = []
         path_matchers: list[gcp.compute.URLMapPathMatcherArgs] = []
         self.peer_backend_service_id: pulumi.Output[str] | None = None
         if args.peer_host is not None:
-            peers = self._peer_backend(child_name, args, health_check, child)
+            peers = _backend_service(
+                child_name("peers"),
+                f"Peer entrance of the GCP clusters behind {args.peer_host}",
+                args.peer_groups,
+                self._peer_armor(child_name("armor", "peers"), args, child),
+                health_check,
+                args,
+                child,
+            )
             self.peer_backend_service_id = peers.id
             # A host rule sends peer.<domain> to its own path matcher, whose default service is the peer
             # entrance; every other host takes the map's default service (URL map concepts,
@@ -324,13 +319,10 @@ class GcpEdge(pulumi.ComponentResource):
         )
 
     @staticmethod
-    def _peer_backend(
-        child_name: Callable[..., str],
-        args: GcpEdgeArgs,
-        health_check: gcp.compute.HealthCheck,
-        opts: pulumi.ResourceOptions,
-    ) -> gcp.compute.BackendService:
-        """The peer entrance's backend service: the burst clusters' second ingress (infra/k8s/mesh.py
+    def _peer_armor(
+        logical: str, args: GcpEdgeArgs, opts: pulumi.ResourceOptions
+    ) -> gcp.compute.SecurityPolicy:
+        """The peer entrance's Cloud Armor policy. Its backends are the burst clusters' second ingress (infra/k8s/mesh.py
         ``PEER``), which checks no user JWT and leaves the master key to LiteLLM, so it is reached only
         from the calling gateways' NAT addresses. Cloud Armor judges the address the client connected
         from, not a header it could write. The health checks do not pass it: Google's probers connect to
@@ -362,33 +354,11 @@ class GcpEdge(pulumi.ComponentResource):
                 ),
             )
         )
-        armor = gcp.compute.SecurityPolicy(
-            child_name("armor", "peers"),
+        return gcp.compute.SecurityPolicy(
+            logical,
             description=f"Only the calling gateways reach {args.peer_host}",
             type="CLOUD_ARMOR",
             rules=rules,
-            opts=opts,
-        )
-        return gcp.compute.BackendService(
-            child_name("peers"),
-            description=f"Peer entrance of the GCP clusters behind {args.peer_host}",
-            load_balancing_scheme="EXTERNAL_MANAGED",
-            protocol="HTTP",
-            timeout_sec=args.backend_timeout_sec,
-            connection_draining_timeout_sec=args.draining_timeout_sec,
-            health_checks=health_check.id,
-            security_policy=armor.self_link,
-            enable_cdn=False,
-            log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
-            backends=[
-                gcp.compute.BackendServiceBackendArgs(
-                    group=group,
-                    balancing_mode="RATE",
-                    max_rate_per_endpoint=args.max_rate_per_endpoint,
-                    capacity_scaler=1.0,
-                )
-                for group in args.peer_groups
-            ],
             opts=opts,
         )
 
@@ -455,3 +425,38 @@ class GcpEdge(pulumi.ComponentResource):
             ],
             opts=opts,
         )
+
+
+def _backend_service(
+    logical: str,
+    description: str,
+    groups: Sequence[pulumi.Input[str]],
+    armor: gcp.compute.SecurityPolicy,
+    health_check: gcp.compute.HealthCheck,
+    args: GcpEdgeArgs,
+    opts: pulumi.ResourceOptions,
+) -> gcp.compute.BackendService:
+    """A backend service of gateway NEGs: HTTP to the pods, every request logged, ``armor`` in front;
+    the gateways' and the peer entrance's differ only in their NEGs and their policy."""
+    return gcp.compute.BackendService(
+        logical,
+        description=description,
+        load_balancing_scheme="EXTERNAL_MANAGED",
+        protocol="HTTP",
+        timeout_sec=args.backend_timeout_sec,
+        connection_draining_timeout_sec=args.draining_timeout_sec,
+        health_checks=health_check.id,
+        security_policy=armor.self_link,
+        enable_cdn=False,
+        log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
+        backends=[
+            gcp.compute.BackendServiceBackendArgs(
+                group=group,
+                balancing_mode="RATE",
+                max_rate_per_endpoint=args.max_rate_per_endpoint,
+                capacity_scaler=1.0,
+            )
+            for group in groups
+        ],
+        opts=opts,
+    )

@@ -268,24 +268,12 @@ class ClusterMesh(pulumi.ComponentResource):
         after: list[pulumi.Resource] = [*args.depends_on, system]
         neg = gateway.neg_name(cluster.name) if cluster.cloud is Cloud.GCP else None
         for addon in MESH_ADDONS:
-            table, release = self._pinned(addon)
-            values = istio_values(addon, table, release, cluster.cloud)
+            values = istio_values(addon, *self._pinned(addon), cluster.cloud)
             if addon == "istio-ingress":
                 values["service"] = ingress_service_values(neg)
                 after = [*after, ingress_ns]
-            created = k8s.helm.v3.Release(
-                self._child(addon),
-                k8s.helm.v3.ReleaseArgs(
-                    name=addon,
-                    chart=table.chart,
-                    version=release.version,
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=table.repository),
-                    namespace=_CHART_NAMESPACE.get(addon, SYSTEM_NAMESPACE),
-                    values=values,
-                    cleanup_on_fail=True,
-                    max_history=10,
-                ),
-                opts=self._opts(after),
+            created = self._release(
+                addon, addon, _CHART_NAMESPACE.get(addon, SYSTEM_NAMESPACE), values, after
             )
             self.releases[addon] = created
             after = [*args.depends_on, system, created]
@@ -294,23 +282,15 @@ class ClusterMesh(pulumi.ComponentResource):
         self.peer_neg_name = None
         if args.peer:
             # A second release of the ingress's chart: its own Deployment, Service and identity.
-            table, release = self._pinned("istio-ingress")
-            values = istio_values("istio-ingress", table, release, cluster.cloud)
+            values = istio_values("istio-ingress", *self._pinned("istio-ingress"), cluster.cloud)
             self.peer_neg_name = gateway.peer_neg_name(cluster.name)
             values["service"] = ingress_service_values(self.peer_neg_name)
-            self.peer = k8s.helm.v3.Release(
-                self._child(PEER),
-                k8s.helm.v3.ReleaseArgs(
-                    name=PEER,
-                    chart=table.chart,
-                    version=release.version,
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=table.repository),
-                    namespace=INGRESS_NAMESPACE,
-                    values=values,
-                    cleanup_on_fail=True,
-                    max_history=10,
-                ),
-                opts=self._opts([*args.depends_on, system, ingress_ns, self.ingress]),
+            self.peer = self._release(
+                PEER,
+                "istio-ingress",
+                INGRESS_NAMESPACE,
+                values,
+                [*args.depends_on, system, ingress_ns, self.ingress],
             )
         crds = [self.releases["istiod"]]
         mode = peer_mode(args.security.mtls)
@@ -398,6 +378,31 @@ class ClusterMesh(pulumi.ComponentResource):
                 in_namespace[gateway.NAMESPACE],
             )
         self.register_outputs({"ingress": INGRESS, "peer": PEER if self.peer is not None else None})
+
+    def _release(
+        self,
+        name: str,
+        addon: str,
+        namespace: str,
+        values: dict[str, object],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        """A Helm release ``name`` of the add-on's pinned chart."""
+        table, release = self._pinned(addon)
+        return k8s.helm.v3.Release(
+            self._child(name),
+            k8s.helm.v3.ReleaseArgs(
+                name=name,
+                chart=table.chart,
+                version=release.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=table.repository),
+                namespace=namespace,
+                values=values,
+                cleanup_on_fail=True,
+                max_history=10,
+            ),
+            opts=self._opts(depends_on),
+        )
 
     def _pinned(self, addon: str) -> tuple[Addon, AddonRelease]:
         table = catalog().addons[addon]
