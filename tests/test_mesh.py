@@ -37,6 +37,14 @@ def test_every_eks_and_gke_cluster_runs_istio_ambient_pinned_in_order(stack: str
         # The GKE burst cluster the core gateways fall back to has the peer entrance besides (test_peer.py).
         peer = found.pop("istio-peer", None)
         assert (peer is not None) == (cluster in GKE), cluster
+        if peer is not None:
+            # The ingress's chart and pins, released a second time; it waits for the ingress.
+            ingress = found["istio-ingress"].inputs
+            assert {k: peer.inputs[k] for k in ("chart", "version", "repositoryOpts", "namespace")} == {
+                k: ingress[k] for k in ("chart", "version", "repositoryOpts", "namespace")
+            }
+            assert peer.inputs["values"]["global"] == ingress["values"]["global"]
+            assert found["istio-ingress"].name in {index[u].name for u in peer.dependencies}
         assert set(found) == set(MESH_ADDONS), (cluster, found)
         for name, release in found.items():
             addon = catalog().addons[name]
