@@ -106,7 +106,11 @@ RESOURCE_OUTPUTS: dict[str, Outputs] = {
     },
     # An auto-named bucket: the logical name and a random suffix, as the engine would name it.
     "aws:s3/bucket:Bucket": lambda n, i, r: {"bucket": i.get("bucket") or f"{n}-{short_hash('s3', n)[:7]}"},
-    "aws:ec2/eip:Eip": lambda n, i, r: {"allocationId": f"eipalloc-{short_hash('eip', n)}"},
+    # An address of 203.0.113.0/24 (TEST-NET-3, RFC 5737), stable per name: never a real host's.
+    "aws:ec2/eip:Eip": lambda n, i, r: {
+        "allocationId": f"eipalloc-{short_hash('eip', n)}",
+        "publicIp": f"203.0.113.{int(short_hash('eip-ip', n), 16) % 254 + 1}",
+    },
     "aws:ec2/launchTemplate:LaunchTemplate": lambda n, i, r: {"latestVersion": 1},
     # Auto-named as the engine would name it: the logical name plus "-" and 7 hex characters.
     "aws:eks/nodeGroup:NodeGroup": lambda n, i, r: {

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import pulumi
 
 from infra.aws.edge import AwsEdge, AwsEdgeArgs, GlobalAcceleratorArgs, Origin, Routing, Tier
+from infra.aws.network import AwsNetwork
 from infra.aws.zone import PublicZone, PublicZoneArgs
 from infra.catalog import catalog
 from infra.gcp.edge import GcpEdge, GcpEdgeArgs
@@ -45,6 +46,14 @@ FALLBACK_ROUTE53_REGION = "us-east-1"
 
 GCP_ORIGIN_KEY = "gcp"
 """Label of the GCP load balancer's origin: gcp.<domain> holds its address."""
+
+PEER_LABEL = "peer"
+"""Label of the name other gateways fall back to a GCP cluster on: peer.<domain> holds the GCP load
+balancer's address, whose URL map sends that host to the peer entrance (infra/gcp/edge.py)."""
+
+
+def peer_host(domain: str) -> str:
+    return f"{PEER_LABEL}.{domain}"
 
 
 @dataclass
@@ -113,11 +122,15 @@ def build_edge(
     *,
     neg_names: Mapping[str, str] | None = None,
     neg_owners: Sequence[pulumi.Resource] = (),
+    peer_neg_names: Mapping[str, str] | None = None,
 ) -> EdgeOutputs:
     """Register the edge of a stack that has ``edge`` settings.
 
     ``neg_names``: GKE cluster -> the name of its gateway's standalone NEG (one per zone), the GCP
-    load balancer's backends; ``neg_owners``: the Services whose annotation makes GKE create them.
+    load balancer's backends; ``neg_owners``: the Services whose annotation makes GKE create them
+    (the peer entrances' too); ``peer_neg_names``: GKE cluster -> its peer entrance's NEG name, for the
+    clusters other gateways fall back to (``Settings.peer_clusters``), whose callers' NAT addresses
+    are the only clients the peer entrance admits.
     """
     edge = settings.edge
     if edge is None:
@@ -167,6 +180,13 @@ def build_edge(
             )
         first = gcp_clusters[0]
         assert first.region is not None
+        peers = dict(peer_neg_names or {})
+        peer_sources = [
+            address
+            for caller in settings.peer_callers()
+            if isinstance(network := parts[caller.name].network, AwsNetwork)
+            for address in network.nat_addresses
+        ]
         gcp_edge = GcpEdge(
             "edge",
             GcpEdgeArgs(
@@ -179,6 +199,14 @@ def build_edge(
                 ],
                 health_check_path=edge.health_check_path,
                 health_check_interval_seconds=edge.health_check_interval_seconds,
+                peer_host=peer_host(edge.domain) if peers else None,
+                peer_groups=[
+                    link
+                    for c in gcp_clusters
+                    if c.name in peers
+                    for link in neg_self_links(settings.gcp_project, zones(c), peers[c.name])
+                ],
+                peer_sources=peer_sources,
                 dns_ready=zone.dns_ready,
                 write_authorization=lambda name, kind, value: zone.record(
                     "gcp-cert-authorization", name=name, type=kind, value=value
@@ -188,6 +216,10 @@ def build_edge(
                 providers=[providers.for_gcp(first.region)], depends_on=list(neg_owners)
             ),
         )
+        if peers:
+            # A plain record, not an origin: the name has no failover of its own, and the load balancer
+            # behind it already routes to the healthy GCP clusters.
+            zone.record(PEER_LABEL, name=peer_host(edge.domain), type="A", value=gcp_edge.address)
         origins.append(
             Origin(
                 key=GCP_ORIGIN_KEY,

@@ -1672,6 +1672,10 @@ class OffPeak(SettingsModel):
         return self
 
 
+def _same_gcp_edge(caller: Cluster, target: Cluster) -> bool:
+    return caller.cloud is Cloud.GCP and target.cloud is Cloud.GCP
+
+
 class Gateway(SettingsModel):
     """The OpenAI-compatible gateway in front of the model servers of every serving cluster.
 
@@ -2315,20 +2319,61 @@ class Settings(SettingsModel):
             )
         if gateway.fallbacks and len(set(gateway.fallbacks)) != len(gateway.fallbacks):
             found.append(Problem("gateway.fallbacks", f"{gateway.fallbacks} names a cluster twice"))
+        if self.security.jwt is not None and self.edge is not None:
+            # A gateway calls another over the public edge with the stack's master key as bearer; an
+            # AWS cluster's ingress reads that header as a JWT and refuses it (401). Only GCP clusters
+            # have the peer entrance that takes the key instead (peer_clusters).
+            crossing = [
+                (caller, target)
+                for caller in self.gateway_clusters()
+                for target in self.fallback_clusters(caller)
+                if target.cloud is not Cloud.GCP
+            ]
+            if crossing:
+                caller, target = crossing[0]
+                chain = "" if gateway.fallbacks is not None else " (by default, the burst clusters)"
+                found.append(
+                    Problem(
+                        "gateway.fallbacks",
+                        f"{caller.name} would fall back{chain} to {target.name!r} on {target.cloud.value}, whose "
+                        "ingress requires security.jwt and refuses the master key a gateway sends; allowed: "
+                        "GCP clusters, reached through peer.<edge.domain>",
+                    )
+                )
 
     def gateway_clusters(self) -> list[Cluster]:
         """The clusters that run a gateway: provisioned ones that serve the model."""
         return [c for c in self.clusters if c.provisioned and self.served_pools(c)]
 
     def fallback_clusters(self, cluster: Cluster) -> list[Cluster]:
-        """The clusters a cluster's gateway falls back to, in order, never itself."""
+        """The clusters a cluster's gateway falls back to, in order, never itself.
+
+        A GCP cluster never falls back to a GCP cluster: every GCP gateway sits behind the one GCP
+        load balancer, which would answer the call from the nearest healthy one, likely the caller
+        itself, and the caller's Cloud NAT addresses are allocated automatically, so the peer
+        entrance could not admit them (``peer_sources``)."""
+        return [
+            c for c in self._fallback_chain() if c.name != cluster.name and not _same_gcp_edge(cluster, c)
+        ]
+
+    def _fallback_chain(self) -> list[Cluster]:
         names = self.gateway.fallbacks
-        chain = (
-            [c for n in names for c in self.gateway_clusters() if c.name == n]
-            if names is not None
-            else [c for c in self.gateway_clusters() if c.role is Role.BURST]
-        )
-        return [c for c in chain if c.name != cluster.name]
+        if names is not None:
+            return [c for n in names for c in self.gateway_clusters() if c.name == n]
+        return [c for c in self.gateway_clusters() if c.role is Role.BURST]
+
+    def peer_clusters(self) -> list[Cluster]:
+        """The GCP clusters another gateway falls back to: each gets the peer entrance, a second
+        ingress behind ``peer.<domain>`` that only the callers' addresses reach and that takes the
+        master key, not the users' JWT (infra/k8s/mesh.py, infra/gcp/edge.py)."""
+        targets = {t.name for c in self.gateway_clusters() for t in self.fallback_clusters(c)}
+        return [c for c in self.gateway_clusters() if c.name in targets and c.cloud is Cloud.GCP]
+
+    def peer_callers(self) -> list[Cluster]:
+        """The gateway clusters that fall back to a peer cluster: their NAT addresses are the only
+        sources the peer entrance admits."""
+        peers = {c.name for c in self.peer_clusters()}
+        return [c for c in self.gateway_clusters() if any(t.name in peers for t in self.fallback_clusters(c))]
 
     def pool_replicas(self, cluster: Cluster, pool: NodePool) -> int:
         """The replicas a pool's Deployment starts with: the floor on a core cluster's on-demand or

@@ -334,6 +334,7 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
         {n: g.service for n, g in gateways.gateways.items()},
         serving.deployments,
         monitoring,
+        peers={c.name for c in settings.peer_clusters()},
     )
     # EKS: the gateway's public names leave through an egress waypoint (GKE names them in policy).
     egress = build_egress(
@@ -355,7 +356,11 @@ def build(settings: Settings, *, kubeconfigs: dict[str, pulumi.Output[str]]) -> 
             providers,
             parts,
             neg_names=gateways.neg_names(),
-            neg_owners=[meshes[n].ingress for n, g in gateways.gateways.items() if g.neg_name is not None],
+            neg_owners=[
+                *(meshes[n].ingress for n, g in gateways.gateways.items() if g.neg_name is not None),
+                *(m.peer for m in meshes.values() if m.peer is not None),
+            ],
+            peer_neg_names={n: m.peer_neg_name for n, m in meshes.items() if m.peer_neg_name is not None},
         )
         _gateway_ingress(settings, providers, parts, gateways, edge, meshes)
         pulumi.export("publicName", edge.public_name)

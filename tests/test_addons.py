@@ -13,6 +13,7 @@ import pytest
 from inferstack.engine import Graph, Resource
 from infra.catalog import catalog
 from infra.k8s import MESH_ADDONS, SERVING_PRIORITY_CLASS, SYSTEM_PRIORITY_CLASS
+from infra.k8s.mesh import PEER
 from infra.k8s.monitoring import COLLECTOR
 from tests.conftest import ROOT, planned, stack_variant
 from tests.test_cli import run
@@ -33,10 +34,10 @@ def cluster_of(graph: Graph, resource: Resource) -> str:
 
 def releases(graph: Graph) -> dict[str, dict[str, Resource]]:
     """Cluster -> add-on (release name) -> its Helm release; the mesh's are tests/test_mesh.py's,
-    the GKE metrics collector's tests/test_gke_collector.py's."""
+    the peer entrance's too, the GKE metrics collector's tests/test_gke_collector.py's."""
     out: dict[str, dict[str, Resource]] = {}
     for release in graph.of_type(RELEASE):
-        if release.inputs["name"] in (*MESH_ADDONS, COLLECTOR):
+        if release.inputs["name"] in (*MESH_ADDONS, PEER, COLLECTOR):
             continue
         out.setdefault(cluster_of(graph, release), {})[release.inputs["name"]] = release
     return out
@@ -220,7 +221,7 @@ def _addon_releases(graph: Graph) -> list[Resource]:
     """The add-ons' releases; the others are the monitoring layer's CRD chart, kube-prometheus-stack
     (tests/test_monitoring_stack.py), GKE collector and DCGM exporter (tests/test_gpu_metrics.py),
     pinned there. The mesh's releases (addons.yaml rows too) are judged in tests/test_mesh.py."""
-    found = [r for r in graph.of_type(RELEASE) if r.inputs["name"] not in MESH_ADDONS]
+    found = [r for r in graph.of_type(RELEASE) if r.inputs["name"] not in (*MESH_ADDONS, PEER)]
     others = {r.inputs["name"] for r in found if r.inputs["name"] not in catalog().addons}
     assert others <= {"prometheus-operator-crds", "kube-prometheus-stack", COLLECTOR, "dcgm-exporter"}, others
     return [r for r in found if r.inputs["name"] in catalog().addons]

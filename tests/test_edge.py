@@ -246,7 +246,11 @@ def test_every_gcp_backend_service_has_cloud_armor_and_logging() -> None:
 
 
 def test_cloud_armor_bans_floods_on_the_api_and_previews_the_waf() -> None:
-    (policy,) = planned("prod").of_type("gcp:compute/securityPolicy:SecurityPolicy")
+    (policy,) = [
+        p
+        for p in planned("prod").of_type("gcp:compute/securityPolicy:SecurityPolicy")
+        if p.name == "edge-armor"
+    ]
     rules = {r["priority"]: r for r in policy.inputs["rules"]}
     default = rules[2147483647]
     assert default["action"] == "allow" and default["match"]["config"]["srcIpRanges"] == ["*"]

@@ -231,6 +231,14 @@ MESH_TARGETS = {
         "istio-proxy",
         "http-envoy-prom",
     ),
+    # The peer entrance: the same chart released as istio-peer (infra/k8s/mesh.py PEER).
+    "istio-peer": _target(
+        "istio-ingress",
+        "istio-peer-7f5b8-pp2bb",
+        {"app": "istio-peer", "istio": "peer", "sidecar.istio.io/inject": "true"},
+        "istio-proxy",
+        "http-envoy-prom",
+    ),
 }
 
 
@@ -255,7 +263,7 @@ def test_every_gke_collector_scrapes_the_mesh_on_its_components_metrics_ports(st
             assert _scraped(jobs[name], elsewhere) is None, "only the mesh's own namespace"
             readiness = {**target, "__meta_kubernetes_pod_container_port_name": "http-envoy-status"}
             assert _scraped(jobs[name], readiness) is None, "only the metrics port"
-        assert jobs["istio-ingress"]["metrics_path"] == "/stats/prometheus", "Envoy's own endpoint"
+        assert {jobs[n]["metrics_path"] for n in ("istio-ingress", "istio-peer")} == {"/stats/prometheus"}
         assert {jobs[n]["metrics_path"] for n in ("istiod", "ztunnel", "istio-cni")} == {"/metrics"}
 
 

@@ -34,6 +34,17 @@ def test_every_eks_and_gke_cluster_runs_istio_ambient_pinned_in_order(stack: str
     assert clusters == sorted(MESH_CLUSTERS[stack])
     for cluster in clusters:
         found = _mesh_releases(graph, cluster)
+        # The GKE burst cluster the core gateways fall back to has the peer entrance besides (test_peer.py).
+        peer = found.pop("istio-peer", None)
+        assert (peer is not None) == (cluster in GKE), cluster
+        if peer is not None:
+            # The ingress's chart and pins, released a second time; it waits for the ingress.
+            ingress = found["istio-ingress"].inputs
+            assert {k: peer.inputs[k] for k in ("chart", "version", "repositoryOpts", "namespace")} == {
+                k: ingress[k] for k in ("chart", "version", "repositoryOpts", "namespace")
+            }
+            assert peer.inputs["values"]["global"] == ingress["values"]["global"]
+            assert found["istio-ingress"].name in {index[u].name for u in peer.dependencies}
         assert set(found) == set(MESH_ADDONS), (cluster, found)
         for name, release in found.items():
             addon = catalog().addons[name]
@@ -171,8 +182,16 @@ def test_litellm_admits_only_the_ingress_and_the_scrapers(prod: Graph) -> None:
         spec = policy.inputs["spec"]
         assert spec["selector"] == {"matchLabels": {"app": "deepseek"}}
         assert spec["action"] == "ALLOW"
+        # The peer entrance's identity only where there is one: the GKE burst cluster.
+        peer = (
+            ["cluster.local/ns/istio-ingress/sa/istio-peer"] if policy.name.startswith("burst-usc1") else []
+        )
         assert spec["rules"] == [
-            {"from": [{"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingress"]}}]},
+            {
+                "from": [
+                    {"source": {"principals": ["cluster.local/ns/istio-ingress/sa/istio-ingress", *peer]}}
+                ]
+            },
             # Prometheus in the mesh (EKS's, GKE's collector); never GKE's managed collectors.
             {"from": [{"source": {"namespaces": ["monitoring"]}}]},
         ]

@@ -21,6 +21,11 @@ EKS_ADDON = "aws:eks/addon:Addon"
 
 EXPECTED_EDGES = {
     "edge-to-gateway",
+    # The peer entrance of the burst GKE cluster, which the core gateways fall back to.
+    "edge-to-peer",
+    "peer-to-gateway",
+    "peer-to-istiod",
+    "prometheus-scrapes-istio-peer",
     "gateway-to-vllm",
     "gateway-to-masking",
     "gateway-to-postgres",
@@ -199,13 +204,24 @@ def test_istiod_admits_only_the_mesh_its_scraper_and_the_api_server(prod: Graph,
         if name.endswith("-in") and spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
     }
     waypoint = {"egress-waypoint-to-istiod-in"} if cluster == "core-use1" else set()
+    # The GKE burst cluster has the peer entrance, which takes its configuration from istiod too.
+    peer = {"peer-to-istiod-in"} if cluster == "burst-usc1" else set()
     assert set(istiod) == {
         "ingress-to-istiod-in",
         "ztunnel-to-istiod-in",
         "api-server-to-istiod-in",
         "prometheus-scrapes-istiod-in",
         *waypoint,
+        *peer,
     }
+    for name in peer:
+        assert _ports(istiod[name], "ingress") == {15012}
+        assert istiod[name]["ingress"][0]["from"] == [
+            {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-ingress"}},
+                "podSelector": {"matchLabels": {"istio": "peer"}},
+            }
+        ]
     assert _ports(istiod.pop("prometheus-scrapes-istiod-in"), "ingress") == {15014}
     for spec in istiod.values():
         assert spec["podSelector"] == {"matchLabels": {"app": "istiod"}}
@@ -259,6 +275,7 @@ MESH_METRICS = {
     "prometheus-scrapes-ztunnel": ("istio-system", {"app": "ztunnel"}, 15020),
     "prometheus-scrapes-istio-cni": ("istio-system", {"k8s-app": "istio-cni-node"}, 15014),
     "prometheus-scrapes-istio-ingress": ("istio-ingress", {"istio": "ingress"}, 15090),
+    "prometheus-scrapes-istio-peer": ("istio-ingress", {"istio": "peer"}, 15090),
 }
 
 

@@ -183,6 +183,9 @@ class AwsNetwork(pulumi.ComponentResource):
     """Security group of the interface endpoints (443 from the VPC CIDR); None without any."""
     nat_gateway_count: int
     """How many NAT gateways were created (1 or one per zone)."""
+    nat_addresses: list[pulumi.Output[str]]
+    """The NAT gateways' Elastic IPs: every connection the VPC's pods open to the internet comes from
+    one of them (the GCP peer entrance admits only these, infra/gcp/edge.py)."""
 
     def __init__(self, name: str, args: AwsNetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("inferstack:aws:Network", name, None, opts)
@@ -262,9 +265,11 @@ class AwsNetwork(pulumi.ComponentResource):
             )
 
         nats: list[aws.ec2.NatGateway] = []
+        self.nat_addresses = []
         for zone, subnet in zip(zones[: args.nat_gateways], public_subnets, strict=False):
             nat_name = child_name("nat", zone)
             eip = aws.ec2.Eip(nat_name, domain="vpc", tags=tags(nat_name), opts=child)
+            self.nat_addresses.append(eip.public_ip)
             nats.append(
                 aws.ec2.NatGateway(
                     nat_name,

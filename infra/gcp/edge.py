@@ -87,8 +87,29 @@ class GcpEdgeArgs:
     """Writes the DNS-authorization record (name, type, value) into the public zone and returns it; the
     certificate waits for it too. None: the caller writes it from ``dns_authorization_record_*``."""
 
+    peer_host: str | None = None
+    """The name other clusters' gateways call this load balancer on (``peer.<domain>``), routed to the
+    peer entrance: None builds none."""
+    peer_groups: Sequence[pulumi.Input[str]] = ()
+    """URLs of the peer entrance's standalone zonal NEGs in every GCP cluster that has one."""
+    peer_sources: Sequence[pulumi.Input[str]] = ()
+    """The IPv4 addresses the calling gateways' connections come from (their VPCs' NAT addresses):
+    the only clients the peer entrance's Cloud Armor policy admits."""
+
     def __post_init__(self) -> None:
         where = "GcpEdgeArgs"
+        if self.peer_host is not None:
+            label, _, parent = self.peer_host.partition(".")
+            # One label below the domain: the certificate's *.<domain> entry covers it, nothing deeper.
+            if parent != self.domain or not label.replace("-", "").isalnum():
+                raise ValueError(
+                    f"{where}.peer_host={self.peer_host!r}: expected one label below {self.domain!r}, "
+                    f"which its wildcard certificate covers"
+                )
+            if not self.peer_sources:
+                raise ValueError(
+                    f"{where}.peer_host={self.peer_host!r}: peer_sources is empty; nobody could call it"
+                )
         if not self.domain or "." not in self.domain:
             raise ValueError(f"{where}.domain={self.domain!r}: expected a DNS name such as 'api.example.com'")
         for label, path in (
@@ -117,6 +138,17 @@ class GcpEdgeArgs:
             raise ValueError(f"{where}.draining_timeout_sec={self.draining_timeout_sec}: allowed 0..3600")
         if self.ssl_profile not in ("MODERN", "RESTRICTED"):
             raise ValueError(f"{where}.ssl_profile={self.ssl_profile!r}: allowed MODERN or RESTRICTED")
+
+
+MAX_SOURCE_RANGES = 10
+"""Cloud Armor takes at most 10 ranges in one rule's basic match (``src_ip_ranges``;
+SecurityPolicyRuleMatcherConfig, https://cloud.google.com/compute/docs/reference/rest/v1/securityPolicies:
+"Maximum number of src_ip_ranges allowed is 10")."""
+
+
+def peer_chunks(sources: Sequence[pulumi.Input[str]]) -> list[list[pulumi.Input[str]]]:
+    """The addresses in rules of at most ``MAX_SOURCE_RANGES`` each, in order."""
+    return [list(sources[i : i + MAX_SOURCE_RANGES]) for i in range(0, len(sources), MAX_SOURCE_RANGES)]
 
 
 class GcpEdge(pulumi.ComponentResource):
@@ -218,33 +250,41 @@ class GcpEdge(pulumi.ComponentResource):
             log_config=gcp.compute.HealthCheckLogConfigArgs(enable=True),
             opts=child,
         )
-        backend = gcp.compute.BackendService(
+        backend = _backend_service(
             child_name("gateways"),
-            description=f"Inference gateways of the GCP clusters behind {args.domain}",
-            load_balancing_scheme="EXTERNAL_MANAGED",
-            protocol="HTTP",
-            timeout_sec=args.backend_timeout_sec,
-            connection_draining_timeout_sec=args.draining_timeout_sec,
-            health_checks=health_check.id,
-            security_policy=armor.self_link,
-            enable_cdn=False,
-            log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
-            backends=[
-                gcp.compute.BackendServiceBackendArgs(
-                    group=group,
-                    balancing_mode="RATE",
-                    max_rate_per_endpoint=args.max_rate_per_endpoint,
-                    capacity_scaler=1.0,
-                )
-                for group in args.backend_groups
-            ],
-            opts=child,
+            f"Inference gateways of the GCP clusters behind {args.domain}",
+            args.backend_groups,
+            armor,
+            health_check,
+            args,
+            child,
         )
 
+        host_rules: list[gcp.compute.URLMapHostRuleArgs] = []
+        path_matchers: list[gcp.compute.URLMapPathMatcherArgs] = []
+        self.peer_backend_service_id: pulumi.Output[str] | None = None
+        if args.peer_host is not None:
+            peers = _backend_service(
+                child_name("peers"),
+                f"Peer entrance of the GCP clusters behind {args.peer_host}",
+                args.peer_groups,
+                self._peer_armor(child_name("armor", "peers"), args, child),
+                health_check,
+                args,
+                child,
+            )
+            self.peer_backend_service_id = peers.id
+            # A host rule sends peer.<domain> to its own path matcher, whose default service is the peer
+            # entrance; every other host takes the map's default service (URL map concepts,
+            # https://cloud.google.com/load-balancing/docs/url-map-concepts, "Host rules" and "Path matchers").
+            host_rules.append(gcp.compute.URLMapHostRuleArgs(hosts=[args.peer_host], path_matcher="peers"))
+            path_matchers.append(gcp.compute.URLMapPathMatcherArgs(name="peers", default_service=peers.id))
         https_map = gcp.compute.URLMap(
             child_name("https"),
-            description=f"Every request to {args.domain} goes to the gateways",
+            description=f"Requests to {args.domain} go to the gateways; {args.peer_host or 'no peer name'} to the peer entrance",
             default_service=backend.id,
+            host_rules=host_rules,
+            path_matchers=path_matchers,
             opts=child,
         )
         https_proxy = gcp.compute.TargetHttpsProxy(
@@ -274,7 +314,52 @@ class GcpEdge(pulumi.ComponentResource):
                 "dnsAuthorizationRecordValue": self.dns_authorization_record_value,
                 "backendServiceId": self.backend_service_id,
                 "securityPolicyId": self.security_policy_id,
+                "peerBackendServiceId": self.peer_backend_service_id,
             }
+        )
+
+    @staticmethod
+    def _peer_armor(
+        logical: str, args: GcpEdgeArgs, opts: pulumi.ResourceOptions
+    ) -> gcp.compute.SecurityPolicy:
+        """The peer entrance's Cloud Armor policy. Its backends are the burst clusters' second ingress (infra/k8s/mesh.py
+        ``PEER``), which checks no user JWT and leaves the master key to LiteLLM, so it is reached only
+        from the calling gateways' NAT addresses. Cloud Armor judges the address the client connected
+        from, not a header it could write. The health checks do not pass it: Google's probers connect to
+        the backends themselves, from their own ranges (health check concepts,
+        https://cloud.google.com/load-balancing/docs/health-check-concepts, "Probe IP ranges"), while
+        Cloud Armor judges requests at the front ends (https://cloud.google.com/armor/docs/security-policy-overview)."""
+        rules = [
+            gcp.compute.SecurityPolicyRuleArgs(
+                priority=1000 + index,
+                description="The calling gateways' NAT addresses",
+                action="allow",
+                match=gcp.compute.SecurityPolicyRuleMatchArgs(
+                    versioned_expr="SRC_IPS_V1",
+                    config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(
+                        src_ip_ranges=[pulumi.Output.concat(address, "/32") for address in chunk]
+                    ),
+                ),
+            )
+            for index, chunk in enumerate(peer_chunks(args.peer_sources))
+        ]
+        rules.append(
+            gcp.compute.SecurityPolicyRuleArgs(
+                priority=DEFAULT_RULE_PRIORITY,
+                description="Default: deny every other client",
+                action="deny(403)",
+                match=gcp.compute.SecurityPolicyRuleMatchArgs(
+                    versioned_expr="SRC_IPS_V1",
+                    config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=["*"]),
+                ),
+            )
+        )
+        return gcp.compute.SecurityPolicy(
+            logical,
+            description=f"Only the calling gateways reach {args.peer_host}",
+            type="CLOUD_ARMOR",
+            rules=rules,
+            opts=opts,
         )
 
     @staticmethod
@@ -340,3 +425,38 @@ class GcpEdge(pulumi.ComponentResource):
             ],
             opts=opts,
         )
+
+
+def _backend_service(
+    logical: str,
+    description: str,
+    groups: Sequence[pulumi.Input[str]],
+    armor: gcp.compute.SecurityPolicy,
+    health_check: gcp.compute.HealthCheck,
+    args: GcpEdgeArgs,
+    opts: pulumi.ResourceOptions,
+) -> gcp.compute.BackendService:
+    """A backend service of gateway NEGs: HTTP to the pods, every request logged, ``armor`` in front;
+    the gateways' and the peer entrance's differ only in their NEGs and their policy."""
+    return gcp.compute.BackendService(
+        logical,
+        description=description,
+        load_balancing_scheme="EXTERNAL_MANAGED",
+        protocol="HTTP",
+        timeout_sec=args.backend_timeout_sec,
+        connection_draining_timeout_sec=args.draining_timeout_sec,
+        health_checks=health_check.id,
+        security_policy=armor.self_link,
+        enable_cdn=False,
+        log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
+        backends=[
+            gcp.compute.BackendServiceBackendArgs(
+                group=group,
+                balancing_mode="RATE",
+                max_rate_per_endpoint=args.max_rate_per_endpoint,
+                capacity_scaler=1.0,
+            )
+            for group in groups
+        ],
+        opts=opts,
+    )

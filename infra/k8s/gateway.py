@@ -48,7 +48,7 @@ from infra.aws.database import AwsGlobalDatabase
 from infra.catalog import catalog
 from infra.data import CONFIG_MAP as CONFIG_MAP_DATA
 from infra.data import NAMESPACE, DataOutputs, namespace_labels
-from infra.edge import GCP_ORIGIN_KEY
+from infra.edge import peer_host
 from infra.gcp.network import GcpNetwork
 from infra.k8s import MESH_INGRESS, MESH_INGRESS_PORT, SYSTEM_PRIORITY_CLASS, pii, serving
 from infra.k8s.addons import CLUSTER_SECRET_STORE, GCP_TRIGGER_AUTHENTICATION, secret_prefix
@@ -134,6 +134,12 @@ def neg_name(cluster: str) -> str:
 
     Unique per project: <project>-<stack>-<cluster>-gateway, a 63-character RFC 1035 label."""
     return resource_name(pulumi.get_project(), pulumi.get_stack(), cluster, "gateway")
+
+
+def peer_neg_name(cluster: str) -> str:
+    """The fixed name of the peer entrance's standalone NEG in every zone of a GKE cluster
+    (infra/k8s/mesh.py ``PEER``): <project>-<stack>-<cluster>-peer."""
+    return resource_name(pulumi.get_project(), pulumi.get_stack(), cluster, "peer")
 
 
 def public_api_model(model: str) -> str:
@@ -622,14 +628,18 @@ def _digest(data: Mapping[str, str] | None) -> str:
 
 
 def fallback_base(settings: Settings, cluster: Cluster) -> str | None:
-    """Where another gateway reaches this cluster's gateway: its origin name on the public edge, over
-    HTTPS. A GCP cluster answers behind the GCP load balancer's name (``gcp.<domain>``, covered by
-    its certificate's wildcard); without an edge no name exists."""
+    """Where another gateway reaches this cluster's gateway, over HTTPS on the public edge. A GCP
+    cluster answers on ``peer.<domain>`` (covered by the certificate's wildcard): the GCP load
+    balancer sends that name to the peer entrance, which admits only the calling gateways' addresses
+    and asks for no user JWT, so the master key the caller sends reaches LiteLLM (docs/mesh.md,
+    "Cross-cluster fallback"). Any other cluster answers on its origin name; without an edge no name
+    exists."""
     if settings.edge is None:
         return None
     domain = settings.edge.domain
-    label = GCP_ORIGIN_KEY if cluster.cloud is Cloud.GCP else cluster.name
-    return f"https://{label}.{domain}"
+    if cluster.cloud is Cloud.GCP:
+        return f"https://{peer_host(domain)}"
+    return f"https://{cluster.name}.{domain}"
 
 
 def gateway_config(settings: Settings, cluster: Cluster, *, cache: bool, database: bool) -> GatewayConfig:

@@ -17,7 +17,12 @@ Creates, inside the cluster (through its ``ClusterParts.kubernetes`` provider on
   proxy instead of LiteLLM's pods; it talks mTLS to LiteLLM;
 - with ``security.jwt``: a RequestAuthentication and an AuthorizationPolicy on the ingress pods that
   require a request principal everywhere but the readiness path (exact, GET only); the LiteLLM
-  pods then admit only the ingress's identity and the Prometheus namespaces.
+  pods then admit only the ingress's identity and the Prometheus namespaces;
+- on a GKE cluster other gateways fall back to (``Settings.peer_clusters``), the peer entrance: a
+  second release of the gateway chart, ``istio-peer`` (pods ``istio: peer``, out of the user JWT's
+  selector), with its own NEG behind ``peer.<domain>`` on the GCP load balancer, whose Cloud Armor
+  policy admits only the calling gateways' NAT addresses. It asks for no JWT (the caller sends the
+  stack's master key, which LiteLLM checks) and passes only the inference API and readiness.
 
 No Gateway API resources: no pinned chart here installs their CRDs; the Istio ``Gateway`` kind
 comes with the ``base`` chart.
@@ -25,7 +30,7 @@ comes with the ``base`` chart.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
@@ -48,6 +53,16 @@ INGRESS_PORT = MESH_INGRESS_PORT
 STATUS_PORT = 15021
 INGRESS_PRINCIPAL = f"cluster.local/ns/{INGRESS_NAMESPACE}/sa/{INGRESS}"
 """The ingress pods' SPIFFE identity (trust domain cluster.local, the charts' default)."""
+PEER = "istio-peer"
+"""The peer entrance's release, in the ingress namespace: the chart labels its pods ``istio: peer``
+and names its ServiceAccount ``istio-peer`` (templates/_helpers.tpl ``gateway.selectorLabels`` and
+``gateway.serviceAccountName`` at 1.30.3), so neither the user-JWT RequestAuthentication nor
+``require-jwt`` (both ``istio: ingress``) selects it."""
+PEER_SELECTOR = {"istio": "peer"}
+PEER_PRINCIPAL = f"cluster.local/ns/{INGRESS_NAMESPACE}/sa/{PEER}"
+PEER_API_PATHS = ("/v1/*",)
+"""What a calling gateway asks for: LiteLLM's OpenAI routes under the fallback's ``api_base``
+(``https://peer.<domain>/v1``); its admin routes (keys, users, the UI) stay unreachable this way."""
 SCRAPERS = ("monitoring",)
 """The namespace Prometheus scrapes from, in the mesh: kube-prometheus-stack on EKS, the collector
 that writes to Managed Prometheus on GKE (infra/k8s/monitoring.py). Not ``gmp-system``: GKE's
@@ -97,6 +112,15 @@ class MeshArgs:
     """The cluster's model servers (namespace ``serving``), when it has any: their policy waits for them."""
     monitoring: pulumi.Resource | None = None
     """An EKS cluster's monitoring stack (namespace ``monitoring``): its PERMISSIVE mode waits for it."""
+    peer: bool = False
+    """Whether other clusters' gateways fall back to this one: it gets the peer entrance (GKE only)."""
+
+    def __post_init__(self) -> None:
+        if self.peer and self.part.cluster.cloud is not Cloud.GCP:
+            raise ValueError(
+                f"MeshArgs({self.part.cluster.name!r}).peer: the peer entrance sits behind the GCP load balancer; "
+                f"allowed on GKE clusters only"
+            )
 
 
 def peer_mode(mode: MeshMode) -> str:
@@ -164,30 +188,50 @@ def require_principal() -> dict[str, object]:
     }
 
 
-def litellm_admits() -> dict[str, object]:
+def peer_paths() -> dict[str, object]:
+    """AuthorizationPolicy spec on the peer entrance's pods: ALLOW the inference API and a GET of the
+    readiness path (Google's health checks); everything else is refused with 403 before LiteLLM.
+    Who may call at all is Cloud Armor's source-address rule (infra/gcp/edge.py), and what the call
+    may do is LiteLLM's master-key check."""
+    return {
+        "selector": {"matchLabels": PEER_SELECTOR},
+        "action": "ALLOW",
+        "rules": [
+            {"to": [{"operation": {"paths": list(PEER_API_PATHS)}}]},
+            {"to": [{"operation": {"methods": ["GET"], "paths": [gateway.READINESS]}}]},
+        ],
+    }
+
+
+def litellm_admits(*, peer: bool = False) -> dict[str, object]:
     """AuthorizationPolicy spec on LiteLLM's pods, enforced by ztunnel (L4 attributes only): the
-    ingress's identity and the Prometheus namespaces; nothing else in or out of the mesh."""
+    ingress's identity (and the peer entrance's, where there is one) and the Prometheus namespaces;
+    nothing else in or out of the mesh."""
+    principals = [INGRESS_PRINCIPAL, *([PEER_PRINCIPAL] if peer else [])]
     return {
         "selector": {"matchLabels": dict(gateway.APP)},
         "action": "ALLOW",
         "rules": [
-            {"from": [{"source": {"principals": [INGRESS_PRINCIPAL]}}]},
+            {"from": [{"source": {"principals": principals}}]},
             {"from": [{"source": {"namespaces": list(SCRAPERS)}}]},
         ],
     }
 
 
-def routes() -> tuple[dict[str, object], dict[str, object]]:
-    """Gateway and VirtualService specs (networking/v1). Hosts ``*``: the ALB's and Google's health
-    checks send the target's address as Host, not the public name, and must reach readiness too."""
+def routes(
+    selector: Mapping[str, str] = INGRESS_SELECTOR, name: str = PROJECT
+) -> tuple[dict[str, object], dict[str, object]]:
+    """Gateway and VirtualService specs (networking/v1) for the ingress pods ``selector`` picks, the
+    Gateway named ``name``. Hosts ``*``: the ALB's and Google's health checks send the target's
+    address as Host, not the public name, and must reach readiness too."""
     upstream = f"{gateway.SERVICE}.{gateway.NAMESPACE}.svc.cluster.local"
     gw = {
-        "selector": INGRESS_SELECTOR,
+        "selector": dict(selector),
         "servers": [{"port": {"number": INGRESS_PORT, "name": "http", "protocol": "HTTP"}, "hosts": ["*"]}],
     }
     vs = {
         "hosts": ["*"],
-        "gateways": [f"{INGRESS_NAMESPACE}/{PROJECT}"],
+        "gateways": [f"{INGRESS_NAMESPACE}/{name}"],
         "http": [{"route": [{"destination": {"host": upstream, "port": {"number": gateway.PORT}}}]}],
     }
     return gw, vs
@@ -200,6 +244,10 @@ class ClusterMesh(pulumi.ComponentResource):
     """addons.yaml name -> its Helm release."""
     ingress: k8s.helm.v3.Release
     """The ingress gateway's release: it owns the Service the edge targets (and on GKE its NEGs)."""
+    peer: k8s.helm.v3.Release | None
+    """The peer entrance's release, on a GKE cluster other gateways fall back to: it owns the NEGs
+    behind ``peer.<domain>``."""
+    peer_neg_name: str | None
     namespaces: dict[str, k8s.core.v1.Namespace]
     """The mesh's own namespaces (istio-system, istio-ingress): they get default-deny and their edges
     like every namespace the program creates (infra/k8s/netpol.py)."""
@@ -220,28 +268,30 @@ class ClusterMesh(pulumi.ComponentResource):
         after: list[pulumi.Resource] = [*args.depends_on, system]
         neg = gateway.neg_name(cluster.name) if cluster.cloud is Cloud.GCP else None
         for addon in MESH_ADDONS:
-            table, release = self._pinned(addon)
-            values = istio_values(addon, table, release, cluster.cloud)
+            values = istio_values(addon, *self._pinned(addon), cluster.cloud)
             if addon == "istio-ingress":
                 values["service"] = ingress_service_values(neg)
                 after = [*after, ingress_ns]
-            created = k8s.helm.v3.Release(
-                self._child(addon),
-                k8s.helm.v3.ReleaseArgs(
-                    name=addon,
-                    chart=table.chart,
-                    version=release.version,
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=table.repository),
-                    namespace=_CHART_NAMESPACE.get(addon, SYSTEM_NAMESPACE),
-                    values=values,
-                    cleanup_on_fail=True,
-                    max_history=10,
-                ),
-                opts=self._opts(after),
+            created = self._release(
+                addon, addon, _CHART_NAMESPACE.get(addon, SYSTEM_NAMESPACE), values, after
             )
             self.releases[addon] = created
             after = [*args.depends_on, system, created]
         self.ingress = self.releases["istio-ingress"]
+        self.peer = None
+        self.peer_neg_name = None
+        if args.peer:
+            # A second release of the ingress's chart: its own Deployment, Service and identity.
+            values = istio_values("istio-ingress", *self._pinned("istio-ingress"), cluster.cloud)
+            self.peer_neg_name = gateway.peer_neg_name(cluster.name)
+            values["service"] = ingress_service_values(self.peer_neg_name)
+            self.peer = self._release(
+                PEER,
+                "istio-ingress",
+                INGRESS_NAMESPACE,
+                values,
+                [*args.depends_on, system, ingress_ns, self.ingress],
+            )
         crds = [self.releases["istiod"]]
         mode = peer_mode(args.security.mtls)
         self._custom(
@@ -284,11 +334,22 @@ class ClusterMesh(pulumi.ComponentResource):
                 {"mtls": {"mode": "PERMISSIVE"}},
                 [*crds, args.monitoring],
             )
-        gw, vs = routes()
-        self._custom("Gateway", "networking.istio.io/v1", PROJECT, INGRESS_NAMESPACE, gw, [self.ingress])
-        self._custom(
-            "VirtualService", "networking.istio.io/v1", PROJECT, INGRESS_NAMESPACE, vs, [self.ingress]
-        )
+        entrances = [(INGRESS_SELECTOR, PROJECT, self.ingress)]
+        if self.peer is not None:
+            entrances.append((PEER_SELECTOR, f"{PROJECT}-peer", self.peer))
+        for selector, entrance, owner in entrances:
+            gw, vs = routes(selector, entrance)
+            self._custom("Gateway", "networking.istio.io/v1", entrance, INGRESS_NAMESPACE, gw, [owner])
+            self._custom("VirtualService", "networking.istio.io/v1", entrance, INGRESS_NAMESPACE, vs, [owner])
+        if self.peer is not None:
+            self._custom(
+                "AuthorizationPolicy",
+                "security.istio.io/v1",
+                "peer-paths",
+                INGRESS_NAMESPACE,
+                peer_paths(),
+                [self.peer],
+            )
         jwt = args.security.jwt
         if jwt is not None:
             self._custom(
@@ -313,10 +374,35 @@ class ClusterMesh(pulumi.ComponentResource):
                 "security.istio.io/v1",
                 "litellm-from-ingress",
                 gateway.NAMESPACE,
-                litellm_admits(),
+                litellm_admits(peer=self.peer is not None),
                 in_namespace[gateway.NAMESPACE],
             )
-        self.register_outputs({"ingress": INGRESS})
+        self.register_outputs({"ingress": INGRESS, "peer": PEER if self.peer is not None else None})
+
+    def _release(
+        self,
+        name: str,
+        addon: str,
+        namespace: str,
+        values: dict[str, object],
+        depends_on: Sequence[pulumi.Resource],
+    ) -> k8s.helm.v3.Release:
+        """A Helm release ``name`` of the add-on's pinned chart."""
+        table, release = self._pinned(addon)
+        return k8s.helm.v3.Release(
+            self._child(name),
+            k8s.helm.v3.ReleaseArgs(
+                name=name,
+                chart=table.chart,
+                version=release.version,
+                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=table.repository),
+                namespace=namespace,
+                values=values,
+                cleanup_on_fail=True,
+                max_history=10,
+            ),
+            opts=self._opts(depends_on),
+        )
 
     def _pinned(self, addon: str) -> tuple[Addon, AddonRelease]:
         table = catalog().addons[addon]
@@ -374,8 +460,10 @@ def build_mesh(
     gateways: Mapping[str, pulumi.Resource],
     servers: Mapping[str, Mapping[str, pulumi.Resource]],
     monitoring: Mapping[str, pulumi.Resource] | None = None,
+    peers: Collection[str] = (),
 ) -> dict[str, ClusterMesh]:
-    """The mesh of every EKS and GKE cluster (an existing cluster's owners run their own)."""
+    """The mesh of every EKS and GKE cluster (an existing cluster's owners run their own); ``peers``:
+    the clusters other gateways fall back to (``Settings.peer_clusters``), which get the peer entrance."""
     out: dict[str, ClusterMesh] = {}
     for name, part in parts.items():
         if part.kubernetes is None or part.cluster.cloud is Cloud.EXISTING:
@@ -389,6 +477,7 @@ def build_mesh(
                 gateway=gateways.get(name),
                 serving=list(servers.get(name, {}).values()),
                 monitoring=(monitoring or {}).get(name) if part.cluster.cloud is Cloud.AWS else None,
+                peer=name in peers,
             ),
         )
     return out

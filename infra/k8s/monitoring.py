@@ -73,6 +73,7 @@ from infra.k8s.addons.values import NON_ROOT_POD, RESTRICTED, resources
 from infra.k8s.mesh import AMBIENT
 from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
 from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_SELECTOR
+from infra.k8s.mesh import PEER_SELECTOR as MESH_PEER_SELECTOR
 from infra.k8s.mesh import SYSTEM_NAMESPACE as MESH_SYSTEM
 from infra.k8s.serving import NAMESPACE as SERVING
 from infra.monitoring.rules import STACK_LABEL, RuleGroup, rule_groups, stack_label
@@ -237,6 +238,16 @@ MESH_SCRAPES: tuple[MeshScrape, ...] = (
     MeshScrape(
         name="istio-ingress",
         selector=dict(MESH_INGRESS_SELECTOR),
+        port="http-envoy-prom",
+        number=15090,
+        path="/stats/prometheus",
+        namespace=MESH_INGRESS,
+    ),
+    # The peer entrance: a second release of the same chart (infra/k8s/mesh.py PEER), the same port.
+    # Selects nothing on a cluster without one.
+    MeshScrape(
+        name="istio-peer",
+        selector=dict(MESH_PEER_SELECTOR),
         port="http-envoy-prom",
         number=15090,
         path="/stats/prometheus",

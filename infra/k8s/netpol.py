@@ -77,6 +77,7 @@ from infra.k8s.logs import NAMESPACE as LOGGING
 from infra.k8s.mesh import INGRESS_NAMESPACE as MESH_INGRESS
 from infra.k8s.mesh import INGRESS_PORT as MESH_INGRESS_PORT
 from infra.k8s.mesh import INGRESS_SELECTOR as MESH_INGRESS_PODS
+from infra.k8s.mesh import PEER_SELECTOR
 from infra.k8s.mesh import SYSTEM_NAMESPACE as ISTIO_SYSTEM
 from infra.k8s.monitoring import COLLECTOR_PORTS, MESH_SCRAPES
 from infra.k8s.monitoring import NAMESPACE as MONITORING
@@ -160,6 +161,8 @@ ENTRY_PORT = gateway.PORT
 MESH_ENTRY = Peer(namespace=MESH_INGRESS, pods=MESH_INGRESS_PODS)
 """The pods the load balancer reaches on EKS and GKE: the mesh's ingress (infra/k8s/mesh.py), which
 alone speaks mTLS to the gateway under STRICT."""
+PEER_ENTRY = Peer(namespace=MESH_INGRESS, pods=PEER_SELECTOR)
+"""The peer entrance's pods on a GKE cluster other gateways fall back to (infra/k8s/mesh.py)."""
 ISTIOD_PODS = {"app": "istiod"}
 """istiod's pods (the istiod chart's Service selects ``app: istiod``, templates/service.yaml at 1.30)."""
 ISTIOD_XDS_PORT = 15012
@@ -268,6 +271,7 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             why="istiod watches Services, pods and Istio objects and signs workload certificates",
         ),
         *mesh_scrape_edges(),
+        *(peer_edges() if cloud is Cloud.GCP else []),
         *(
             [
                 Edge(
@@ -281,6 +285,39 @@ def mesh_edges(cloud: Cloud) -> list[Edge]:
             ]
             if cloud is Cloud.AWS
             else []
+        ),
+    ]
+
+
+def peer_edges() -> list[Edge]:
+    """The peer entrance's paths on a GKE cluster other gateways fall back to (infra/k8s/mesh.py
+    ``PEER``): what the ingress has, for its own pods. Who reaches the load balancer's peer name at all
+    is Cloud Armor's rule (the callers' NAT addresses, infra/gcp/edge.py); inside the cluster the
+    front ends are the only source, as for the ingress."""
+    tcp = "TCP"
+    return [
+        Edge(
+            name="edge-to-peer",
+            source=Peer(outside=Outside.LOAD_BALANCER),
+            target=PEER_ENTRY,
+            ports=((MESH_INGRESS_PORT, tcp),),
+            why="Google's front ends forward the calls of other clusters' gateways (peer.<domain>) and "
+            "their health checks to the peer entrance",
+        ),
+        Edge(
+            name="peer-to-gateway",
+            source=PEER_ENTRY,
+            target=Peer(namespace=INFERENCE, pods=GATEWAY_PODS),
+            ports=((gateway.PORT, tcp), (HBONE_PORT, tcp)),
+            why="the peer entrance forwards a calling gateway's request to LiteLLM, which checks its "
+            "master key; over HBONE, or on 4000 where mTLS is permissive",
+        ),
+        Edge(
+            name="peer-to-istiod",
+            source=PEER_ENTRY,
+            target=Peer(namespace=ISTIO_SYSTEM, pods=ISTIOD_PODS),
+            ports=((ISTIOD_XDS_PORT, tcp),),
+            why="the peer entrance takes its configuration and certificate from istiod (xDS and CA)",
         ),
     ]
 
