@@ -144,6 +144,24 @@ def test_the_egress_namespace_is_in_the_ambient_mesh(prod: Graph) -> None:
         assert namespace.inputs["metadata"]["labels"]["istio.io/dataplane-mode"] == "ambient"
 
 
+def test_the_egress_waypoint_meets_restricted_pod_security(prod: Graph) -> None:
+    """istio-egress enforces restricted; istiod's waypoint template sets the seccomp profile restricted
+    requires only from the istiod chart's gateways.seccompProfile (istio-discovery 1.30.3)."""
+    namespaces = [
+        n
+        for n in prod.of_type("kubernetes:core/v1:Namespace")
+        if n.inputs["metadata"]["name"] == "istio-egress"
+    ]
+    assert namespaces
+    for namespace in namespaces:
+        assert namespace.inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+        cluster = _cluster(prod, namespace)
+        (istiod,) = [
+            r for r in _of(prod, "kubernetes:helm.sh/v3:Release", cluster) if r.inputs["name"] == "istiod"
+        ]
+        assert istiod.inputs["values"]["gateways"]["seccompProfile"] == {"type": "RuntimeDefault"}, cluster
+
+
 def test_gke_names_its_hosts_in_policy_and_gets_no_waypoint(prod: Graph) -> None:
     assert _of(prod, GATEWAY, "burst-usc1") == []
     assert _of(prod, SERVICE_ENTRY, "burst-usc1") == []

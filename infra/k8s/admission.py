@@ -47,10 +47,6 @@ PRIVILEGED_NAMESPACES: Mapping[str, str] = {
     "net.ipv4.ip_unprivileged_port_start sysctl, which baseline admits; restricted is not verified for them",
     "monitoring": "EKS only: the node exporter that metric collection adds there reads the host's network "
     "and process table (infra/k8s/monitoring.py); today it holds the Prometheus Operator's CRDs and rules only",
-    "istio-egress": "EKS only, baseline, not restricted: istiod's waypoint template (1.30.3 "
-    "files/waypoint.yaml) runs the egress waypoint as user 1337, non-root, dropping ALL capabilities, but "
-    "sets a seccompProfile only when the istiod chart's gateways.seccompProfile is given, and restricted "
-    "requires one (infra/k8s/egress.py)",
 }
 """Namespaces where Pod Security is not ``restricted``, and why; every other namespace the program
 creates enforces ``restricted`` (tests/test_admission.py)."""

@@ -149,8 +149,10 @@ class ClusterEgress(pulumi.ComponentResource):
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=NAMESPACE,
                 labels={
-                    # Not restricted: the waypoint pods carry no seccompProfile (infra/k8s/admission.py).
-                    "pod-security.kubernetes.io/enforce": "baseline",
+                    # The waypoint's pods meet restricted: istiod's template runs them non-root, without
+                    # privilege escalation, dropping ALL capabilities, and with RuntimeDefault seccomp from
+                    # the istiod chart's gateways.seccompProfile (infra/k8s/mesh.py istio_values).
+                    "pod-security.kubernetes.io/enforce": "restricted",
                     "app.kubernetes.io/part-of": PROJECT,
                     **AMBIENT,
                 },

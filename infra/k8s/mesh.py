@@ -141,6 +141,12 @@ def istio_values(addon: str, table: Addon, release: AddonRelease, cloud: Cloud) 
     if addon == "istio-ingress":
         return {"global": pinned, "service": {"type": "ClusterIP"}, **resources}
     values: dict[str, object] = {"profile": "ambient", "global": pinned, **resources}
+    if addon == "istiod":
+        # The gateways istiod deploys from Gateway API objects (the EKS egress waypoint,
+        # infra/k8s/egress.py) get a seccomp profile only when this is set (istio-discovery 1.30.3
+        # values.yaml gateways.seccompProfile, files/waypoint.yaml); with it their pods meet Pod
+        # Security restricted. The Helm-installed ingress is the gateway chart's, not affected.
+        values["gateways"] = {"seccompProfile": {"type": "RuntimeDefault"}}
     if addon in ("ztunnel", "istio-cni"):
         values.update({"hub": hub, "tag": tag})
     return values
