@@ -104,6 +104,7 @@ def test_the_waypoint_is_an_istio_waypoint_gateway_created_after_the_gateway_api
     assert waypoint.inputs["spec"] == {
         "gatewayClassName": "istio-waypoint",
         "listeners": [{"name": "mesh", "port": 15008, "protocol": "HBONE"}],
+        "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": "waypoint-options"}},
     }
     crds = _of(prod, CRD, cluster)
     bundle = catalog().crd_bundles["gateway-api"]
@@ -119,6 +120,34 @@ def test_the_waypoint_is_an_istio_waypoint_gateway_created_after_the_gateway_api
         assert annotations["gateway.networking.k8s.io/bundle-version"] == bundle.version
         assert annotations["gateway.networking.k8s.io/channel"] == "standard"
         assert "status" not in crd.inputs
+
+
+@pytest.mark.parametrize("cluster", EKS)
+def test_the_waypoint_runs_two_pods_over_zones_that_a_drain_cannot_both_stop(
+    prod: Graph, cluster: str
+) -> None:
+    """istiod renders the waypoint from its template, overlaid with the ConfigMap the Gateway names
+    (in the Gateway's namespace; the PodDisruptionBudget exists only when its key is given)."""
+    (waypoint,) = _of(prod, GATEWAY, cluster)
+    name = waypoint.inputs["spec"]["infrastructure"]["parametersRef"]["name"]
+    (options,) = [
+        c for c in _of(prod, "kubernetes:core/v1:ConfigMap", cluster) if c.inputs["metadata"]["name"] == name
+    ]
+    assert options.inputs["metadata"]["namespace"] == waypoint.inputs["metadata"]["namespace"]
+    assert options.urn in waypoint.dependencies, "istiod refuses a waypoint whose options are missing"
+    assert set(options.inputs["data"]) <= {
+        "deployment",
+        "service",
+        "serviceAccount",
+        "horizontalPodAutoscaler",
+        "podDisruptionBudget",
+    }
+    deployment = yaml.safe_load(options.inputs["data"]["deployment"])["spec"]
+    budget = yaml.safe_load(options.inputs["data"]["podDisruptionBudget"])["spec"]
+    assert deployment["replicas"] == 2 and budget == {"minAvailable": 1}
+    (spread,) = deployment["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "topology.kubernetes.io/zone"
+    assert spread["labelSelector"] == {"matchLabels": {"gateway.networking.k8s.io/gateway-name": "waypoint"}}
 
 
 @pytest.mark.parametrize("cluster", EKS)

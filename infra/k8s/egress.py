@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
+import yaml
 
 from infra.catalog import catalog
 from infra.k8s import HBONE_PORT, gateway
@@ -96,13 +97,41 @@ def service_entry(host: ExternalHost) -> dict[str, object]:
     }
 
 
+WAYPOINT_OPTIONS = "waypoint-options"
+WAYPOINT_REPLICAS = 2
+"""Two waypoint pods, spread over zones, at most one down by a drain: with istiod's template alone
+the waypoint is one pod, and every public call of the gateway (DeepSeek's API, the other
+clusters' peer entrances) would pause while a node drain reschedules it."""
+
+
 def waypoint_gateway() -> dict[str, object]:
     """The waypoint's Gateway spec: one HBONE listener on 15008, as ``istioctl waypoint apply``
-    writes it (https://istio.io/latest/docs/ambient/usage/waypoint/)."""
+    writes it (https://istio.io/latest/docs/ambient/usage/waypoint/), and its infrastructure
+    parameters: the ConfigMap ``waypoint_options`` holds, in the Gateway's namespace."""
     return {
         "gatewayClassName": WAYPOINT_CLASS,
         "listeners": [{"name": "mesh", "port": HBONE_PORT, "protocol": "HBONE"}],
+        "infrastructure": {"parametersRef": {"group": "", "kind": "ConfigMap", "name": WAYPOINT_OPTIONS}},
     }
+
+
+def waypoint_options() -> dict[str, str]:
+    """The overlays istiod's deployment controller applies to what it renders for the waypoint
+    (strategic merge patches keyed ``deployment``, ``podDisruptionBudget``, ...; a PodDisruptionBudget
+    is rendered only when its key is given: ``supportedOverlays``/``requiredOverlays`` and
+    ``fetchParameters`` in pilot/pkg/config/kube/gatewaycommon/deploymentcontroller.go at istio/istio
+    1.30.3, whose test gives the same shapes)."""
+    spread = {
+        "maxSkew": 1,
+        "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": {"matchLabels": dict(WAYPOINT_PODS)},
+    }
+    deployment = {
+        "spec": {"replicas": WAYPOINT_REPLICAS, "template": {"spec": {"topologySpreadConstraints": [spread]}}}
+    }
+    budget = {"spec": {"minAvailable": WAYPOINT_REPLICAS - 1}}
+    return {"deployment": yaml.safe_dump(deployment), "podDisruptionBudget": yaml.safe_dump(budget)}
 
 
 def waypoint_admits() -> dict[str, object]:
@@ -160,12 +189,21 @@ class ClusterEgress(pulumi.ComponentResource):
             opts=self._opts(args.depends_on),
         )
         istio = [args.istiod, self.namespace]
+        # The Gateway names these options; istiod refuses to render a waypoint whose ConfigMap is missing.
+        options = k8s.core.v1.ConfigMap(
+            self._child("configmap", WAYPOINT_OPTIONS),
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=WAYPOINT_OPTIONS, namespace=NAMESPACE, labels={"app.kubernetes.io/part-of": PROJECT}
+            ),
+            data=waypoint_options(),
+            opts=self._opts([self.namespace]),
+        )
         self.waypoint = self._custom(
             "Gateway",
             "gateway.networking.k8s.io/v1",
             WAYPOINT,
             waypoint_gateway(),
-            [*istio, *self.crds],
+            [*istio, *self.crds, options],
             labels={"istio.io/waypoint-for": "service"},
         )
         self.service_entries = {
