@@ -42,7 +42,7 @@ import yaml
 
 from infra.catalog import catalog
 from infra.k8s import HBONE_PORT, gateway
-from infra.k8s.mesh import AMBIENT
+from infra.k8s.mesh import AMBIENT, custom_object
 from infra.naming import resource_name
 from infra.parts import ClusterParts
 from infra.settings import PROJECT, Cloud
@@ -255,17 +255,15 @@ class ClusterEgress(pulumi.ComponentResource):
         depends_on: Sequence[pulumi.Resource],
         labels: Mapping[str, str] | None = None,
     ) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
+        return custom_object(
             self._child(kind.lower(), name),
-            api_version=api_version,
-            kind=kind,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name,
-                namespace=NAMESPACE,
-                labels={**(labels or {}), "app.kubernetes.io/part-of": PROJECT},
-            ),
-            spec=dict(spec),
-            opts=self._opts(depends_on),
+            kind,
+            api_version,
+            name,
+            NAMESPACE,
+            spec,
+            self._opts(depends_on),
+            labels,
         )
 
     def _child(self, *role: str) -> str:

@@ -243,6 +243,29 @@ def routes(
     return gw, vs
 
 
+def custom_object(
+    logical: str,
+    kind: str,
+    api_version: str,
+    name: str,
+    namespace: str,
+    spec: Mapping[str, object],
+    opts: pulumi.ResourceOptions,
+    labels: Mapping[str, str] | None = None,
+) -> k8s.apiextensions.CustomResource:
+    """An Istio (or Gateway API) object of the platform: its spec as data, labelled as ours."""
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=api_version,
+        kind=kind,
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name, namespace=namespace, labels={**(labels or {}), "app.kubernetes.io/part-of": PROJECT}
+        ),
+        spec=dict(spec),
+        opts=opts,
+    )
+
+
 class ClusterMesh(pulumi.ComponentResource):
     """Istio ambient, the serving namespaces' mTLS mode, and the ingress with its JWT policy."""
 
@@ -442,15 +465,14 @@ class ClusterMesh(pulumi.ComponentResource):
         spec: Mapping[str, object],
         depends_on: Sequence[pulumi.Resource],
     ) -> k8s.apiextensions.CustomResource:
-        return k8s.apiextensions.CustomResource(
+        return custom_object(
             self._child(namespace, kind.lower(), name),
-            api_version=api_version,
-            kind=kind,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=name, namespace=namespace, labels={"app.kubernetes.io/part-of": PROJECT}
-            ),
-            spec=dict(spec),
-            opts=self._opts(depends_on),
+            kind,
+            api_version,
+            name,
+            namespace,
+            spec,
+            self._opts(depends_on),
         )
 
     def _child(self, *role: str) -> str:
