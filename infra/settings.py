@@ -1672,10 +1672,6 @@ class OffPeak(SettingsModel):
         return self
 
 
-def _same_gcp_edge(caller: Cluster, target: Cluster) -> bool:
-    return caller.cloud is Cloud.GCP and target.cloud is Cloud.GCP
-
-
 class Gateway(SettingsModel):
     """The OpenAI-compatible gateway in front of the model servers of every serving cluster.
 
@@ -2352,15 +2348,14 @@ class Settings(SettingsModel):
         load balancer, which would answer the call from the nearest healthy one, likely the caller
         itself, and the caller's Cloud NAT addresses are allocated automatically, so the peer
         entrance could not admit them (``peer_sources``)."""
-        return [
-            c for c in self._fallback_chain() if c.name != cluster.name and not _same_gcp_edge(cluster, c)
-        ]
-
-    def _fallback_chain(self) -> list[Cluster]:
         names = self.gateway.fallbacks
-        if names is not None:
-            return [c for n in names for c in self.gateway_clusters() if c.name == n]
-        return [c for c in self.gateway_clusters() if c.role is Role.BURST]
+        chain = (
+            [c for n in names for c in self.gateway_clusters() if c.name == n]
+            if names is not None
+            else [c for c in self.gateway_clusters() if c.role is Role.BURST]
+        )
+        caller_on_gcp = cluster.cloud is Cloud.GCP
+        return [c for c in chain if c.name != cluster.name and not (caller_on_gcp and c.cloud is Cloud.GCP)]
 
     def peer_clusters(self) -> list[Cluster]:
         """The GCP clusters another gateway falls back to: each gets the peer entrance, a second
